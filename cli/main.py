@@ -1,0 +1,90 @@
+"""`skyseg` command line: a thin dispatcher.
+
+Each subcommand lives in its own module under `skyseg.cli` exposing `add_arguments(parser)` and
+`run(args) -> int`. Modules are imported only when their subcommand is chosen, so `skyseg run` never pays
+for PyTorch.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+from dataclasses import dataclass
+from typing import Sequence
+
+from skyseg.runtime.errors import SkysegError
+
+log = logging.getLogger("skyseg")
+
+
+@dataclass(frozen=True)
+class Subcommand:
+    module: str
+    summary: str
+
+
+COMMANDS: dict[str, Subcommand] = {
+    "train": Subcommand("skyseg.cli.train", "train the improved YOLO11-seg with Ultralytics"),
+    "synth": Subcommand("skyseg.cli.synth", "generate a synthetic night-sky YOLO-seg dataset with exact masks"),
+    "dataset": Subcommand("skyseg.cli.dataset", "validate (and optionally fix) a YOLO-seg dataset"),
+    "export": Subcommand("skyseg.cli.export", "reparameterize, export to ONNX and verify it"),
+    "build": Subcommand("skyseg.cli.build", "build a TensorRT engine from an ONNX model"),
+    "inspect": Subcommand("skyseg.cli.inspect", "show I/O, metadata and precision of an .onnx/.engine/.json"),
+    "calib": Subcommand("skyseg.cli.calib", "select a night-sky calibration set"),
+    "quantize": Subcommand("skyseg.cli.quantize", "INT8 Q/DQ quantization with sensitivity-guided mixed precision"),
+    "run": Subcommand("skyseg.cli.run", "run a camera/video/image source through the model and write results"),
+    "bench": Subcommand("skyseg.cli.bench", "per-stage latency benchmark"),
+    "verify": Subcommand("skyseg.cli.verify", "compare backends on the same frames (sky-mask IoU, output diffs)"),
+    "demo": Subcommand("skyseg.cli.demo", "the whole pipeline end to end on the bundled model and sample data"),
+}
+
+
+def _usage() -> str:
+    width = max(len(name) for name in COMMANDS)
+    lines = ["usage: skyseg [-v|-q] COMMAND [options]", "", "commands:"]
+    lines += [f"  {name:<{width}}  {cmd.summary}" for name, cmd in COMMANDS.items()]
+    lines += ["", "Run `skyseg COMMAND --help` for a command's options."]
+    return "\n".join(lines)
+
+
+def _configure_logging(verbosity: int) -> None:
+    level = logging.WARNING if verbosity < 0 else logging.DEBUG if verbosity > 0 else logging.INFO
+    logging.basicConfig(level=level, format="%(levelname).1s %(name)s: %(message)s", stream=sys.stderr)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    verbosity = 0
+    while argv and argv[0] in ("-v", "--verbose", "-q", "--quiet"):
+        verbosity += 1 if argv.pop(0) in ("-v", "--verbose") else -1
+    if not argv or argv[0] in ("-h", "--help"):
+        sys.stdout.write(_usage() + "\n")
+        return 0 if argv else 2
+    name, rest = argv[0], argv[1:]
+    if name not in COMMANDS:
+        sys.stderr.write(f"skyseg: unknown command '{name}'; choose one of: {', '.join(COMMANDS)}.\n")
+        return 2
+    _configure_logging(verbosity)
+    try:
+        module = importlib.import_module(COMMANDS[name].module)
+    except ModuleNotFoundError as err:
+        if err.name != COMMANDS[name].module:
+            raise
+        sys.stderr.write(f"skyseg: command '{name}' is not available in this installation.\n")
+        return 2
+    parser = argparse.ArgumentParser(prog=f"skyseg {name}", description=COMMANDS[name].summary)
+    module.add_arguments(parser)
+    args = parser.parse_args(rest)  # bad flags: argparse prints one error line and exits 2
+    try:
+        return int(module.run(args))
+    except SkysegError as err:
+        log.error("%s", err)
+        return err.exit_code
+    except KeyboardInterrupt:
+        log.error("interrupted; completed outputs were kept, partial ones removed")
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,31 @@
+"""Test-wide setup: Ultralytics offline in an isolated config dir, and the shared data locations."""
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+os.environ.setdefault("YOLO_CONFIG_DIR", tempfile.mkdtemp(prefix="skyseg-yolo-cfg-"))
+os.environ["YOLO_OFFLINE"] = "1"
+os.environ["YOLO_AUTOINSTALL"] = "0"
+os.environ["ULTRALYTICS_SKIP_REQUIREMENTS_CHECKS"] = "1"
+
+
+def _realsky_dir() -> Path:
+    for candidate in (REPO / "shared" / "data" / "realsky", REPO.parent / "shared" / "data" / "realsky"):
+        if candidate.is_dir():
+            return candidate
+    return REPO.parent / "shared" / "data" / "realsky"
+
+
+REALSKY = _realsky_dir()
+
+
+@pytest.fixture(scope="session")
+def realsky_dir() -> Path:
+    if not REALSKY.is_dir():
+        pytest.skip(f"real all-sky frames not found at {REALSKY}")
+    return REALSKY
