@@ -1,0 +1,91 @@
+"""FITS frames (all-sky cameras such as indi-allsky write 16-bit FITS): pixels plus the header values that matter.
+
+astropy applies BZERO/BSCALE, so unsigned 16-bit frames arrive as uint16 and scaled ones as float; float data keeps
+its NaN (e.g. outside a processed image circle) for the shared stretch to handle. Rows are kept in file order.
+"""
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from skyseg.runtime.errors import InputError, MissingDependencyError
+
+log = logging.getLogger(__name__)
+
+# Header keys worth carrying with a frame (exposure and time first: they explain brightness and order).
+HEADER_KEYS = (
+    "EXPTIME", "EXPOSURE", "DATE-OBS", "DATE", "TIME-OBS", "GAIN", "OFFSET", "CCD-TEMP", "INSTRUME", "TELESCOP",
+    "OBJECT", "BAYERPAT", "XBINNING", "YBINNING", "FILTER", "SITELAT", "SITELONG", "BITPIX", "BZERO", "BSCALE",
+)
+
+
+def _astropy_fits() -> Any:
+    try:
+        from astropy.io import fits
+    except ImportError:
+        raise MissingDependencyError("reading FITS frames needs astropy; install it with `pip install astropy`") from None
+    return fits
+
+
+def _to_frame_dtype(data: np.ndarray) -> np.ndarray:
+    """uint8 and uint16 stay; everything else (signed ints, float64) becomes float32."""
+    if data.dtype in (np.uint8, np.uint16):
+        return np.ascontiguousarray(data)
+    return np.ascontiguousarray(data, dtype=np.float32)
+
+
+def _planes_to_pixels(data: np.ndarray, path: Path) -> tuple[np.ndarray, int]:
+    """2-D stays; a cube of 3 planes (3×H×W or H×W×3) becomes H×W×3 RGB; other cubes give their first plane."""
+    if data.ndim == 2:
+        return data, 1
+    while data.ndim > 3 and data.shape[0] == 1:
+        data = data[0]
+    if data.ndim == 3:
+        if data.shape[0] == 3:
+            return np.moveaxis(data, 0, -1), 3
+        if data.shape[2] == 3:
+            return data, 3
+        log.warning("%s: %d-plane FITS cube, using the first plane", path, data.shape[0])
+        return data[0], int(data.shape[0])
+    raise InputError(f"FITS file {path} has a {data.ndim}-D image {data.shape}; expected 2-D or a 3-plane cube")
+
+
+def parse_date_obs(value: str, time_obs: str | None = None) -> float | None:
+    """FITS DATE-OBS (ISO 8601, UTC unless it says otherwise; the old date-only form takes TIME-OBS) → seconds
+    since the epoch, or None if unparsable."""
+    text = str(value).strip()
+    if "T" not in text and time_obs:
+        text = f"{text}T{str(time_obs).strip()}"
+    try:
+        stamp = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if stamp.tzinfo is None:
+        stamp = stamp.replace(tzinfo=timezone.utc)
+    return stamp.timestamp()
+
+
+def read_fits(path: str | Path) -> tuple[np.ndarray, dict[str, Any]]:
+    """Read the primary (or first) image HDU of a FITS/.fits.gz file → (pixels, header subset)."""
+    fits = _astropy_fits()
+    path = Path(path)
+    try:
+        with fits.open(path, memmap=False) as hdus:
+            hdu = next((h for h in hdus if getattr(h, "data", None) is not None and h.data.ndim >= 2), None)
+            if hdu is None:
+                raise InputError(f"FITS file {path} holds no image (no HDU with 2-D data)")
+            data = np.asarray(hdu.data)
+            header = hdu.header
+            meta = {k: header[k] for k in HEADER_KEYS if k in header}
+    except InputError:
+        raise
+    except (OSError, ValueError, TypeError, EOFError) as err:
+        raise InputError(f"cannot read FITS file {path}: {err}") from None
+    pixels, planes = _planes_to_pixels(data, path)
+    if planes != 1:
+        meta["planes"] = planes
+    return _to_frame_dtype(pixels), meta

@@ -1,0 +1,134 @@
+"""GStreamer launch strings for capture, built as plain text so they can be logged and pasted into gst-launch-1.0.
+
+Every capture pipeline ends in the same tail: `videoconvert ! video/x-raw,format=RGB ! appsink name=skyseg_sink`.
+Live sources (cameras, RTSP, live test sources) get latest-frame semantics (`max-buffers=1 drop=true`), so a slow
+model sees the newest frame and stale ones are dropped and counted; files keep every frame (`drop=false`) and
+the appsink's small queue blocks the decoder instead.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from skyseg.runtime.errors import MissingDependencyError
+
+APPSINK_NAME = "skyseg_sink"
+FILE_QUEUE_BUFFERS = 4  # decoded frames held ahead of the model for files (memory vs. smoothness)
+VIDEOTESTSRC_PATTERNS = (
+    "smpte", "snow", "black", "white", "red", "green", "blue", "checkers-1", "checkers-2", "checkers-4",
+    "checkers-8", "circular", "blink", "smpte75", "zone-plate", "gamut", "chroma-zone-plate", "solid-color",
+    "ball", "smpte100", "bar", "pinwheel", "spokes", "gradient", "colors", "smpte-rp-219",
+)
+
+
+def quote(value: str) -> str:
+    """Quote a property value for a launch string when it holds spaces or quotes."""
+    if value and all(c not in value for c in " \t\"'!;\\"):
+        return value
+    escaped = value.replace("\\", "\\\\").replace('"', '\\"')
+    return f'"{escaped}"'
+
+
+def appsink_tail(live: bool) -> str:
+    """The common end: convert to packed RGB and hand frames to Python."""
+    queue = "max-buffers=1 drop=true" if live else f"max-buffers={FILE_QUEUE_BUFFERS} drop=false"
+    return f"videoconvert ! video/x-raw,format=RGB ! appsink name={APPSINK_NAME} sync=false {queue}"
+
+
+def _raw_caps(memory: str | None, fmt: str | None, width: int | None, height: int | None,
+              fps: float | None) -> str | None:
+    fields = []
+    if fmt:
+        fields.append(f"format={fmt}")
+    if width:
+        fields.append(f"width={int(width)}")
+    if height:
+        fields.append(f"height={int(height)}")
+    if fps:
+        fields.append(f"framerate={fraction(fps)}")
+    if not fields and memory is None:
+        return None
+    head = "video/x-raw" if memory is None else f"video/x-raw(memory:{memory})"
+    return ",".join([head, *fields])
+
+
+def fraction(fps: float) -> str:
+    """Frames per second as a GStreamer fraction string (30 → '30/1', 29.97 → '2997/100')."""
+    if float(fps).is_integer():
+        return f"{int(fps)}/1"
+    return f"{int(round(fps * 1000))}/1000"
+
+
+def csi_launch(sensor_id: int, width: int = 1920, height: int = 1080, fps: float = 30.0,
+               flip_method: int = 0) -> str:
+    """Jetson CSI camera: nvarguscamerasrc (NVMM) → nvvidconv to system-memory BGRx → RGB appsink."""
+    nvmm = _raw_caps("NVMM", None, width, height, fps)
+    return (
+        f"nvarguscamerasrc sensor-id={int(sensor_id)} ! {nvmm} ! "
+        f"nvvidconv flip-method={int(flip_method)} ! video/x-raw,format=BGRx ! " + appsink_tail(live=True)
+    )
+
+
+def v4l2_launch(device: str, width: int | None = None, height: int | None = None, fps: float | None = None,
+                codec: str = "raw") -> str:
+    """USB/V4L2 camera; `codec=mjpeg` asks the camera for MJPEG (needed by many cameras at high resolutions)."""
+    src = f"v4l2src device={quote(device)}"
+    if codec == "mjpeg":
+        caps = ",".join(["image/jpeg", *(_raw_caps(None, None, width, height, fps) or "x").split(",")[1:]])
+        return f"{src} ! {caps} ! jpegdec ! " + appsink_tail(live=True)
+    if codec != "raw":
+        raise ValueError(f"v4l2 codec must be 'raw' or 'mjpeg', got {codec!r}")
+    caps = _raw_caps(None, None, width, height, fps)
+    return f"{src} ! " + (f"{caps} ! " if caps else "") + appsink_tail(live=True)
+
+
+def rtsp_launch(url: str, latency_ms: int = 200, protocols: str = "tcp") -> str:
+    """RTSP camera: rtspsrc → decodebin (any codec the installed plugins decode) → RGB appsink."""
+    return (
+        f"rtspsrc location={quote(url)} latency={int(latency_ms)} protocols={protocols} ! "
+        "decodebin ! " + appsink_tail(live=True)
+    )
+
+
+def file_launch(path: str) -> str:
+    """Video file: filesrc → decodebin → RGB appsink, never dropping frames."""
+    return f"filesrc location={quote(path)} ! decodebin ! " + appsink_tail(live=False)
+
+
+def videotestsrc_launch(pattern: str = "smpte", num_buffers: int = -1, width: int = 640, height: int = 480,
+                        fps: float = 30.0, live: bool = False) -> str:
+    """GStreamer's test source; `live=True` paces it like a camera (and gives latest-frame semantics)."""
+    if pattern not in VIDEOTESTSRC_PATTERNS:
+        raise ValueError(f"unknown videotestsrc pattern {pattern!r}; expected one of {', '.join(VIDEOTESTSRC_PATTERNS)}")
+    caps = _raw_caps(None, None, width, height, fps)
+    return (
+        f"videotestsrc pattern={pattern} num-buffers={int(num_buffers)} is-live={'true' if live else 'false'} ! "
+        f"{caps} ! " + appsink_tail(live=live)
+    )
+
+GST_INSTALL_HINT = (
+    "install GStreamer and its Python bindings: `apt-get install gstreamer1.0-tools gstreamer1.0-plugins-base "
+    "gstreamer1.0-plugins-good gstreamer1.0-plugins-ugly gstreamer1.0-libav gir1.2-gstreamer-1.0 "
+    "gir1.2-gst-plugins-base-1.0` and `pip install 'pygobject<3.50'`"
+)
+
+
+def load_gst() -> tuple[Any, Any, Any]:
+    """Import and initialise GStreamer (Gst, GstApp, GstVideo) lazily; a clear error names what to install."""
+    try:
+        import gi
+
+        gi.require_version("Gst", "1.0")
+        gi.require_version("GstApp", "1.0")
+        gi.require_version("GstVideo", "1.0")
+        from gi.repository import Gst, GstApp, GstVideo
+    except (ImportError, ValueError) as err:
+        raise MissingDependencyError(f"GStreamer is not available to Python ({err}); {GST_INSTALL_HINT}") from None
+    if not Gst.is_initialized():
+        Gst.init(None)
+    return Gst, GstApp, GstVideo
+
+
+def has_element(name: str) -> bool:
+    """Whether a GStreamer element factory is installed."""
+    Gst, _, _ = load_gst()
+    return Gst.ElementFactory.find(name) is not None
