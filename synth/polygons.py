@@ -1,0 +1,64 @@
+"""Sky mask ⇄ polygons: the ground-truth convention shared by the generator, the labels and the tests.
+
+A mask is uint8 (H, W) with 255 = sky. Each connected sky region is one instance, described by its outer
+contour in pixel-index coordinates; the mask is *defined* as the filled outer contours, so it never has
+holes and rasterising the written polygons (cv2.fillPoly) reproduces it.
+"""
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+MIN_REGION_PX = 24  # smaller sky specks are not labelled (they become foreground in the image)
+
+
+def close_mask(sky: np.ndarray, min_area: int = MIN_REGION_PX) -> tuple[np.ndarray, list[np.ndarray]]:
+    """bool/uint8 sky → (mask uint8 0/255 without holes or tiny specks, outer contours [N, 2] int32)."""
+    src = (np.asarray(sky) > 0).astype(np.uint8)
+    contours, _ = cv2.findContours(src, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
+    kept = []
+    for cnt in contours:
+        if cnt.shape[0] >= 3 and cv2.contourArea(cnt) + cnt.shape[0] >= min_area:
+            kept.append(cnt)
+    mask = np.zeros_like(src)
+    if kept:
+        cv2.drawContours(mask, kept, -1, 255, thickness=cv2.FILLED)
+    return mask, [c.reshape(-1, 2) for c in kept]
+
+
+def simplify(contour: np.ndarray, epsilon: float = 0.6) -> np.ndarray:
+    """Drop collinear/near-collinear contour points (≤ epsilon px off the outline); keeps ≥ 3 points."""
+    approx = cv2.approxPolyDP(contour.reshape(-1, 1, 2).astype(np.int32), epsilon, True).reshape(-1, 2)
+    return approx if approx.shape[0] >= 3 else contour
+
+
+def mask_to_polygons(mask: np.ndarray, epsilon: float = 0.6) -> list[np.ndarray]:
+    """Polygons (float32 [N, 2] pixel coordinates) of each sky region of a closed mask."""
+    _, contours = close_mask(mask, min_area=0)
+    return [simplify(c, epsilon).astype(np.float32) for c in contours]
+
+
+def rasterize(polygons: list[np.ndarray], hw: tuple[int, int]) -> np.ndarray:
+    """Polygons in pixel coordinates → uint8 0/255 mask, the way the tests and label checks read them."""
+    out = np.zeros(hw, np.uint8)
+    if polygons:
+        cv2.fillPoly(out, [np.round(p).astype(np.int32).reshape(-1, 1, 2) for p in polygons], 255)
+    return out
+
+
+def mask_iou(a: np.ndarray, b: np.ndarray) -> float:
+    """IoU of two masks (non-zero = set); 1.0 when both are empty."""
+    a, b = a > 0, b > 0
+    union = np.count_nonzero(a | b)
+    return 1.0 if union == 0 else np.count_nonzero(a & b) / union
+
+
+def to_label_lines(polygons: list[np.ndarray], size_wh: tuple[int, int], class_id: int = 0) -> list[str]:
+    """YOLO-seg label lines `cls x1 y1 x2 y2 ...` with coordinates normalised by width/height."""
+    w, h = size_wh
+    lines = []
+    for poly in polygons:
+        xy = np.asarray(poly, np.float64) / np.array([w, h], np.float64)
+        xy = np.clip(xy, 0.0, 1.0)
+        lines.append(f"{class_id} " + " ".join(f"{v:.6f}" for v in xy.ravel()))
+    return lines
