@@ -1,0 +1,486 @@
+"""The Jetson kit (jetson/): scripts lint clean, the unit verifies, the installer plans the right steps and the
+service's start script passes arguments, waits for Argus, tees logs and hands SIGTERM to skyseg.
+
+Nothing here needs a Jetson: JetPack is faked with an L4T release file and a CUDA version.json, and `skyseg`
+is replaced by a small stand-in script that records what it was given.
+"""
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import signal
+import socket
+import stat
+import subprocess
+import sys
+import time
+import tomllib
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+KIT = REPO / "jetson"
+INSTALL = KIT / "install.sh"
+START = KIT / "skyseg-camera.sh"
+UNIT = KIT / "skyseg-camera.service"
+ENV_FILE = KIT / "skyseg-camera.env"
+DOCKERFILE = KIT / "Dockerfile"
+SHELL_SCRIPTS = sorted(KIT.glob("*.sh"))
+
+JP6_RELEASE = "# R36 (release), REVISION: 4.3, GCID: 38968081, BOARD: generic, EABI: aarch64, DATE: Wed Jan  8 01:49:37 UTC 2025\n"
+JP5_RELEASE = "# R35 (release), REVISION: 4.1, GCID: 33958178, BOARD: t186ref, EABI: aarch64, DATE: Tue Aug  1 19:57:35 UTC 2023\n"
+
+
+# --------------------------------------------------------------------------------------------- lint
+
+
+def test_kit_has_the_expected_files() -> None:
+    for path in (INSTALL, START, UNIT, ENV_FILE, DOCKERFILE, KIT / "README.md"):
+        assert path.is_file(), f"missing {path}"
+    assert [p.name for p in SHELL_SCRIPTS] == ["install.sh", "skyseg-camera.sh"]
+    for script in SHELL_SCRIPTS:
+        assert os.access(script, os.X_OK), f"{script} is not executable"
+        head = script.read_text().splitlines()[:20]
+        assert head[0] == "#!/usr/bin/env bash"
+        assert "set -euo pipefail" in head
+
+
+@pytest.mark.parametrize("script", SHELL_SCRIPTS, ids=lambda p: p.name)
+def test_shellcheck_clean(script: Path) -> None:
+    if shutil.which("shellcheck") is None:
+        pytest.skip("shellcheck is not installed (apt-get install shellcheck)")
+    proc = subprocess.run(["shellcheck", "--severity=style", str(script)], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+@pytest.mark.parametrize("script", SHELL_SCRIPTS, ids=lambda p: p.name)
+def test_bash_syntax(script: Path) -> None:
+    proc = subprocess.run(["bash", "-n", str(script)], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+
+
+# --------------------------------------------------------------------------------------------- systemd unit
+
+
+def _unit_entries(text: str) -> dict[str, list[tuple[str, str]]]:
+    """Section -> [(key, value)], keeping repeats (systemd allows them; configparser does not)."""
+    sections: dict[str, list[tuple[str, str]]] = {}
+    current = ""
+    for raw in text.splitlines():
+        line = raw.strip()
+        if not line or line.startswith(("#", ";")):
+            continue
+        if line.startswith("[") and line.endswith("]"):
+            current = line[1:-1]
+            sections.setdefault(current, [])
+            continue
+        key, _, value = line.partition("=")
+        sections[current].append((key.strip(), value.strip()))
+    return sections
+
+
+def _one(sections: dict[str, list[tuple[str, str]]], section: str, key: str) -> str:
+    values = [v for k, v in sections[section] if k == key]
+    assert len(values) == 1, f"[{section}] {key}: expected one value, found {values}"
+    return values[0]
+
+
+def _verify(unit_text: str, tmp_path: Path) -> subprocess.CompletedProcess[str]:
+    if shutil.which("systemd-analyze") is None:
+        pytest.skip("systemd-analyze is not installed (it comes with systemd)")
+    unit = tmp_path / "skyseg-camera.service"
+    unit.write_text(unit_text)
+    return subprocess.run(["systemd-analyze", "verify", str(unit)], capture_output=True, text=True, timeout=60)
+
+
+def _with_stand_in_exec(tmp_path: Path) -> str:
+    """The unit with ExecStart pointed at a copy of the real start script, which exists on this machine."""
+    stand_in = tmp_path / "skyseg-camera"
+    shutil.copy2(START, stand_in)
+    text = UNIT.read_text()
+    assert text.count("ExecStart=/opt/skyseg/bin/skyseg-camera\n") == 1
+    return text.replace("ExecStart=/opt/skyseg/bin/skyseg-camera\n", f"ExecStart={stand_in}\n")
+
+
+def test_unit_passes_systemd_analyze_verify(tmp_path: Path) -> None:
+    proc = _verify(_with_stand_in_exec(tmp_path), tmp_path)
+    # verify only warns (exit 0) about unknown or unparsable settings, so any output at all is a failure.
+    assert proc.returncode == 0 and proc.stdout == "" and proc.stderr == "", proc.stdout + proc.stderr
+
+
+def test_systemd_analyze_verify_catches_a_bad_setting(tmp_path: Path) -> None:
+    """The check above can fail: a broken setting produces output."""
+    broken = _with_stand_in_exec(tmp_path).replace("Type=exec", "Type=forkish")
+    proc = _verify(broken, tmp_path)
+    assert "Failed to parse service type" in proc.stderr
+
+
+def test_unit_settings() -> None:
+    unit = _unit_entries(UNIT.read_text())
+    assert _one(unit, "Service", "ExecStart") == "/opt/skyseg/bin/skyseg-camera"
+    assert _one(unit, "Service", "EnvironmentFile") == "/etc/skyseg/skyseg-camera.env"
+    assert _one(unit, "Service", "User") == "skyseg"
+    assert "video" in _one(unit, "Service", "SupplementaryGroups").split()
+    assert _one(unit, "Service", "Restart") == "on-failure"
+    assert int(_one(unit, "Service", "RestartSec")) >= 5
+    assert int(_one(unit, "Unit", "StartLimitBurst")) >= 3
+    assert int(_one(unit, "Unit", "StartLimitIntervalSec")) >= 60
+    assert _one(unit, "Service", "KillSignal") == "SIGTERM"
+    assert _one(unit, "Service", "KillMode") == "mixed"
+    assert 10 <= int(_one(unit, "Service", "TimeoutStopSec")) <= 120
+    assert _one(unit, "Service", "StateDirectory") == "skyseg"
+    assert _one(unit, "Service", "LogsDirectory") == "skyseg"
+    assert _one(unit, "Service", "StandardError") == "journal"
+    assert "nvargus-daemon.service" in _one(unit, "Unit", "After").split()
+    assert "nvargus-daemon.service" in _one(unit, "Unit", "Wants").split()
+    assert _one(unit, "Install", "WantedBy") == "multi-user.target"
+    keys = {k for _, entries in unit.items() for k, _ in entries}
+    # These would break the camera (Argus socket in /tmp) or the GPU (/dev/nvhost-*, /dev/nvmap).
+    assert not keys & {"PrivateTmp", "PrivateDevices", "DevicePolicy", "MemoryDenyWriteExecute"}
+    assert _one(unit, "Service", "NoNewPrivileges") == "yes"
+
+
+def _env_values() -> dict[str, str]:
+    values = {}
+    for raw in ENV_FILE.read_text().splitlines():
+        if not raw.strip() or raw.lstrip().startswith("#"):
+            continue
+        assert re.fullmatch(r"[A-Z_][A-Z0-9_]*=.*", raw), f"not a systemd KEY=value line: {raw!r}"
+        key, _, value = raw.partition("=")
+        values[key] = value
+    return values
+
+
+def test_env_file_covers_every_setting_the_start_script_reads() -> None:
+    env = _env_values()
+    read = set(re.findall(r"\$\{(SKYSEG_[A-Z_]+)", START.read_text()))
+    assert read - {"SKYSEG_ARGUS_SOCKET"} <= set(env), read - set(env)
+    assert env["SKYSEG_SOURCE"] == "csi://0"
+    assert env["SKYSEG_BIN"] == "/opt/skyseg/venv/bin/skyseg"
+    assert env["SKYSEG_SAVE_DIR"].startswith("/var/lib/skyseg/")  # the unit's StateDirectory
+    assert env["SKYSEG_LOG_FILE"].startswith("/var/log/skyseg/")  # the unit's LogsDirectory
+
+
+# --------------------------------------------------------------------------------------------- start script
+
+FAKE_SKYSEG = """#!/usr/bin/env bash
+# Stand-in for skyseg: records its argv and pid, logs to stderr, and exits cleanly on SIGTERM.
+printf '%s\\n' "$@" > "$(dirname "$0")/argv.txt"
+echo "$$" > "$(dirname "$0")/pid.txt"
+trap 'echo "I skyseg: SIGTERM, outputs closed" >&2; exit 0' TERM
+echo "I skyseg: ready" >&2
+if [[ -n "${FAKE_FOREVER:-}" ]]; then
+    while :; do sleep 0.05; done
+fi
+"""
+
+
+@pytest.fixture()
+def camera_env(tmp_path: Path) -> dict[str, str]:
+    """The env file's settings with the machine paths redirected into tmp_path and a stand-in skyseg."""
+    fake = tmp_path / "bin" / "skyseg"
+    fake.parent.mkdir()
+    fake.write_text(FAKE_SKYSEG)
+    fake.chmod(fake.stat().st_mode | stat.S_IXUSR)
+    model = tmp_path / "skyseg.engine"
+    model.write_bytes(b"plan")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SKYSEG_")}
+    env.update(_env_values())
+    env.update(
+        SKYSEG_BIN=str(fake),
+        SKYSEG_MODEL=str(model),
+        SKYSEG_LOG_FILE=str(tmp_path / "log" / "skyseg-camera.log"),
+        SKYSEG_ARGUS_SOCKET=str(tmp_path / "argus_socket"),
+        SKYSEG_ARGUS_TIMEOUT="1",
+    )
+    return env
+
+
+def _argus_socket(path: str) -> socket.socket:
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock.bind(path)
+    sock.listen(1)
+    return sock
+
+
+def test_start_script_runs_skyseg_run_csi_with_the_env_file_settings(camera_env: dict[str, str], tmp_path: Path) -> None:
+    with _argus_socket(camera_env["SKYSEG_ARGUS_SOCKET"]):
+        proc = subprocess.run([str(START)], env=camera_env, capture_output=True, text=True, timeout=30)
+    assert proc.returncode == 0, proc.stderr
+    argv = (tmp_path / "bin" / "argv.txt").read_text().splitlines()
+    assert argv == [
+        "run", "csi://0",
+        "--model", camera_env["SKYSEG_MODEL"],
+        "--backend", "auto",
+        "--save-dir", "/var/lib/skyseg/out",
+        "--headless",
+        "--masks", "--table", "/var/lib/skyseg/out/results.csv",
+    ]
+    assert f"exec {camera_env['SKYSEG_BIN']} run csi://0 --model" in proc.stderr
+    # Log lines reach both stderr (the journal) and the log file.
+    assert "I skyseg: ready" in proc.stderr
+    assert "I skyseg: ready" in Path(camera_env["SKYSEG_LOG_FILE"]).read_text()
+
+
+def test_start_script_waits_for_the_argus_socket_then_gives_up(camera_env: dict[str, str], tmp_path: Path) -> None:
+    start = time.monotonic()
+    proc = subprocess.run([str(START)], env=camera_env, capture_output=True, text=True, timeout=30)
+    assert proc.returncode == 1
+    assert time.monotonic() - start >= 1.0
+    assert f"no Argus socket at {camera_env['SKYSEG_ARGUS_SOCKET']} after 1 s" in proc.stderr
+    assert not (tmp_path / "bin" / "argv.txt").exists(), "skyseg must not start without the Argus socket"
+
+
+def test_start_script_does_not_wait_for_argus_for_other_sources(camera_env: dict[str, str], tmp_path: Path) -> None:
+    camera_env.update(SKYSEG_SOURCE="v4l2:///dev/video0", SKYSEG_ARGS="", SKYSEG_LOG_FILE="")
+    proc = subprocess.run([str(START)], env=camera_env, capture_output=True, text=True, timeout=30)
+    assert proc.returncode == 0, proc.stderr
+    argv = (tmp_path / "bin" / "argv.txt").read_text().splitlines()
+    assert argv[:2] == ["run", "v4l2:///dev/video0"] and argv[-1] == "--headless"
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"SKYSEG_MODEL": ""}, "SKYSEG_MODEL is not set"),
+        ({"SKYSEG_MODEL": "/nonexistent/m.engine"}, "model /nonexistent/m.engine is missing or unreadable"),
+        ({"SKYSEG_BIN": "/nonexistent/skyseg"}, "/nonexistent/skyseg is not an executable"),
+        ({"SKYSEG_ARGUS_TIMEOUT": "soon"}, "SKYSEG_ARGUS_TIMEOUT must be whole seconds"),
+    ],
+)
+def test_start_script_rejects_bad_settings(camera_env: dict[str, str], change: dict[str, str], message: str) -> None:
+    camera_env.update(change)
+    proc = subprocess.run([str(START)], env=camera_env, capture_output=True, text=True, timeout=30)
+    assert proc.returncode == 2
+    assert proc.stderr.startswith("E skyseg-camera: ") and message in proc.stderr
+
+
+def test_sigterm_reaches_skyseg_itself(camera_env: dict[str, str], tmp_path: Path) -> None:
+    """systemd signals the main PID: the script must exec skyseg, not wrap it, so skyseg can close cleanly."""
+    camera_env["FAKE_FOREVER"] = "1"
+    log_file = Path(camera_env["SKYSEG_LOG_FILE"])
+    with _argus_socket(camera_env["SKYSEG_ARGUS_SOCKET"]):
+        proc = subprocess.Popen([str(START)], env=camera_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            deadline = time.monotonic() + 20
+            while not (log_file.exists() and "ready" in log_file.read_text()):
+                assert time.monotonic() < deadline, "stand-in skyseg never started"
+                time.sleep(0.05)
+            assert int((tmp_path / "bin" / "pid.txt").read_text()) == proc.pid
+            proc.send_signal(signal.SIGTERM)
+            _, err = proc.communicate(timeout=20)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+    assert proc.returncode == 0
+    assert "SIGTERM, outputs closed" in err
+    deadline = time.monotonic() + 5  # tee writes the last line after skyseg has exited
+    while "SIGTERM, outputs closed" not in log_file.read_text():
+        assert time.monotonic() < deadline, log_file.read_text()
+        time.sleep(0.05)
+
+
+# --------------------------------------------------------------------------------------------- install.sh
+
+
+def _on_a_real_jetson() -> bool:
+    if Path("/etc/nv_tegra_release").exists():
+        return True
+    if shutil.which("dpkg-query") is None:
+        return False
+    return subprocess.run(["dpkg-query", "-W", "nvidia-l4t-core"], capture_output=True).returncode == 0
+
+
+def _install(tmp_path: Path, *args: str, release: str | None = None, cuda: str | None = None,
+             path: str | None = None) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SKYSEG_")}
+    env["SKYSEG_TEGRA_RELEASE"] = str(tmp_path / "nv_tegra_release")
+    env["SKYSEG_CUDA_VERSION_JSON"] = str(tmp_path / "version.json")
+    env["SKYSEG_PYTHON"] = sys.executable
+    if release is not None:
+        (tmp_path / "nv_tegra_release").write_text(release)
+    if cuda is not None:
+        (tmp_path / "version.json").write_text(
+            '{\n   "cuda" : {\n      "name" : "CUDA SDK",\n      "version" : "%s"\n   }\n}\n' % cuda)
+    if path is not None:
+        env["PATH"] = path
+    return subprocess.run(["bash", str(INSTALL), *args], env=env, capture_output=True, text=True, timeout=60)
+
+
+def test_install_refuses_a_machine_that_is_not_a_jetson(tmp_path: Path) -> None:
+    if _on_a_real_jetson():
+        pytest.skip("this machine is a Jetson (nvidia-l4t-core installed)")
+    proc = _install(tmp_path, "--dry-run")
+    assert proc.returncode == 1
+    assert proc.stderr.startswith("E install.sh: not a Jetson: found neither ")
+    assert "--force" in proc.stderr
+    assert "[dry-run]" not in proc.stdout
+
+
+def test_install_dry_run_force_prints_the_plan_and_changes_nothing(tmp_path: Path) -> None:
+    if _on_a_real_jetson():
+        pytest.skip("this machine is a Jetson (nvidia-l4t-core installed)")
+    venv = tmp_path / "venv"
+    proc = _install(tmp_path, "--dry-run", "--force", "--venv", str(venv), "--service", cuda="12.6.68")
+    assert proc.returncode == 0, proc.stderr
+    out = proc.stdout
+    assert "not a Jetson" in proc.stderr and "assuming JetPack 6" in proc.stderr
+    assert "== JetPack 6 (L4T unknown), CUDA 12.6" in out
+    apt = next(line for line in out.splitlines() if "apt-get install" in line).split()
+    for package in ("python3-libnvinfer", "nvidia-l4t-gstreamer", "python3-gi", "gir1.2-gstreamer-1.0",
+                    "gstreamer1.0-tools", "nvidia-opencv"):
+        assert package in apt
+    assert f"[dry-run] {sys.executable} -m venv --system-site-packages {venv}" in out
+    pips = [line for line in out.splitlines() if "/bin/pip install" in line]
+    assert len(pips) == 3
+    assert f"-c {venv}/skyseg-constraints.txt" in pips[1] and "cuda-python==12.6.*" in pips[1]
+    assert pips[2].endswith(f"--no-deps {REPO}")
+    for line in pips:  # the runtime only: no PyTorch, no Ultralytics, no pip OpenCV
+        assert not re.search(r"\b(torch|torchvision|ultralytics|opencv[-\w]*)\b", line), line
+    # The OpenCV guard: a loud warning and unsatisfiable pins for every cv2 wheel.
+    assert "built WITHOUT GStreamer" in proc.stderr
+    for wheel in ("opencv-python", "opencv-python-headless", "opencv-contrib-python", "opencv-contrib-python-headless"):
+        assert f"\n{wheel}===0+blocked-by-skyseg\n" in out
+    assert "\nnumpy<2\n" in out
+    # --service: user, files moved into place atomically, unit enabled.
+    assert "useradd --system" in out and "--groups video skyseg" in out
+    assert re.search(r"mv -f /etc/systemd/system/\.skyseg-camera\.service\.tmp\.\d+ /etc/systemd/system/skyseg-camera\.service", out)
+    assert "systemctl enable skyseg-camera.service" in out
+    assert "check: gst-inspect-1.0 nvarguscamerasrc" in out
+    assert "import tensorrt" in out
+    assert not venv.exists(), "--dry-run must not create anything"
+
+
+@pytest.mark.parametrize(
+    ("release", "cuda", "jetpack", "l4t", "cuda_mm", "cuda_python"),
+    [
+        (JP6_RELEASE, "12.6.68", 6, "36.4.3", "12.6", "cuda-python==12.6.*"),
+        (JP5_RELEASE, "11.4.315", 5, "35.4.1", "11.4", "cuda-python==11.8.*"),
+        # No CUDA toolkit found: JetPack's documented default for the L4T release.
+        (JP6_RELEASE.replace("REVISION: 4.3", "REVISION: 3.0"), None, 6, "36.3.0", "12.2", "cuda-python==12.2.*"),
+        (JP5_RELEASE, None, 5, "35.4.1", "11.4", "cuda-python==11.8.*"),
+    ],
+)
+def test_install_detects_jetpack_and_cuda(tmp_path: Path, release: str, cuda: str | None, jetpack: int, l4t: str,
+                                          cuda_mm: str, cuda_python: str) -> None:
+    # --force only because this CI machine is not aarch64; the JetPack version still comes from the file.
+    proc = _install(tmp_path, "--dry-run", "--force", "--no-apt", "--venv", str(tmp_path / "venv"),
+                    release=release, cuda=cuda, path="/usr/bin:/bin")
+    assert proc.returncode == 0, proc.stderr
+    assert f"== JetPack {jetpack} (L4T {l4t}), CUDA {cuda_mm}, venv " in proc.stdout
+    assert cuda_python in proc.stdout
+    assert "skipping apt (--no-apt)" in proc.stdout and "apt-get install" not in proc.stdout
+    assert ("assuming JetPack" in proc.stderr) == (cuda is None)
+
+
+@pytest.mark.parametrize(
+    ("args", "release", "message"),
+    [
+        (["--jetpack", "7"], None, "--jetpack must be 5 or 6, got '7'"),
+        (["--bogus"], None, "unknown option '--bogus'"),
+        (["--cuda", "twelve"], None, "--cuda must look like 12.6"),
+        ([], "# R32 (release), REVISION: 7.1, GCID: 1, BOARD: t210ref, EABI: aarch64, DATE: x\n", "is JetPack 4"),
+        (["--jetpack", "5"], JP6_RELEASE, "--jetpack 5 given but this board runs L4T 36.4.3 (JetPack 6)"),
+    ],
+)
+def test_install_errors_are_one_clear_sentence(tmp_path: Path, args: list[str], release: str | None, message: str) -> None:
+    proc = _install(tmp_path, "--dry-run", *args, release=release)
+    assert proc.returncode == 1
+    assert proc.stderr.strip().splitlines()[-1].startswith("E install.sh: ")
+    assert message in proc.stderr
+
+
+def test_install_help() -> None:
+    proc = subprocess.run(["bash", str(INSTALL), "--help"], capture_output=True, text=True, timeout=30)
+    assert proc.returncode == 0
+    for flag in ("--dry-run", "--force", "--jetpack", "--venv", "--service", "--no-apt", "--skip-checks"):
+        assert flag in proc.stdout
+
+
+def _bash_array(text: str, name: str) -> list[str]:
+    body = re.search(rf"^readonly {name}=\((.*?)^\)", text, re.S | re.M)
+    assert body, f"array {name} not found"
+    words = [w for line in body.group(1).splitlines() for w in line.split("#")[0].split()]
+    return [w.strip('"') for w in words]
+
+
+def _name(requirement: str) -> str:
+    return re.match(r"[A-Za-z0-9_.-]+", requirement).group(0).lower()
+
+
+def test_install_runtime_deps_match_pyproject_without_opencv() -> None:
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    declared = {_name(r): r for r in project["dependencies"]}
+    listed = {_name(r): r for r in _bash_array(INSTALL.read_text(), "RUNTIME_DEPS")}
+    assert set(listed) == set(declared) - {"opencv-python"}
+    for name, requirement in listed.items():
+        lower_bound = declared[name].split(";")[0][len(name):].split(",")[0].strip()
+        assert lower_bound in requirement, f"{requirement} drops pyproject's {declared[name]}"
+    assert "numpy>=1.23,<2" in listed.values() or listed["numpy"].endswith(",<2")
+
+
+# --------------------------------------------------------------------------------------------- Dockerfile
+
+
+def _dockerfile_lines() -> list[str]:
+    text = DOCKERFILE.read_text().replace("\\\n", " ")
+    return [line.strip() for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")]
+
+
+def test_dockerfile_builds_on_nvidia_l4t_images_only() -> None:
+    lines = _dockerfile_lines()
+    args = dict(re.findall(r"^ARG (\w+)=(\S+)$", "\n".join(lines), re.M))
+    stages: set[str] = set()
+    froms = [line.split()[1:] for line in lines if line.startswith("FROM ")]
+    assert len(froms) == 3
+    for spec in froms:
+        image = re.sub(r"\$\{(\w+)\}", lambda m: args.get(m.group(1), m.group(0)), spec[0])
+        if image.startswith("base-jp"):
+            assert image in {f"base-jp{v}" for v in ("5", "6")} | {"base-jp" + args["JETPACK"]}
+            assert f"base-jp{args['JETPACK']}" in stages
+        else:
+            assert image.startswith("nvcr.io/nvidia/l4t-"), image
+            assert re.fullmatch(r"nvcr\.io/nvidia/l4t-(jetpack|tensorrt):r3[56]\.\d+\.\d+", image), image
+            stages.add(spec[2])
+    assert stages == {"base-jp5", "base-jp6"}
+    assert args["L4T_JP5"].endswith(":r35.4.1") and args["L4T_JP6"].startswith("nvcr.io/nvidia/l4t-jetpack:r36.")
+
+
+def test_dockerfile_is_runtime_only_and_matches_install_sh() -> None:
+    lines = _dockerfile_lines()
+    joined = "\n".join(lines)
+    assert not re.search(r"pip3? install[^\n]*\b(torch|ultralytics|opencv-python)\b", joined)
+    assert "jetson/install.sh --force" in joined and "--no-apt" in joined and "--skip-checks" in joined
+    assert "! /opt/skyseg/venv/bin/pip show torch opencv-python" in joined  # the build fails if either sneaks in
+    # Same apt packages as install.sh.
+    apt_line = next(line for line in lines if "apt-get install" in line)
+    docker_apt = set(apt_line.split("--no-install-recommends", 1)[1].split("&&")[0].split())
+    install_text = INSTALL.read_text()
+    block = re.search(r"APT_PACKAGES=\((.*?)\n\s*\)", install_text, re.S).group(1)
+    install_apt = {w for line in block.splitlines() for w in line.split("#")[0].split()}
+    assert docker_apt == install_apt
+    # Every package folder pip needs is copied in.
+    package_dirs = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]["package-dir"].values()
+    copied = {line.split()[1] for line in lines if line.startswith("COPY ")}
+    assert set(package_dirs) | {"jetson", "pyproject.toml"} <= copied
+    assert lines[-2:] == ['ENTRYPOINT ["/opt/skyseg/venv/bin/skyseg"]', 'CMD ["--help"]']
+
+
+def test_dockerfile_documents_the_camera_run_line() -> None:
+    header = DOCKERFILE.read_text().split("ARG JETPACK")[0]
+    run = header[header.index("docker run"):].split("\n#\n")[0]
+    assert "--runtime nvidia" in run
+    assert "-v /tmp/argus_socket:/tmp/argus_socket" in run
+    assert "run csi://0 --model" in run
+
+
+def test_readme_covers_the_required_topics() -> None:
+    text = (KIT / "README.md").read_text()
+    for needle in ("nvpmodel -q", "nvpmodel -m", "jetson_clocks", "tegrastats", "Orin Nano has no DLA",
+                   "TensorRT 11.0–11.3 have no DLA", "skyseg inspect", "journalctl -u skyseg-camera",
+                   "/var/log/skyseg", "255", "indi-allsky", "AllskyTeam/allsky", "--dry-run", "opencv-python"):
+        assert needle in text, needle
+    for name in ("install.sh", "skyseg-camera.service", "skyseg-camera.env", "skyseg-camera.sh", "Dockerfile"):
+        assert f"`{name}`" in text
