@@ -250,6 +250,8 @@ apt_packages() {
         # GStreamer, the Argus camera source (nvarguscamerasrc) and NVIDIA's converters/encoders.
         nvidia-l4t-gstreamer
         gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad
+        # x264enc (Orin Nano has no hardware video encoder) and libav's software decoders.
+        gstreamer1.0-plugins-ugly gstreamer1.0-libav
         # GObject introspection, so `import gi; gi.require_version("Gst", "1.0")` works from the venv.
         python3-gi python3-gst-1.0 gir1.2-gstreamer-1.0 gir1.2-gst-plugins-base-1.0
         # JetPack's OpenCV (built with GStreamer) and its Python module.

@@ -454,13 +454,15 @@ def test_dockerfile_is_runtime_only_and_matches_install_sh() -> None:
     assert not re.search(r"pip3? install[^\n]*\b(torch|ultralytics|opencv-python)\b", joined)
     assert "jetson/install.sh --force" in joined and "--no-apt" in joined and "--skip-checks" in joined
     assert "! /opt/skyseg/venv/bin/pip show torch opencv-python" in joined  # the build fails if either sneaks in
-    # Same apt packages as install.sh.
+    # Same apt packages as install.sh, minus what the host lends the container (L4T GStreamer plugins via
+    # --runtime nvidia) and JetPack's OpenCV (the base image's, or Ubuntu's GStreamer-enabled python3-opencv).
     apt_line = next(line for line in lines if "apt-get install" in line)
     docker_apt = set(apt_line.split("--no-install-recommends", 1)[1].split("&&")[0].split())
     install_text = INSTALL.read_text()
     block = re.search(r"APT_PACKAGES=\((.*?)\n\s*\)", install_text, re.S).group(1)
     install_apt = {w for line in block.splitlines() for w in line.split("#")[0].split()}
-    assert docker_apt == install_apt
+    assert docker_apt == install_apt - {"nvidia-l4t-gstreamer", "nvidia-opencv"}
+    assert 'python3 -c "import cv2" 2>/dev/null || apt-get install -y --no-install-recommends python3-opencv' in joined
     # Every package folder pip needs is copied in.
     package_dirs = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]["package-dir"].values()
     copied = {line.split()[1] for line in lines if line.startswith("COPY ")}
