@@ -142,6 +142,30 @@ def test_unit_settings() -> None:
     assert _one(unit, "Service", "NoNewPrivileges") == "yes"
 
 
+# The systemd release that introduced each setting the unit uses (systemd NEWS). JetPack 5 is Ubuntu 20.04 with
+# systemd 245, JetPack 6 is Ubuntu 22.04 with 249: a newer setting (e.g. RestartSteps=, 254) would be ignored
+# there with a warning, so the unit must stay within 245.
+SYSTEMD_SINCE = {
+    "Description": 1, "Documentation": 1, "Wants": 1, "After": 1, "StartLimitIntervalSec": 230,
+    "StartLimitBurst": 1, "Type": 240, "User": 1, "Group": 1, "SupplementaryGroups": 1, "EnvironmentFile": 1,
+    "ExecStart": 1, "Restart": 1, "RestartSec": 1, "KillMode": 1, "KillSignal": 1, "TimeoutStopSec": 1,
+    "StandardOutput": 1, "StandardError": 1, "SyslogIdentifier": 1, "StateDirectory": 235,
+    "StateDirectoryMode": 235, "LogsDirectory": 235, "LogsDirectoryMode": 235, "WorkingDirectory": 1, "Nice": 1,
+    "NoNewPrivileges": 187, "ProtectSystem": 232, "ProtectHome": 214, "ProtectKernelModules": 232,
+    "ProtectKernelLogs": 244, "ProtectControlGroups": 232, "ProtectHostname": 242, "RestrictSUIDSGID": 242,
+    "RestrictRealtime": 231, "RestrictNamespaces": 233, "LockPersonality": 235, "SystemCallArchitectures": 209,
+    "RestrictAddressFamilies": 211, "CapabilityBoundingSet": 1, "UMask": 1, "WantedBy": 1,
+}
+
+
+def test_unit_settings_exist_in_jetpack5_systemd() -> None:
+    unit = _unit_entries(UNIT.read_text())
+    keys = {k for entries in unit.values() for k, _ in entries}
+    assert keys <= set(SYSTEMD_SINCE), f"unknown to this test, check its systemd version: {keys - set(SYSTEMD_SINCE)}"
+    assert max(SYSTEMD_SINCE[k] for k in keys) <= 245
+    assert _one(unit, "Service", "Type") == "exec"  # exec: a missing binary fails the start, not silently later
+
+
 def _env_values() -> dict[str, str]:
     values = {}
     for raw in ENV_FILE.read_text().splitlines():
