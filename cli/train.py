@@ -1,0 +1,36 @@
+"""`skyseg train`: train the improved YOLO11-seg with Ultralytics (offline, CPU or CUDA)."""
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--data", type=Path, required=True, help="YOLO-seg dataset YAML")
+    parser.add_argument("--model", default="yolo11n-sky-seg.yaml",
+                        help="packaged config name (yolo11n-sky-seg.yaml, yolo11s-sky-seg.yaml), a YAML path or a .pt")
+    parser.add_argument("--epochs", type=int, default=100)
+    parser.add_argument("--imgsz", type=int, default=640)
+    parser.add_argument("--device", default="cpu", help="'cpu' or a CUDA index such as 0")
+    parser.add_argument("--batch", type=int, default=16)
+    parser.add_argument("--workers", type=int, default=2, help="data-loader worker processes")
+    parser.add_argument("--project", type=Path, default=None, help="output folder (Ultralytics' runs/segment)")
+    parser.add_argument("--name", default=None, help="run name inside --project (reused if it exists)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--patience", type=int, default=100, help="epochs without improvement before stopping")
+    parser.add_argument("--fraction", type=float, default=1.0, help="fraction of the training set to use")
+    parser.add_argument("--no-plots", dest="plots", action="store_false", help="skip training plots")
+
+
+def run(args: argparse.Namespace) -> int:
+    from skyseg.models.train import TrainConfig, train
+
+    config = TrainConfig(data=args.data, model=args.model, epochs=args.epochs, imgsz=args.imgsz, device=args.device,
+                         batch=args.batch, workers=args.workers, project=args.project, name=args.name,
+                         seed=args.seed, patience=args.patience, fraction=args.fraction, plots=args.plots)
+    best = train(config)
+    log.info("done: %s", best)
+    return 0

@@ -1,0 +1,122 @@
+"""Register skyseg's modules with Ultralytics' YAML parser without editing Ultralytics.
+
+Ultralytics' `parse_model` gives width/depth/channel handling only to its own module classes (local frozensets).
+`register()` installs a documented wrapper around `ultralytics.nn.tasks.parse_model` that:
+
+1. returns the original parser's result untouched when the YAML names no skyseg module (stock models stay
+   byte-identical);
+2. otherwise rewrites each skyseg row to a stock *template* module with the same argument convention
+   (C3k2OREPA/C3k2Rep → C3k2, OREPA/RepVGGConv → Conv, VSSBlock → C2PSA), lets the original parser do all the
+   scaling (c2 = make_divisible(min(c2, max_channels)·width, 8), n = max(round(n·depth), 1), input channels,
+   C3k2's c3k override for m/l/x), and
+3. swaps each template instance for the skyseg module built with the template's resolved (c1, c2, n, c3k) and
+   the row's remaining YAML arguments.
+"""
+from __future__ import annotations
+
+import ast
+import copy
+import logging
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from torch import nn
+
+import skyseg.models.offline  # noqa: F401  (offline switches before Ultralytics is imported)
+from ultralytics.nn import tasks
+from ultralytics.nn.modules.block import C3k, C3k2, C2PSA
+from ultralytics.nn.modules.conv import Conv
+
+from skyseg.models.c3k2_rep import C3k2OREPA, C3k2Rep
+from skyseg.models.orepa import OREPA
+from skyseg.models.repconv import RepVGGConv
+from skyseg.models.ss2d import VSSBlock
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class _Template:
+    """A stock module with the same YAML argument convention, and how to read the resolved sizes back."""
+
+    name: str
+    shared_args: int  # leading YAML args (c2 first) that mean the same thing for the template
+    resolve: Callable[[nn.Module], list[Any]]  # built template → the leading constructor args for ours
+
+
+def _conv_args(m: Conv) -> list[Any]:
+    return [m.conv.in_channels, m.conv.out_channels]
+
+
+def _c3k2_args(m: C3k2) -> list[Any]:
+    return [m.cv1.conv.in_channels, m.cv2.conv.out_channels, len(m.m), isinstance(m.m[0], C3k)]
+
+
+def _c2psa_args(m: C2PSA) -> list[Any]:
+    return [m.cv1.conv.in_channels, m.cv2.conv.out_channels, len(m.m)]
+
+
+# our class → (template, shared YAML args, resolver); ours consume the YAML args after the shared ones too
+TEMPLATES: dict[type[nn.Module], _Template] = {
+    C3k2OREPA: _Template("C3k2", 3, _c3k2_args),  # [c2, c3k, e]
+    C3k2Rep: _Template("C3k2", 3, _c3k2_args),
+    OREPA: _Template("Conv", 3, _conv_args),  # [c2, k, s]
+    RepVGGConv: _Template("Conv", 3, _conv_args),
+    VSSBlock: _Template("C2PSA", 2, _c2psa_args),  # [c2, e]
+}
+# how many leading YAML args the resolver replaces (c2, plus c3k for C3k2 rows which the resolver re-reads)
+_REPLACED = {"C3k2": 2, "Conv": 1, "C2PSA": 1}
+MODULES: dict[str, type[nn.Module]] = {cls.__name__: cls for cls in TEMPLATES}
+
+
+def _skyseg_parse_model(d: dict, ch: int, verbose: bool = True) -> tuple[nn.Sequential, list[int]]:
+    """`tasks.parse_model` that also understands skyseg's modules (see module docstring)."""
+    original = _skyseg_parse_model.original
+    rows = d.get("backbone", []) + d.get("head", [])
+    ours = {i: MODULES[row[2]] for i, row in enumerate(rows) if isinstance(row[2], str) and row[2] in MODULES}
+    if not ours:
+        return original(d, ch, verbose)
+    d = copy.deepcopy(d)
+    yaml_args: dict[int, list[Any]] = {}
+    for i, row in enumerate(d["backbone"] + d["head"]):  # the rows are shared by reference with d's lists
+        if i in ours:
+            template = TEMPLATES[ours[i]]
+            yaml_args[i] = list(row[3])
+            row[2] = template.name
+            row[3] = list(row[3][: template.shared_args])
+    model, save = original(d, ch, verbose)
+    for i, cls in ours.items():
+        model[i] = _swap(model[i], cls, yaml_args[i])
+        log.debug("layer %d: %s %s", i, cls.__name__, yaml_args[i])
+    return model, save
+
+
+def _swap(built: nn.Module, cls: type[nn.Module], yaml_args: list[Any]) -> nn.Module:
+    """Build `cls` with the template's resolved sizes and the row's other args; keep Ultralytics' layer tags."""
+    template = TEMPLATES[cls]
+    parts = list(built) if isinstance(built, nn.Sequential) else [built]  # n > 1 on a non-repeat module
+    rest = [_literal(a) for a in yaml_args[_REPLACED[template.name]:]]
+    rebuilt = [cls(*template.resolve(part), *rest) for part in parts]
+    new = rebuilt[0] if len(rebuilt) == 1 else nn.Sequential(*rebuilt)
+    new.i, new.f = built.i, built.f
+    new.type = f"{cls.__module__}.{cls.__name__}"
+    new.np = sum(p.numel() for p in new.parameters())
+    return new
+
+
+def _literal(arg: Any) -> Any:
+    """YAML args written as strings ('True', '0.5') become Python literals, as the stock parser does."""
+    if isinstance(arg, str):
+        try:
+            return ast.literal_eval(arg)
+        except (ValueError, SyntaxError):
+            return arg
+    return arg
+
+
+def register() -> None:
+    """Install the parser wrapper (idempotent). Every model built from YAML after this sees skyseg's modules."""
+    if getattr(tasks.parse_model, "original", None) is not None:
+        return
+    _skyseg_parse_model.original = tasks.parse_model
+    tasks.parse_model = _skyseg_parse_model

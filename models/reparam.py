@@ -1,0 +1,49 @@
+"""`reparameterize_model`: the exact deploy form of a skyseg (or stock Ultralytics) model."""
+from __future__ import annotations
+
+import copy
+import logging
+
+import torch
+from torch import nn
+
+log = logging.getLogger(__name__)
+
+
+def reparameterize_model(model: nn.Module, inplace: bool = False) -> nn.Module:
+    """Collapse every train-time structure: OREPA/RepVGG → one conv, SS2D → export form, Conv+BN folded.
+
+    Accepts an `nn.Module` (e.g. a SegmentationModel) or an Ultralytics `YOLO` wrapper (its `.model` is
+    converted and the same kind is returned). Idempotent. With `inplace=False` the original is untouched.
+    Use as `model = reparameterize_model(model)`.
+    """
+    from ultralytics.engine.model import Model
+
+    if isinstance(model, Model):
+        target = model if inplace else copy.deepcopy(model)
+        target.model = reparameterize_model(target.model, inplace=True)
+        return target
+    target = model if inplace else copy.deepcopy(model)
+    with torch.no_grad():
+        blocks = [m for m in target.modules() if callable(getattr(m, "reparameterize", None))]
+        for m in blocks:
+            m.reparameterize()
+        _fold_stock(target)
+    log.debug("reparameterized %d skyseg blocks", len(blocks))
+    return target
+
+
+def _fold_stock(model: nn.Module) -> None:
+    """Fold BatchNorm into stock Ultralytics convs (its own `fuse()` for a whole model)."""
+    from ultralytics.nn.modules.conv import Conv, DWConv
+    from ultralytics.nn.tasks import BaseModel
+    from ultralytics.utils.torch_utils import fuse_conv_and_bn
+
+    if isinstance(model, BaseModel):
+        model.fuse(verbose=False)
+        return
+    for m in model.modules():
+        if isinstance(m, (Conv, DWConv)) and hasattr(m, "bn"):
+            m.conv = fuse_conv_and_bn(m.conv, m.bn)
+            delattr(m, "bn")
+            m.forward = m.forward_fuse

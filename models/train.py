@@ -1,0 +1,61 @@
+"""Training entry: Ultralytics' trainer on a skyseg model, offline, with skyseg's modules registered."""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+from skyseg.runtime.errors import InputError, SkysegError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """What `skyseg train` passes to Ultralytics (its argument names, so they can be looked up in its docs)."""
+
+    data: Path
+    model: str = "yolo11n-sky-seg.yaml"
+    epochs: int = 100
+    imgsz: int = 640
+    device: str = "cpu"
+    batch: int = 16
+    workers: int = 2
+    project: Path | None = None
+    name: str | None = None
+    seed: int = 0
+    patience: int = 100
+    fraction: float = 1.0
+    plots: bool = True
+
+
+def train(config: TrainConfig) -> Path:
+    """Train and return the path of the best checkpoint (`.../weights/best.pt`)."""
+    if not Path(config.data).is_file():
+        raise InputError(f"dataset YAML {str(config.data)!r} does not exist; give a YOLO-seg data.yaml "
+                         f"(e.g. one written by `skyseg synth`)")
+    if not 0.0 < config.fraction <= 1.0:
+        raise InputError(f"--fraction must be in (0, 1], got {config.fraction}")
+    from skyseg.models.loading import load_model
+
+    model = load_model(config.model)  # registers skyseg modules: the trainer re-parses the YAML in this process
+    overrides = dict(
+        data=str(Path(config.data).resolve()), epochs=config.epochs, imgsz=config.imgsz, device=config.device,
+        batch=config.batch, workers=config.workers, seed=config.seed, patience=config.patience,
+        fraction=config.fraction, plots=config.plots,
+        amp=config.device != "cpu",  # the AMP check downloads a model; it only matters on CUDA anyway
+        exist_ok=config.name is not None,
+    )
+    if config.project is not None:
+        overrides["project"] = str(Path(config.project).resolve())
+    if config.name is not None:
+        overrides["name"] = config.name
+    log.info("training %s on %s for %d epoch(s) at %d px on %s", config.model, config.data, config.epochs,
+             config.imgsz, config.device)
+    model.train(**overrides)
+    trainer = model.trainer
+    best = Path(trainer.best) if Path(trainer.best).is_file() else Path(trainer.last)
+    if not best.is_file():
+        raise SkysegError(f"training finished without a checkpoint in {trainer.wdir}; check the log above")
+    log.info("best checkpoint: %s", best)
+    return best
