@@ -230,8 +230,9 @@ detect_cuda() {
     CUDA_VERSION="${found}"
 }
 
-# cuda-python follows CUDA's versioning; pin it to the board's major.minor. The oldest 11.x release on PyPI
-# is 11.8, so JetPack 5 (CUDA 11.4) gets 11.8.* and relies on CUDA 11 minor-version compatibility.
+# cuda-python follows CUDA's versioning; pin it to the board's major.minor. The registry lists no 11.x release
+# older than 11.8 (`pip index versions cuda-python`), so JetPack 5 (CUDA 11.4) gets 11.8.*, which relies on
+# CUDA 11 minor-version compatibility; the final check calls cuInit to prove the bindings reach the driver.
 cuda_python_spec() {
     [[ -z "${CUDA_PYTHON_SPEC}" ]] || return 0
     local major="${CUDA_VERSION%%.*}"
@@ -345,7 +346,7 @@ final_checks() {
     local py="${VENV_DIR}/bin/python"
     local checks=(
         "${py} -c 'import tensorrt; print(\"tensorrt\", tensorrt.__version__)'"
-        "${py} -c 'from cuda import cuda; print(\"cuda-python ok\")'"
+        "${py} -c 'from cuda import cuda; (err,) = cuda.cuInit(0); print(\"cuInit:\", err); raise SystemExit(err != cuda.CUresult.CUDA_SUCCESS)'"
         "${py} -c 'import onnxruntime; print(\"onnxruntime\", onnxruntime.__version__)'"
         "${py} -c 'import gi; gi.require_version(\"Gst\", \"1.0\"); from gi.repository import Gst; Gst.init(None); print(Gst.version_string())'"
         "gst-inspect-1.0 nvarguscamerasrc"
