@@ -1,0 +1,76 @@
+"""`skyseg bench MODEL`: per-stage latency (p50/p90/p99), FPS, peak RSS and the conditions they were measured in."""
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from skyseg.runtime.bench import BenchConfig, run_bench
+from skyseg.runtime.bench_report import plot_reports, write_json_atomic
+from skyseg.runtime.errors import InputError
+
+log = logging.getLogger(__name__)
+
+_BACKEND_BY_SUFFIX = {".onnx": "ort", ".engine": "trt", ".plan": "trt", ".pt": "torch"}
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("model", help="model file: .onnx (ONNX Runtime), .engine/.plan (TensorRT) or .pt (PyTorch)")
+    parser.add_argument("--backend", choices=("ort", "trt", "torch"), default=None,
+                        help="inference backend (default: from the model's file type)")
+    parser.add_argument("--imgsz", type=int, nargs="+", metavar="N",
+                        help="input size S or H W (only for dynamic-shape models and .pt; static models use theirs)")
+    parser.add_argument("--batch", type=int, default=1, help="frames per inference call (default 1)")
+    parser.add_argument("--frames", type=int, default=50, help="timed frames after warm-up (default 50)")
+    parser.add_argument("--warmup", type=int, default=5, help="untimed warm-up iterations (default 5)")
+    parser.add_argument("--source", default=None,
+                        help="frames to use (folder, video, any `skyseg run` source); decoding overlaps inference. "
+                             "Default: synthetic 1280×720 night frames decoded before timing")
+    parser.add_argument("--threads", type=int, default=None, help="inference threads (default: backend default)")
+    parser.add_argument("--pin", action="store_true", help="pin the process to the first --threads CPUs")
+    parser.add_argument("--conf", type=float, default=0.25, help="score threshold (default 0.25)")
+    parser.add_argument("--iou", type=float, default=0.7, help="NMS IoU threshold (default 0.7)")
+    parser.add_argument("--compare-ultralytics", action="store_true",
+                        help="also time ultralytics.YOLO(MODEL).predict on the same frames and print the ratio")
+    parser.add_argument("--json", type=Path, default=None, metavar="OUT.json", help="write the report as JSON")
+    parser.add_argument("--plot", type=Path, default=None, metavar="OUT.png", help="write a per-stage latency plot")
+
+
+def _imgsz(values: list[int] | None) -> tuple[int, int] | None:
+    if values is None:
+        return None
+    if len(values) == 1:
+        return values[0], values[0]
+    if len(values) == 2:
+        return values[0], values[1]
+    raise InputError(f"--imgsz takes one size or H W, got {len(values)} numbers")
+
+
+def run(args: argparse.Namespace) -> int:
+    backend = args.backend or _BACKEND_BY_SUFFIX.get(Path(args.model).suffix.lower())
+    if backend is None:
+        raise InputError(f"cannot tell the backend for {args.model}; pass --backend ort|trt|torch")
+    if not Path(args.model).is_file():
+        raise InputError(f"model {args.model} does not exist")
+    config = BenchConfig(model=args.model, backend=backend, imgsz=_imgsz(args.imgsz), batch=args.batch,
+                         frames=args.frames, warmup=args.warmup, source=args.source, threads=args.threads,
+                         compare_ultralytics=args.compare_ultralytics, conf=args.conf, iou=args.iou, pin=args.pin)
+    factory = None
+    if backend == "torch":  # train-side, imported only when asked for
+        from skyseg.export.torch_backend import open_torch_backend
+
+        def factory(cfg: BenchConfig):  # noqa: ANN202 - a context manager
+            return open_torch_backend(cfg.model, threads=cfg.threads)
+    compare = None
+    if args.compare_ultralytics:
+        from skyseg.export.ultralytics_bench import measure_ultralytics as compare
+    report = run_bench(config, backend_factory=factory, compare_runner=compare)
+    sys.stdout.write(report.markdown())
+    if args.json:
+        write_json_atomic(report.to_json(), args.json)
+        log.info("wrote %s", args.json)
+    if args.plot:
+        plot_reports([report], args.plot)
+        log.info("wrote %s", args.plot)
+    return 0
