@@ -19,18 +19,19 @@ _BINS = 2048  # azimuth resolution of the horizon profile
 
 
 def _polar(size_wh: tuple[int, int], cx: float, cy: float, step: int = 1) -> tuple[np.ndarray, np.ndarray]:
-    """Radius (px) and angle (rad, atan2 convention) of pixel centres, optionally on a coarser grid."""
+    """Radius (px) and angle (rad, in [0, 2π)) of pixel centres, optionally on a coarser grid."""
     w, h = size_wh
     ys = (np.arange(0, h, step, dtype=np.float32) + (step - 1) / 2.0) - cy
     xs = (np.arange(0, w, step, dtype=np.float32) + (step - 1) / 2.0) - cx
-    r = np.sqrt(xs[None, :] ** 2 + ys[:, None] ** 2)
-    phi = np.arctan2(np.broadcast_to(ys[:, None], r.shape), np.broadcast_to(xs[None, :], r.shape))
+    gx = np.ascontiguousarray(np.broadcast_to(xs[None, :], (ys.size, xs.size)))
+    gy = np.ascontiguousarray(np.broadcast_to(ys[:, None], (ys.size, xs.size)))
+    r, phi = cv2.cartToPolar(gx, gy)  # ~0.3° angle accuracy: plenty for a 2048-bin horizon profile
     return r, phi
 
 
 def _horizon_profile(rng: np.random.Generator, notes: dict) -> tuple[np.ndarray, np.ndarray]:
     """Radial obstruction depth (fraction of the sky radius) and foreground brightness per azimuth bin."""
-    az = np.linspace(-math.pi, math.pi, _BINS, endpoint=False, dtype=np.float32)
+    az = np.linspace(0.0, 2 * math.pi, _BINS, endpoint=False, dtype=np.float32)  # bin k ↔ atan2 angle
     depth = np.zeros(_BINS, np.float32)
     bright = np.full(_BINS, 0.08, np.float32)
 
@@ -131,14 +132,22 @@ def build_allsky_layout(rng: np.random.Generator, size_wh: tuple[int, int]) -> L
 
     r, phi = _polar(size_wh, cx, cy)
     depth, bright = _horizon_profile(rng, notes)
-    bins = ((phi + math.pi) * (_BINS / (2 * math.pi))).astype(np.int32) % _BINS
-    inward = (r_sky - r) / r_sky  # 0 at the horizon, 1 at the zenith
+    bins = (phi * np.float32(_BINS / (2 * math.pi))).astype(np.int32) % _BINS
     outside = r >= radius
-    obstacle = ((inward < depth[bins]) & ~outside).astype(np.uint8)
-    texture = fractal_noise(rng, low_shape(size_wh), base_cells=8, octaves=3)
-    texture = cv2.resize(texture, size_wh, interpolation=cv2.INTER_LINEAR)
-    fg = (bright[bins] * (1.0 + 0.25 * texture)).astype(np.float32)
-    fg *= np.clip(1.2 - 0.8 * inward, 0.3, 1.5)  # lit from the horizon side
+    obstacle = ((r > np.float32(r_sky) * (1.0 - depth[bins])) & ~outside).astype(np.uint8)
+    # Foreground shading is smooth: texture, lighting from the horizon side, and the scattered-light halo
+    # outside the circle are evaluated on the coarse grid and upsampled.
+    r_lo, phi_lo = _polar(size_wh, cx, cy, step=LOW)
+    lh, lw = low_shape(size_wh)
+    r_lo, phi_lo = r_lo[:lh, :lw], phi_lo[:lh, :lw]
+    inward_lo = (r_sky - r_lo) / r_sky  # 0 at the horizon, 1 at the zenith
+    shade = (1.0 + 0.25 * fractal_noise(rng, (lh, lw), base_cells=8, octaves=3)) * np.clip(1.2 - 0.8 * inward_lo, 0.3, 1.5)
+    beyond = np.maximum(r_lo - radius, 0.0) / radius
+    halo = rng.uniform(0.0, 0.25) * np.exp(-beyond / rng.uniform(0.02, 0.15)) + rng.uniform(0.0, 0.01)
+    factor = np.where(r_lo >= radius, halo, shade).astype(np.float32)
+    fg = np.where(outside, np.float32(1.0), bright[bins]) * cv2.resize(factor, size_wh, interpolation=cv2.INTER_LINEAR)
+    if rng.random() < 0.5:  # a lit rim just outside the circle (dome-glass or lens-barrel edge)
+        fg[outside & (r < radius * (1.0 + rng.uniform(0.005, 0.02)))] = rng.uniform(0.1, 0.6)
     notes["arms"] = [_draw_arm(rng, obstacle, fg, cx, cy, r_sky) for _ in range(rng.integers(0, 4))]
 
     wires: list[Wire] = []
@@ -158,9 +167,6 @@ def build_allsky_layout(rng: np.random.Generator, size_wh: tuple[int, int]) -> L
                             float(rng.uniform(2, 10)), (1.0, 0.8, 0.6)))
 
     # Low-resolution direction maps for the sky renderer (equidistant projection).
-    r_lo, phi_lo = _polar(size_wh, cx, cy, step=LOW)
-    lh, lw = low_shape(size_wh)
-    r_lo, phi_lo = r_lo[:lh, :lw], phi_lo[:lh, :lw]
     zen = r_lo / radius * fov_half
     alt_lo = np.clip(math.pi / 2 - zen, 0.0, math.pi / 2).astype(np.float32)
     az_lo = (phi_lo + rot).astype(np.float32)

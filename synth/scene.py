@@ -14,10 +14,10 @@ import numpy as np
 
 from skyseg.synth.allsky import build_allsky_layout
 from skyseg.synth.camera import build_camera_layout
-from skyseg.synth.layout import Layout
+from skyseg.synth.layout import Layout, Light
 from skyseg.synth.polygons import close_mask, simplify
 from skyseg.synth.sensor import expose, sample_sensor
-from skyseg.synth.sky import render_sky, sample_conditions
+from skyseg.synth.sky import LUMA, render_sky, sample_conditions
 
 KINDS = ("allsky", "camera", "mixed")
 ALLSKY_SHARE = 0.6  # fraction of all-sky frames in "mixed"
@@ -43,29 +43,53 @@ def _check_args(kind: str, size: tuple[int, int], bit_depth: int) -> None:
         raise ValueError(f"size must be (width, height) with both >= 32, got {size}")
 
 
-def _composite(rng: np.random.Generator, lay: Layout, sky_mask: np.ndarray, c: dict) -> np.ndarray:
+def _add_glow(rad: np.ndarray, li: Light) -> None:
+    """Add a light's Gaussian glow in place, only inside its 4-sigma window."""
+    h, w = rad.shape[:2]
+    r = int(np.ceil(4 * li.radius))
+    x0, x1 = max(0, int(li.x) - r), min(w, int(li.x) + r + 1)
+    y0, y1 = max(0, int(li.y) - r), min(h, int(li.y) + r + 1)
+    if x0 >= x1 or y0 >= y1:
+        return
+    gx = np.exp(-0.5 * ((np.arange(x0, x1, dtype=np.float32) - li.x) / li.radius) ** 2)
+    gy = np.exp(-0.5 * ((np.arange(y0, y1, dtype=np.float32) - li.y) / li.radius) ** 2)
+    color = np.asarray(li.color, np.float32)
+    if rad.shape[2] == 1:
+        color = np.array([color @ LUMA], np.float32)
+    rad[y0:y1, x0:x1] += (gy[:, None] * gx[None, :])[..., None] * (np.float32(li.strength) * color)
+
+
+def _composite(rng: np.random.Generator, lay: Layout, sky_mask: np.ndarray, c: dict, mono: bool) -> np.ndarray:
     """Sky radiance where the mask says sky, foreground elsewhere; then lights, wires and vignetting."""
     w, h = lay.size_wh
-    sky = render_sky(rng, lay, c)
+    sky = render_sky(rng, lay, c, mono)
+    channels = sky.shape[2]
     # Foreground is lit by the sky near the horizon (light pollution, moon, twilight): scale by that level.
     ambient = cv2.resize(sky, (max(1, w // 32), max(1, h // 32)), interpolation=cv2.INTER_AREA)
-    level = np.median(ambient.reshape(-1, 3), axis=0).astype(np.float32)
+    level = np.median(ambient.reshape(-1, channels), axis=0).astype(np.float32)
     fg = lay.fg[..., None] * level[None, None, :]
-    fg[lay.outside] = 0.003 * level
-    rad = np.where(sky_mask[..., None] > 0, sky, fg)
-    for wire in lay.wires:
+    np.copyto(fg, sky, where=(sky_mask > 0)[..., None])
+    rad = fg
+    if lay.wires:
         shade = np.ones((h, w), np.float32)
-        cv2.polylines(shade, [wire.points.reshape(-1, 1, 2)], False, 1.0 - wire.darkness, wire.thickness, cv2.LINE_AA)
+        for wire in lay.wires:
+            cv2.polylines(shade, [wire.points.reshape(-1, 1, 2)], False, 1.0 - wire.darkness, wire.thickness,
+                          cv2.LINE_AA)
         rad *= shade[..., None]
-    if lay.lights:
-        glow = np.zeros((h, w, 3), np.float32)
-        for li in lay.lights:
-            x, y = int(round(li.x)), int(round(li.y))
-            if 0 <= x < w and 0 <= y < h:
-                glow[y, x] += np.array(li.color, np.float32) * li.strength * li.radius**2 * 6.0
-        rad += cv2.GaussianBlur(glow, (0, 0), float(np.mean([li.radius for li in lay.lights])))
-    vignette = cv2.resize(lay.vignette_lo, (w, h), interpolation=cv2.INTER_LINEAR)
-    return rad * vignette[..., None]
+    for li in lay.lights:
+        _add_glow(rad, li)
+    rad *= cv2.resize(lay.vignette_lo, (w, h), interpolation=cv2.INTER_LINEAR)[..., None]
+    return rad
+
+
+def _sky_level(radiance: np.ndarray, mask: np.ndarray) -> float:
+    """Median sky radiance (luminance): what an auto-exposing camera scales its exposure to."""
+    step = 4
+    sample = radiance[::step, ::step][mask[::step, ::step] > 0]
+    if sample.size == 0:
+        return 1.0
+    luma = sample[:, 0] if sample.shape[1] == 1 else sample @ LUMA
+    return max(float(np.median(luma)), 1e-3)
 
 
 def render_scene(seed: int, kind: str = "mixed", size: tuple[int, int] = (640, 640), bit_depth: int = 8) -> Scene:
@@ -79,8 +103,8 @@ def render_scene(seed: int, kind: str = "mixed", size: tuple[int, int] = (640, 6
     mask, contours = close_mask(~(lay.obstacle | lay.outside))
     conditions = sample_conditions(rng)
     sensor = sample_sensor(rng, kind)
-    radiance = _composite(rng, lay, mask, conditions)
-    image = expose(rng, radiance, sensor, bit_depth)
+    radiance = _composite(rng, lay, mask, conditions, sensor["mono"])
+    image = expose(rng, radiance, sensor, bit_depth, _sky_level(radiance, mask))
     polygons = [simplify(cnt).astype(np.float32) for cnt in contours]
     conditions.update(sensor)
     conditions.update({

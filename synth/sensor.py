@@ -22,42 +22,65 @@ def sample_sensor(rng: np.random.Generator, kind: str) -> dict:
         "amp_glow": float(rng.uniform(0.0, 3.0)) if rng.random() < 0.3 else 0.0,
         "banding": float(rng.uniform(0.0, 1.5)) if rng.random() < 0.3 else 0.0,
         "gamma": float(rng.uniform(1.4, 2.6)),
-        "black_frac": float(rng.uniform(0.0, 0.9)),
-        "white_sky_multiple": float(np.exp(rng.uniform(np.log(2.5), np.log(40.0)))),
+        "black_frac": float(rng.uniform(0.0, 0.8)),
+        "white_sky_multiple": float(np.exp(rng.uniform(np.log(2.0), np.log(20.0)))),
         "jpeg_quality": int(rng.integers(45, 96)) if rng.random() < 0.8 else None,
     }
 
 
-def expose(rng: np.random.Generator, radiance: np.ndarray, s: dict, bit_depth: int) -> np.ndarray:
-    """Radiance (H, W, 3) in sky units → RGB uint8 or uint16 image, with noise and sensor defects."""
-    h, w = radiance.shape[:2]
-    if s["mono"]:
-        radiance = (radiance @ np.array([0.3, 0.5, 0.2], np.float32))[..., None]
-    electrons = radiance * np.float32(s["sky_electrons"])
+def _flat(a: np.ndarray) -> np.ndarray:
+    """(H, W, C) → (H, W·C) view, so cv2's fast element-wise ops apply one scalar to every channel."""
+    return a.reshape(a.shape[0], -1)
+
+
+def expose(rng: np.random.Generator, radiance: np.ndarray, s: dict, bit_depth: int,
+           sky_level: float = 1.0) -> np.ndarray:
+    """Radiance (H, W, C) in sky units (C = 1 for mono sensors) → RGB uint8 or uint16 image with noise.
+
+    The exposure is automatic: a median sky radiance of `sky_level` collects s["sky_electrons"] electrons.
+    """
+    h, w, ch = radiance.shape
+    if ch != 1 and s["mono"]:
+        raise ValueError("a monochrome sensor expects single-channel radiance (render the sky with mono=True)")
+    electrons = _flat(np.ascontiguousarray(radiance, np.float32))
+    electrons = cv2.multiply(electrons, s["sky_electrons"] / sky_level)
     if s["amp_glow"] > 0:  # glow from the readout amplifier in one corner
-        yy, xx = np.ogrid[:h, :w]
         cy, cx = (0, h - 1)[rng.integers(2)], (0, w - 1)[rng.integers(2)]
-        d = np.sqrt((yy - cy) ** 2 + (xx - cx) ** 2) / (0.25 * max(h, w))
-        electrons = electrons + (s["amp_glow"] * s["sky_electrons"] * np.exp(-d)).astype(np.float32)[..., None]
-    sigma = np.sqrt(np.maximum(electrons, 0.0) + s["read_noise_e"] ** 2)
-    electrons = electrons + sigma * rng.standard_normal(electrons.shape, dtype=np.float32)
+        yy = (np.arange(h, dtype=np.float32) - cy)[:, None] ** 2
+        xx = (np.arange(w, dtype=np.float32) - cx)[None, :] ** 2
+        d = np.sqrt(yy + xx) / np.float32(0.25 * max(h, w))
+        glow = (np.float32(s["amp_glow"] * s["sky_electrons"]) * np.exp(-d))
+        electrons = cv2.add(electrons, _flat(np.repeat(glow[..., None], ch, axis=2)))
+    sigma = cv2.sqrt(cv2.add(cv2.max(electrons, 0.0), s["read_noise_e"] ** 2))
+    noise = rng.standard_normal((h, w), dtype=np.float32)
+    if ch == 3:  # colour: luminance noise per pixel, chroma noise smoothed by demosaicing
+        chroma = rng.standard_normal(((h + 1) // 2, (w + 1) // 2, 3), dtype=np.float32)
+        chroma = cv2.resize(chroma, (w, h), interpolation=cv2.INTER_LINEAR)
+        noise = cv2.scaleAdd(cv2.cvtColor(noise, cv2.COLOR_GRAY2RGB), 0.75, chroma)
+    electrons = cv2.add(electrons, cv2.multiply(_flat(noise.reshape(h, w, ch)), sigma))
     if s["banding"] > 0:
-        electrons = electrons + (s["banding"] * s["read_noise_e"] * rng.standard_normal((h, 1, 1))).astype(np.float32)
+        row_sigma = 0.3 * s["banding"] * np.sqrt(s["sky_electrons"] + s["read_noise_e"] ** 2)
+        electrons += (row_sigma * rng.standard_normal((h, 1))).astype(np.float32)
     if s["hot_pixels"]:
         ys = rng.integers(0, h, s["hot_pixels"])
         xs = rng.integers(0, w, s["hot_pixels"])
-        electrons[ys, xs, :] += rng.uniform(0.5, 50.0, (s["hot_pixels"], 1)).astype(np.float32) * s["sky_electrons"]
-    adu = s["bias_adu"] + electrons * np.float32(s["gain_adu_per_e"])
+        hot = rng.uniform(0.5, 50.0, (s["hot_pixels"], 1)).astype(np.float32) * np.float32(s["sky_electrons"])
+        cube = electrons.reshape(h, w, ch)
+        cube[ys, xs, :] += hot
+    gain = s["gain_adu_per_e"]
     if bit_depth == 16:
-        img = np.clip(adu + 0.5, 0, 65535).astype(np.uint16)
+        adu = cv2.add(cv2.multiply(electrons, gain), s["bias_adu"] + 0.5)
+        img = cv2.min(cv2.max(adu, 0.0), 65535.0).astype(np.uint16).reshape(h, w, ch)
     else:
-        adu = np.minimum(adu, 65535.0)  # the ADC saturates before the camera's tone curve
-        sky_adu = s["sky_electrons"] * s["gain_adu_per_e"]
+        # Camera tone curve: black/white points, then gamma; the ADC saturates before the curve.
+        sky_adu = s["sky_electrons"] * gain
         black = s["bias_adu"] + s["black_frac"] * sky_adu
         white = black + s["white_sky_multiple"] * sky_adu
-        x = np.clip((adu - black) / np.float32(white - black), 0.0, 1.0)
-        img = (255.0 * x ** np.float32(1.0 / s["gamma"]) + 0.5).astype(np.uint8)
-    if img.shape[2] == 1:
+        top = min(1.0, (65535.0 - black) / (white - black))
+        x = cv2.add(cv2.multiply(electrons, gain / (white - black)), (s["bias_adu"] - black) / (white - black))
+        x = cv2.pow(cv2.min(cv2.max(x, 0.0), top), 1.0 / s["gamma"])
+        img = cv2.convertScaleAbs(x, alpha=255.0).reshape(h, w, ch)
+    if ch == 1:
         img = np.repeat(img, 3, axis=2)
     if bit_depth == 8 and s["jpeg_quality"] is not None:
         ok, buf = cv2.imencode(".jpg", img[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, s["jpeg_quality"]])

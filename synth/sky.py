@@ -130,7 +130,7 @@ def _stars(rng: np.random.Generator, lay: Layout, c: dict, mw: np.ndarray) -> np
     """Full-resolution star layer (H, W): point sources through a Gaussian PSF, denser in the Milky Way."""
     w, h = lay.size_wh
     scale = (0.25 / max(lay.deg_per_px, 1e-3)) ** -2  # fewer stars per pixel at long focal lengths
-    n = int(c["star_density"] * 0.012 * w * h * min(scale, 4.0))
+    n = int(c["star_density"] * 0.006 * w * h * min(scale, 4.0))
     xs = rng.uniform(0, w, n)
     ys = rng.uniform(0, h, n)
     if mw.max() > 0 and n > 0:
@@ -141,15 +141,15 @@ def _stars(rng: np.random.Generator, lay: Layout, c: dict, mw: np.ndarray) -> np
         lh, lw = mw.shape
         xs = np.concatenate([xs, (cells % lw + rng.random(k)) * (w / lw)])
         ys = np.concatenate([ys, (cells // lw + rng.random(k)) * (h / lh)])
-    flux = 0.6 * rng.random(xs.size) ** -1.6  # steep brightness function: most stars faint
-    flux = np.minimum(flux, 3000.0)
+    flux = 0.25 * rng.random(xs.size) ** -1.3  # steep brightness function: most stars faint
+    flux = np.minimum(flux, 2000.0)
     layer = np.zeros((h, w), np.float32)
     idx = np.clip(ys.astype(np.int64), 0, h - 1) * w + np.clip(xs.astype(np.int64), 0, w - 1)
     layer.ravel()[:] = np.bincount(idx, weights=flux, minlength=h * w).astype(np.float32)
     sigma = c["seeing_px"]
     out = cv2.GaussianBlur(layer, (0, 0), sigma) * 6.0
-    bright = np.where(layer > 50.0, layer, 0.0).astype(np.float32)
-    out += cv2.GaussianBlur(bright, (0, 0), 3.0 * sigma) * 0.5  # bloom of bright stars
+    bright = np.where(layer > 100.0, layer, 0.0).astype(np.float32)
+    out += cv2.GaussianBlur(bright, (0, 0), 2.5 * sigma) * 0.3  # bloom of bright stars
     for _ in range(c["trails"]):  # satellite or aircraft
         a = rng.uniform(0, math.pi)
         x0, y0 = rng.uniform(0, w), rng.uniform(0, h)
@@ -168,12 +168,17 @@ def _stars(rng: np.random.Generator, lay: Layout, c: dict, mw: np.ndarray) -> np
     return out
 
 
-def render_sky(rng: np.random.Generator, lay: Layout, c: dict) -> np.ndarray:
-    """Full-resolution sky radiance (H, W, 3) float32 in sky units, including stars and the moon."""
+LUMA = np.array([0.3, 0.5, 0.2], np.float32)  # a typical monochrome sensor's response to R, G, B light
+
+
+def render_sky(rng: np.random.Generator, lay: Layout, c: dict, mono: bool = False) -> np.ndarray:
+    """Full-resolution sky radiance (H, W, C) float32 in sky units, with stars and the moon; C = 1 if mono."""
     w, h = lay.size_wh
     sky, mw = _background(rng, lay, c)
     sky, opacity = _clouds(rng, lay, c, sky)
-    full = cv2.resize(sky, (w, h), interpolation=cv2.INTER_LINEAR)
+    if mono:  # collapse colour before upsampling: a third of the full-resolution work
+        sky = np.ascontiguousarray((sky @ LUMA)[..., None])
+    full = cv2.resize(sky, (w, h), interpolation=cv2.INTER_LINEAR).reshape(h, w, sky.shape[2])
     stars = _stars(rng, lay, c, mw)
     transmit = cv2.resize((1.0 - opacity) ** 2, (w, h), interpolation=cv2.INTER_LINEAR)
     full += (stars * transmit)[..., None]
@@ -182,10 +187,15 @@ def render_sky(rng: np.random.Generator, lay: Layout, c: dict) -> np.ndarray:
         if pos is not None:
             x, y = pos
             radius = max(2.0, 0.26 / lay.deg_per_px)
-            yy, xx = np.ogrid[:h, :w]
-            d2 = ((xx - x) ** 2 + (yy - y) ** 2) / (radius * radius)
             level = 3000.0 * c["moon_phase"]
-            glare = level * (np.where(d2 <= 1.0, 1.0, 0.0) + 0.02 / (d2 + 0.02) + 0.01 * np.exp(-d2 / 400.0))
-            full += glare.astype(np.float32)[..., None]
+            # Glare and halo are smooth: evaluate them on the coarse grid, then draw the disc sharply.
+            lh, lw = sky.shape[:2]
+            yy = ((np.arange(lh, dtype=np.float32) + 0.5) * (h / lh) - y)[:, None] ** 2
+            xx = ((np.arange(lw, dtype=np.float32) + 0.5) * (w / lw) - x)[None, :] ** 2
+            d2 = (yy + xx) / np.float32(radius * radius)
+            glare = np.float32(level) * (0.02 / (d2 + 0.5) + 0.01 * np.exp(-d2 / 400.0))
+            full += cv2.resize(glare, (w, h), interpolation=cv2.INTER_LINEAR)[..., None]
+            cv2.circle(full, (int(round(x * 16)), int(round(y * 16))), int(round(radius * 16)),
+                       (level, level, level), -1, cv2.LINE_AA, 4)
     c.pop("_moon_dir", None)
     return full
