@@ -83,3 +83,10 @@ def test_cli_writes_dataset_and_reports_rate(tmp_path: Path, capsys: pytest.Capt
 def test_cli_rejects_bad_flags(tmp_path: Path, caplog: pytest.LogCaptureFixture, argv: list[str], message: str) -> None:
     assert main(["synth", str(tmp_path / "x"), *argv]) == 2
     assert message in caplog.text
+
+
+def test_generated_dataset_passes_the_checker(one_worker: Path) -> None:
+    from skyseg.synth.dataset_check import CheckConfig, check_dataset
+
+    report = check_dataset(CheckConfig(one_worker / "data.yaml"))
+    assert report.ok and report.images == N and report.labels == N
