@@ -1,0 +1,51 @@
+"""`skyseg verify MODEL… --images DIR`: every backend on the same frames; exit 3 when one disagrees."""
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from skyseg.runtime.errors import InputError
+
+log = logging.getLogger(__name__)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("models", nargs="+", metavar="MODEL",
+                        help="models to compare: .pt (PyTorch deploy form), .onnx (FP32 or Q/DQ INT8), .engine")
+    parser.add_argument("--images", required=True, help="folder of frames (FITS, PNG, JPEG, TIFF; 8- or 16-bit)")
+    parser.add_argument("--reference", default=None, metavar="WEIGHTS.pt",
+                        help="reference model (default: the first MODEL)")
+    parser.add_argument("--min-iou", type=float, default=0.99,
+                        help="fail a backend whose mean sky-mask IoU vs the reference is below this (default 0.99)")
+    parser.add_argument("--max-frames", type=int, default=20, help="use at most this many frames (default 20)")
+    parser.add_argument("--imgsz", type=int, nargs="+", metavar="N",
+                        help="input size S or H W for a .pt reference (default: the first static ONNX's size)")
+    parser.add_argument("--conf", type=float, default=0.25, help="score threshold (default 0.25)")
+    parser.add_argument("--iou", type=float, default=0.7, help="NMS IoU threshold (default 0.7)")
+    parser.add_argument("--threads", type=int, default=None, help="inference threads per backend")
+    parser.add_argument("--json", type=Path, default=None, metavar="OUT.json", help="write the report as JSON")
+
+
+def run(args: argparse.Namespace) -> int:
+    from skyseg.export.cross_verify import VerifyConfig, cross_verify
+    from skyseg.runtime.bench_report import write_json_atomic
+
+    imgsz = None
+    if args.imgsz:
+        if len(args.imgsz) not in (1, 2):
+            raise InputError(f"--imgsz takes one size or H W, got {len(args.imgsz)} numbers")
+        imgsz = (args.imgsz[0], args.imgsz[-1])
+    if not 0.0 <= args.min_iou <= 1.0:
+        raise InputError(f"--min-iou must be within 0–1, got {args.min_iou}")
+    config = VerifyConfig(models=tuple(args.models), images=args.images, reference=args.reference,
+                          min_iou=args.min_iou, max_frames=args.max_frames, conf=args.conf, iou=args.iou,
+                          threads=args.threads, imgsz=imgsz)
+    report = cross_verify(config)
+    sys.stdout.write(report.markdown())
+    if args.json:
+        write_json_atomic(report.to_json(), args.json)
+        log.info("wrote %s", args.json)
+    report.raise_for_failures()
+    return 0
