@@ -22,6 +22,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--patience", type=int, default=100, help="epochs without improvement before stopping")
     parser.add_argument("--fraction", type=float, default=1.0, help="fraction of the training set to use")
+    parser.add_argument("--time", type=float, default=None,
+                        help="training budget in hours; overrides --epochs (Ultralytics fits the schedule to it)")
+    parser.add_argument("--cache", action="store_true", help="cache decoded, resized images in RAM")
     parser.add_argument("--no-plots", dest="plots", action="store_false", help="skip training plots")
 
 
@@ -30,7 +33,8 @@ def run(args: argparse.Namespace) -> int:
 
     config = TrainConfig(data=args.data, model=args.model, epochs=args.epochs, imgsz=args.imgsz, device=args.device,
                          batch=args.batch, workers=args.workers, project=args.project, name=args.name,
-                         seed=args.seed, patience=args.patience, fraction=args.fraction, plots=args.plots)
+                         seed=args.seed, patience=args.patience, fraction=args.fraction, plots=args.plots,
+                         time=args.time, cache=args.cache)
     best = train(config)
     log.info("done: %s", best)
     return 0

@@ -27,6 +27,8 @@ class TrainConfig:
     patience: int = 100
     fraction: float = 1.0
     plots: bool = True
+    time: float | None = None  # hours; Ultralytics then fits the epochs and LR schedule to this budget
+    cache: bool = False  # keep decoded, resized images in RAM
 
 
 def train(config: TrainConfig) -> Path:
@@ -44,8 +46,10 @@ def train(config: TrainConfig) -> Path:
         batch=config.batch, workers=config.workers, seed=config.seed, patience=config.patience,
         fraction=config.fraction, plots=config.plots,
         amp=config.device != "cpu",  # the AMP check downloads a model; it only matters on CUDA anyway
-        exist_ok=config.name is not None,
+        exist_ok=config.name is not None, cache="ram" if config.cache else False,
     )
+    if config.time is not None:
+        overrides["time"] = config.time
     if config.project is not None:
         overrides["project"] = str(Path(config.project).resolve())
     if config.name is not None:
