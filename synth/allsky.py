@@ -53,7 +53,7 @@ def _horizon_profile(rng: np.random.Generator, notes: dict) -> tuple[np.ndarray,
         u, _ = window(rng.uniform(-math.pi, math.pi), rng.uniform(0.2, 1.4))
         jag = profile_noise(rng, _BINS, base_cells=40, octaves=4, persistence=0.7, periodic=True)
         d = rng.uniform(0.05, 0.22) * (1.0 + 0.35 * jag) * np.sqrt(np.clip(1.0 - u**2, 0.0, 1.0))
-        put(np.where(u < 1.0, d, 0.0).astype(np.float32), rng.uniform(0.02, 0.15))
+        put(np.where(u < 1.0, d, 0.0).astype(np.float32), rng.uniform(0.03, 0.4))
         notes["trees"] = notes.get("trees", 0) + 1
     for _ in range(rng.integers(0, 4)):  # buildings: flat roofs (constant depth) with steps
         center, half = rng.uniform(-math.pi, math.pi), rng.uniform(0.05, 0.35)
@@ -62,12 +62,12 @@ def _horizon_profile(rng: np.random.Generator, notes: dict) -> tuple[np.ndarray,
         edges = np.sort(rng.uniform(-half, half, steps - 1))
         levels = rng.uniform(0.04, 0.2, steps)
         d = levels[np.searchsorted(edges, delta)].astype(np.float32)
-        put(np.where(u < 1.0, d, 0.0).astype(np.float32), rng.uniform(0.05, 0.4))
+        put(np.where(u < 1.0, d, 0.0).astype(np.float32), rng.uniform(0.05, 0.7))
         notes["buildings"] = notes.get("buildings", 0) + 1
     for _ in range(rng.integers(0, 3)):  # domes: half-disc bumps, often bright paint
         u, _ = window(rng.uniform(-math.pi, math.pi), rng.uniform(0.08, 0.3))
         d = rng.uniform(0.06, 0.25) * np.sqrt(np.clip(1.0 - u**2, 0.0, 1.0))
-        put(d.astype(np.float32), rng.uniform(0.15, 0.7))
+        put(d.astype(np.float32), rng.uniform(0.15, 1.0))
         notes["domes"] = notes.get("domes", 0) + 1
     ring = rng.uniform(0.0, 0.035) if rng.random() < 0.7 else 0.0  # housing ring / dome-glass edge
     if ring > 0:
@@ -82,7 +82,7 @@ def _draw_arm(rng: np.random.Generator, obstacle: np.ndarray, fg: np.ndarray, cx
     phi = rng.uniform(-math.pi, math.pi)
     kind = rng.choice(["mast", "arm", "housing"], p=[0.45, 0.35, 0.2])
     x0, y0 = cx + 1.08 * r_sky * math.cos(phi), cy + 1.08 * r_sky * math.sin(phi)
-    value = float(rng.uniform(0.03, 0.5))
+    value = float(rng.uniform(0.03, 0.8))
     if kind == "housing":  # a box straddling the circle edge
         depth = rng.uniform(0.08, 0.22) * r_sky
         half_w = rng.uniform(0.06, 0.18) * r_sky

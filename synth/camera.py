@@ -130,7 +130,7 @@ def build_camera_layout(rng: np.random.Generator, size_wh: tuple[int, int]) -> L
             wires.append(Wire(np.round(pts).astype(np.int32), int(rng.integers(1, 3)), float(rng.uniform(0.4, 0.9))))
         notes["poles"] = n_poles
     texture = cv2.resize(fractal_noise(rng, low_shape(size_wh), base_cells=16, octaves=3), size_wh)
-    fg *= (1.0 + 0.3 * texture).astype(np.float32)
+    fg *= (1.0 + 0.15 * texture).astype(np.float32)
     fg *= np.clip(1.3 - 0.9 * (rows - horizon.min()) / h, 0.2, 1.3).astype(np.float32)  # darker near camera
 
     lh, lw = low_shape(size_wh)

@@ -13,7 +13,7 @@ import numpy as np
 def sample_sensor(rng: np.random.Generator, kind: str) -> dict:
     """Draw the camera's state; becomes part of Scene.conditions."""
     return {
-        "mono": bool(rng.random() < (0.5 if kind == "allsky" else 0.25)),
+        "mono": bool(rng.random() < (0.6 if kind == "allsky" else 0.25)),
         "sky_electrons": float(np.exp(rng.uniform(np.log(15.0), np.log(3000.0)))),
         "read_noise_e": float(rng.uniform(1.5, 12.0)),
         "gain_adu_per_e": float(np.exp(rng.uniform(np.log(0.3), np.log(6.0)))),

@@ -14,7 +14,7 @@ import numpy as np
 from skyseg.synth.fields import fractal_noise
 from skyseg.synth.layout import Layout
 
-_AIRGLOW = np.array([0.85, 1.0, 0.8], np.float32)
+_AIRGLOW = np.array([0.92, 1.0, 0.88], np.float32)
 _SODIUM = np.array([1.0, 0.62, 0.32], np.float32)
 _LED = np.array([0.85, 0.9, 1.0], np.float32)
 _MOONSKY = np.array([0.55, 0.72, 1.0], np.float32)
@@ -41,7 +41,7 @@ def sample_conditions(rng: np.random.Generator) -> dict:
         "milky_way": float(rng.uniform(0.0, 1.6)),
         "star_density": float(np.exp(rng.uniform(np.log(0.3), np.log(3.0)))),
         "trails": int(rng.choice([0, 1, 2], p=[0.7, 0.22, 0.08])),
-        "seeing_px": float(rng.uniform(0.6, 1.5)),
+        "seeing_px": float(rng.uniform(0.5, 1.2)),
     }
 
 
@@ -130,7 +130,7 @@ def _stars(rng: np.random.Generator, lay: Layout, c: dict, mw: np.ndarray) -> np
     """Full-resolution star layer (H, W): point sources through a Gaussian PSF, denser in the Milky Way."""
     w, h = lay.size_wh
     scale = (0.25 / max(lay.deg_per_px, 1e-3)) ** -2  # fewer stars per pixel at long focal lengths
-    n = int(c["star_density"] * 0.006 * w * h * min(scale, 4.0))
+    n = int(c["star_density"] * 0.011 * w * h * min(scale, 4.0))
     xs = rng.uniform(0, w, n)
     ys = rng.uniform(0, h, n)
     if mw.max() > 0 and n > 0:
@@ -141,15 +141,15 @@ def _stars(rng: np.random.Generator, lay: Layout, c: dict, mw: np.ndarray) -> np
         lh, lw = mw.shape
         xs = np.concatenate([xs, (cells % lw + rng.random(k)) * (w / lw)])
         ys = np.concatenate([ys, (cells // lw + rng.random(k)) * (h / lh)])
-    flux = 0.25 * rng.random(xs.size) ** -1.3  # steep brightness function: most stars faint
-    flux = np.minimum(flux, 2000.0)
+    flux = 0.05 * rng.random(xs.size) ** -1.15  # peak brightness in sky units; most stars faint
+    flux = np.minimum(flux, 1000.0)
     layer = np.zeros((h, w), np.float32)
     idx = np.clip(ys.astype(np.int64), 0, h - 1) * w + np.clip(xs.astype(np.int64), 0, w - 1)
     layer.ravel()[:] = np.bincount(idx, weights=flux, minlength=h * w).astype(np.float32)
     sigma = c["seeing_px"]
-    out = cv2.GaussianBlur(layer, (0, 0), sigma) * 6.0
+    out = cv2.GaussianBlur(layer, (0, 0), sigma) * np.float32(2.0 * math.pi * sigma * sigma)  # peak = flux
     bright = np.where(layer > 100.0, layer, 0.0).astype(np.float32)
-    out += cv2.GaussianBlur(bright, (0, 0), 2.5 * sigma) * 0.3  # bloom of bright stars
+    out += cv2.GaussianBlur(bright, (0, 0), 3.0 * sigma) * np.float32(0.5 * sigma * sigma)  # bloom
     for _ in range(c["trails"]):  # satellite or aircraft
         a = rng.uniform(0, math.pi)
         x0, y0 = rng.uniform(0, w), rng.uniform(0, h)
