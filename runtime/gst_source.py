@@ -76,6 +76,8 @@ class GstSource(Source):
         self._pulled = 0
         self._eos = False
         self._layout: tuple[Any, tuple[int, int, int, str, str]] | None = None
+        self.duration: float | None = None  # seconds, for files whose container declares it
+        self._stream_end = 0.0  # pts + duration of the last frame pulled
 
     @property
     def dropped(self) -> int:
@@ -129,8 +131,11 @@ class GstSource(Source):
                 raise InputError(f"source {self.source_id} ended before its first frame (empty or unplayable)") from None
             if stop.reason == "timeout":
                 raise InputError(f"source {self.source_id} gave no frame within {self.open_timeout:g} s") from None
-            raise InputError(f"cannot open source {self.source_id}: {stop.message}") from None
+            hint = "; the file may be cut off or not a video" if self.spec.kind == "video" else ""
+            raise InputError(f"cannot open source {self.source_id}: {stop.message}{hint}") from None
         self.fps = self._caps_fps(self._pending.get_caps())
+        ok, duration = pipeline.query_duration(Gst.Format.TIME)
+        self.duration = duration / Gst.SECOND if ok and duration > 0 and not self.live else None
         self.description = f"{self.spec.kind} {self.source_id}" + (f" @ {self.fps:g} fps" if self.fps else "")
         log.info("source opened: %s (live=%s)", self.description, self.live)
 
@@ -147,11 +152,18 @@ class GstSource(Source):
             return named
         if not hasattr(pipeline, "iterate_recurse"):
             return pipeline if pipeline.get_factory().get_name() == "appsink" else None
-        for element in pipeline.iterate_recurse():
+        Gst, _, _ = self._gst
+        it = pipeline.iterate_recurse()
+        while True:
+            result, element = it.next()
+            if result == Gst.IteratorResult.RESYNC:
+                it.resync()
+                continue
+            if result != Gst.IteratorResult.OK:
+                return None
             factory = element.get_factory()
             if factory is not None and factory.get_name() == "appsink":
                 return element
-        return None
 
     def _count_buffer(self, pad: Any, info: Any) -> Any:
         Gst, _, _ = self._gst
@@ -250,6 +262,10 @@ class GstSource(Source):
                     continue
                 if stop.reason == "eos":
                     log.info("%s: end of stream after %d frame(s)", self.source_id, index)
+                    truncated = self._truncation()
+                    if truncated:
+                        log.warning(truncated)
+                        yield FrameError(index, self.source_id, self._path(), truncated, time.time())
                     return
                 if self.retries != 0 and self._reconnect(stop.message):
                     continue
@@ -263,10 +279,24 @@ class GstSource(Source):
                 yield FrameError(index, self.source_id, self._path(), str(err), time.time())
                 index += 1
                 continue
-            pts = sample.get_buffer().pts
-            meta = {} if pts == Gst.CLOCK_TIME_NONE else {"pts": pts / Gst.SECOND}
+            buf = sample.get_buffer()
+            meta = {}
+            if buf.pts != Gst.CLOCK_TIME_NONE:
+                meta["pts"] = buf.pts / Gst.SECOND
+                step = buf.duration if buf.duration != Gst.CLOCK_TIME_NONE else 0
+                self._stream_end = max(self._stream_end, (buf.pts + step) / Gst.SECOND)
             yield Frame(pixels, index, self.source_id, time.time(), self._path(), meta)
             index += 1
+
+    def _truncation(self) -> str | None:
+        """A message when a file stopped well before the duration its container declares (a cut-off copy)."""
+        if self.duration is None or self._stream_end <= 0:
+            return None
+        tolerance = max(0.1, 1.5 / self.fps) if self.fps else 0.1
+        if self._stream_end >= self.duration - tolerance:
+            return None
+        return (f"{self.source_id} ended at {self._stream_end:.2f} s of its declared {self.duration:.2f} s: "
+                "the file looks truncated")
 
     def _path(self) -> str | None:
         return self.spec.location if self.spec.kind == "video" else None

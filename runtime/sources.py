@@ -45,7 +45,8 @@ _DEV_VIDEO = re.compile(r"^/dev/video\d+$")
 _OPTION_TYPES: dict[str, type] = {
     "n": int, "w": int, "h": int, "fps": float, "live": bool, "seed": int, "kind": str, "bits": int,
     "flip": int, "codec": str, "latency": int, "retries": int, "timeout": float, "poll": float,
-    "settle": float, "existing": bool, "idle_timeout": float, "protocols": str,
+    "settle": float, "existing": bool, "idle_timeout": float, "protocols": str, "recursive": bool,
+    "open_timeout": float,
 }
 _ALIASES = {"width": "w", "height": "h", "num_buffers": "n", "num-buffers": "n", "bit_depth": "bits"}
 
