@@ -61,7 +61,11 @@ def load_model(cfg_or_weights: str | Path):  # -> ultralytics.YOLO (imported laz
 
     path = Path(cfg_or_weights)
     if path.suffix in (".yaml", ".yml"):
-        return YOLO(str(resolve_config(path)), task="segment")
+        model = YOLO(str(resolve_config(path)), task="segment")
+        names = model.model.yaml.get("names")
+        if isinstance(names, dict) and len(names) == model.model.yaml.get("nc"):
+            model.model.names = {int(k): str(v) for k, v in names.items()}
+        return model
     if path.suffix == ".pt":
         if not path.is_file():
             raise InputError(f"checkpoint {str(path)!r} does not exist; give the path of a local .pt file "

@@ -27,12 +27,11 @@ def _activation(act: bool | nn.Module) -> nn.Module:
 def _dct_prior(c2: int, cin_g: int, k: int) -> torch.Tensor:
     """Fixed 2-D DCT-II basis kernels, a different frequency per (out, in) pair: the OREPA frequency prior."""
     pos = torch.arange(k, dtype=torch.float64) + 0.5
-    prior = torch.empty(c2, cin_g, k, k, dtype=torch.float64)
-    for o in range(c2):
-        for i in range(cin_g):
-            u, v = divmod((o * cin_g + i) % (k * k), k)
-            prior[o, i] = torch.outer(torch.cos(pos * math.pi * u / k), torch.cos(pos * math.pi * v / k))
-    return prior.float()
+    freq = torch.arange(k, dtype=torch.float64)
+    basis_1d = torch.cos(math.pi * freq[:, None] * pos[None, :] / k)  # [u, position]
+    basis = (basis_1d[:, None, :, None] * basis_1d[None, :, None, :]).reshape(k * k, k, k)  # [u·k+v, y, x]
+    index = torch.arange(c2 * cin_g) % (k * k)
+    return basis[index].reshape(c2, cin_g, k, k).float()
 
 
 class OREPA(nn.Module):

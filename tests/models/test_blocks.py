@@ -1,0 +1,161 @@
+"""Train form vs deploy form of every reparameterizable block, and OREPA's kernel algebra against real branches."""
+from __future__ import annotations
+
+import copy
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+import skyseg.models  # noqa: F401  (offline Ultralytics)
+from skyseg.models.c3k2_rep import C3k2OREPA, C3k2Rep
+from skyseg.models.kernels import fuse_bn
+from skyseg.models.orepa import OREPA
+from skyseg.models.repconv import RepVGGConv
+from skyseg.models.reparam import reparameterize_model
+from skyseg.models.ss2d import SS2D, VSSBlock
+
+CASES = [  # (class, c1, c2, k, s, g)
+    (cls, c1, c2, k, s, g)
+    for cls, ks in ((OREPA, (1, 3)), (RepVGGConv, (3,)))
+    for k in ks
+    for (c1, c2) in ((6, 6), (6, 10))
+    for s in (1, 2)
+    for g in (1, 2)
+] + [(OREPA, 5, 7, 3, 1, 1), (OREPA, 7, 5, 3, 2, 1), (RepVGGConv, 7, 7, 3, 1, 1), (RepVGGConv, 5, 9, 3, 2, 1)]
+
+
+def _make(cls, c1, c2, k, s, g, dtype, randomise):
+    torch.manual_seed(0)
+    return randomise(cls(c1, c2, k, s, g=g).to(dtype)).eval()
+
+
+@pytest.mark.parametrize("cls,c1,c2,k,s,g", CASES)
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+def test_conv_block_deploy_equals_train(cls, c1, c2, k, s, g, dtype, randomise):
+    m = _make(cls, c1, c2, k, s, g, dtype, randomise)
+    x = torch.randn(2, c1, 11, 9, dtype=dtype)
+    with torch.no_grad():
+        y = m(x)
+        m.reparameterize()
+        z = m(x)
+    assert m.deploy and set(m.children()) == {m.act, m.conv}
+    assert not any(isinstance(c, nn.BatchNorm2d) for c in m.modules())
+    assert [n for n, _ in m.named_parameters()] == ["conv.weight", "conv.bias"]
+    if dtype is torch.float64:
+        assert (y - z).abs().max().item() <= 1e-9
+    else:
+        torch.testing.assert_close(z, y, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("cls", [OREPA, RepVGGConv])
+def test_reparameterize_twice_is_noop_and_deploy_loads_state(cls, randomise):
+    m = _make(cls, 6, 8, 3, 1, 2, torch.float32, randomise)
+    m.reparameterize()
+    conv = m.conv
+    state = copy.deepcopy(m.state_dict())
+    m.reparameterize()
+    assert m.conv is conv and all(torch.equal(state[k], v) for k, v in m.state_dict().items())
+    fresh = cls(6, 8, 3, 1, g=2, deploy=True).eval()
+    fresh.load_state_dict(state)  # strict: same keys and shapes
+    x = torch.randn(1, 6, 7, 7)
+    with torch.no_grad():
+        assert torch.equal(fresh(x), m(x))
+
+
+def _branch_outputs(m: OREPA, x: torch.Tensor) -> torch.Tensor:
+    """OREPA's pre-BN output computed branch by branch with real convs/pools (no kernel algebra)."""
+    k, s, g, p = m.k, m.s, m.g, m.k // 2
+    v = m.vector
+    scale = lambda i, t: t * v[i].reshape(1, -1, 1, 1)  # noqa: E731
+    first = m.weight_1x1_kxk_a + m.id_1x1
+    if k == 1:
+        return scale(0, F.conv2d(x, m.weight_origin, stride=s, groups=g)) + scale(
+            1, F.conv2d(F.conv2d(x, first, groups=g), m.weight_1x1_kxk_b, stride=s, groups=g))
+    out = scale(0, F.conv2d(x, m.weight_origin, stride=s, padding=p, groups=g))
+    out = out + scale(1, F.avg_pool2d(F.conv2d(x, m.weight_avg, groups=g), k, s, p, count_include_pad=True))
+    out = out + scale(2, F.conv2d(x, m.weight_prior * m.prior, stride=s, padding=p, groups=g))
+    mid = F.pad(F.conv2d(x, first, groups=g), (p, p, p, p))  # 1×1 then k×k on the zero-padded map
+    out = out + scale(3, F.conv2d(mid, m.weight_1x1_kxk_b, stride=s, groups=g))
+    out = out + scale(4, F.conv2d(x, m.weight_1x1, stride=s, groups=g))
+    dw = F.conv2d(x, m.weight_dw, stride=s, padding=p, groups=m.c1)
+    return out + scale(5, F.conv2d(dw, m.weight_pw, groups=g))
+
+
+@pytest.mark.parametrize("k,s,g", [(3, 1, 1), (3, 2, 2), (1, 1, 2), (1, 2, 1)])
+def test_orepa_single_kernel_equals_six_branches(k, s, g, randomise):
+    m = _make(OREPA, 6, 10, k, s, g, torch.float64, randomise)
+    x = torch.randn(2, 6, 9, 12, dtype=torch.float64)
+    with torch.no_grad():
+        one_conv = F.conv2d(x, m.kernel(), None, s, k // 2, 1, g)
+        assert (one_conv - _branch_outputs(m, x)).abs().max().item() <= 1e-10
+    assert len(m.branches) == (6 if k == 3 else 2)
+
+
+def test_orepa_trains_with_one_conv_per_forward():
+    m = OREPA(8, 8, 3).train()
+    calls = []
+    handle = torch.nn.modules.module.register_module_forward_hook(lambda mod, i, o: calls.append(type(mod)))
+    try:
+        m(torch.randn(2, 8, 6, 6)).sum().backward()
+    finally:
+        handle.remove()
+    assert nn.Conv2d not in calls  # the kernel is built and applied with a single F.conv2d
+    assert m.vector.grad is not None and m.weight_dw.grad is not None and m.weight_prior.grad is not None
+
+
+def test_fuse_bn_matches_batchnorm(randomise):
+    torch.manual_seed(1)
+    bn = randomise(nn.BatchNorm2d(5).double()).eval()
+    w = torch.randn(5, 3, 3, 3, dtype=torch.float64)
+    x = torch.randn(1, 3, 8, 8, dtype=torch.float64)
+    fw, fb = fuse_bn(w, bn)
+    assert (F.conv2d(x, fw, fb, padding=1) - bn(F.conv2d(x, w, padding=1))).abs().max().item() <= 1e-12
+
+
+@pytest.mark.parametrize("cls", [C3k2OREPA, C3k2Rep])
+@pytest.mark.parametrize("c3k", [False, True])
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+def test_c3k2_family_deploy_equals_train(cls, c3k, dtype, randomise):
+    torch.manual_seed(0)
+    m = randomise(cls(7, 16, 2, c3k, 0.5, 2).to(dtype)).eval()  # odd c1, g=2 inside the bottlenecks
+    x = torch.randn(2, 7, 10, 10, dtype=dtype)
+    with torch.no_grad():
+        y = m(x)
+        d = reparameterize_model(m)
+        z = d(x)
+        assert torch.equal(m(x), y)  # original untouched
+    assert not any(isinstance(c, nn.BatchNorm2d) for c in d.modules())
+    if dtype is torch.float64:
+        assert (y - z).abs().max().item() <= 1e-9
+    else:
+        torch.testing.assert_close(z, y, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+def test_vss_block_export_form_equals_train(dtype, randomise):
+    torch.manual_seed(0)
+    m = randomise(VSSBlock(24, 24, 1, 0.5, 4).to(dtype)).eval()
+    x = torch.randn(1, 24, 5, 7, dtype=dtype)  # non-square: row/column scans differ
+    with torch.no_grad():
+        y = m(x)
+        d = reparameterize_model(m)
+        z = d(x)
+    ss2d = d.m[0].ss2d
+    assert ss2d.deploy and not hasattr(ss2d, "A_logs") and "A_neg" in dict(ss2d.named_buffers())
+    if dtype is torch.float64:
+        assert (y - z).abs().max().item() <= 1e-9
+    else:
+        torch.testing.assert_close(z, y, rtol=1e-4, atol=1e-5)
+    fresh = SS2D(12, 12, 4, deploy=True)
+    fresh.load_state_dict(ss2d.state_dict())
+
+
+def test_ss2d_directions_cover_the_whole_map():
+    """A change at one pixel reaches every output pixel (four scan orders give a global receptive field)."""
+    torch.manual_seed(0)
+    m = SS2D(4, 4, 2).double().eval()
+    x = torch.randn(1, 4, 5, 6, dtype=torch.float64, requires_grad=True)
+    m(x)[0, :, 2, 3].sum().backward()
+    assert (x.grad.abs().sum(1) > 0).all()
