@@ -18,11 +18,12 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import queue
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -276,14 +277,20 @@ def _iteration(backend: Any, feed: _FrameFeed, batch: int, hw: tuple[int, int], 
     return True
 
 
-def _pin(config: BenchConfig) -> None:
-    import os
-
-    if not config.pin:
+@contextmanager
+def _pinned(config: BenchConfig) -> Iterator[None]:
+    """Pin the process to the first `threads` CPUs for the run (when asked), then restore its affinity."""
+    if not config.pin or not hasattr(os, "sched_setaffinity"):
+        yield
         return
-    cpus = sorted(os.sched_getaffinity(0))[: max(1, config.threads or 1)]
+    before = os.sched_getaffinity(0)
+    cpus = sorted(before)[: max(1, config.threads or 1)]
     os.sched_setaffinity(0, cpus)
     log.info("pinned to CPU(s) %s", cpus)
+    try:
+        yield
+    finally:
+        os.sched_setaffinity(0, before)
 
 
 def run_bench(
@@ -294,11 +301,10 @@ def run_bench(
     """Warm up, time `config.frames` frames stage by stage, and return the report (optionally vs Ultralytics)."""
     if config.compare_ultralytics and compare_runner is None:
         raise InputError("compare_ultralytics needs a compare_runner (the CLI passes Ultralytics' predictor)")
-    _pin(config)
     factory = backend_factory or default_backend_factory
     iterations = math.ceil(config.frames / config.batch)
     sampled = _Sampled()
-    with factory(config) as backend:
+    with _pinned(config), factory(config) as backend:
         batch, hw = resolve_input(input_shape(backend), config)
         precision = _precision_hint(config.model, getattr(backend, "metadata", {}) or {})
         log.info("bench %s: backend %s, input %d×3×%d×%d, %d warm-up + %d timed iteration(s)", config.model,
@@ -319,6 +325,7 @@ def run_bench(
                 raise InputError(f"source {config.source} yielded no frames after warm-up")
             if done < iterations:
                 log.warning("source ended after %d of %d timed iterations", done, iterations)
+        machine = machine_summary()  # inside the pinned block: records the affinity we ran with
     rss = peak_rss_mib()
     frames_done = done * batch
     load = meter.result
@@ -338,11 +345,12 @@ def run_bench(
         instances_mean=round(float(np.mean(sampled.instances)), 3),
         peak_rss_mib=round(rss, 1),
         conditions={"threads": {"backend": config.threads if config.threads else "default"},
-                    "cpu_load": vars(load) if load else None, "machine": machine_summary()},
+                    "cpu_load": vars(load) if load else None, "machine": machine},
         end_to_end=StageStats.from_samples(end_to_end_samples(sampled.samples)),
     )
     if config.compare_ultralytics and compare_runner is not None:
-        report.compare = _compare(config, sampled, hw, iterations, compare_runner, report)
+        with _pinned(config):
+            report.compare = _compare(config, sampled, hw, iterations, compare_runner, report)
     return report
 
 
@@ -351,13 +359,15 @@ def _compare(config: BenchConfig, sampled: _Sampled, hw: tuple[int, int], iterat
     """Ultralytics' predictor on the same model, frames and threads; ratio of p50 end-to-end times."""
     log.info("running Ultralytics' predictor on the same %d frame(s) for comparison", len(sampled.kept_frames))
     t0 = time.perf_counter()
-    samples, notes = runner(config, sampled.kept_frames, hw, iterations * config.batch)
+    with CpuLoadMeter() as meter:
+        samples, notes = runner(config, sampled.kept_frames, hw, iterations * config.batch)
     wall = time.perf_counter() - t0
     stages = summarise(samples)
     ratio = stages[TOTAL].p50_ms / ours.end_to_end.p50_ms if ours.end_to_end else float("nan")
     fps = len(samples[TOTAL]) / max(sum(samples[TOTAL]) / 1e3, 1e-9)
     log.debug("comparison took %.1f s wall", wall)
-    return Comparison(label="ultralytics", stages=stages, fps=round(fps, 3), ratio_p50=round(ratio, 3), notes=notes)
+    return Comparison(label="ultralytics", stages=stages, fps=round(fps, 3), ratio_p50=round(ratio, 3), notes=notes,
+                      cpu_load=vars(meter.result) if meter.result else None)
 
 
 def _precision_hint(model: str, metadata: dict[str, Any]) -> str | None:

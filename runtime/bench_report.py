@@ -17,7 +17,8 @@ JSON schema (`schema_version` 1), written by `BenchReport.to_json()`:
     peak_rss_mib     float, the process's peak resident memory
     conditions       {threads: {...}, cpu_load: {other_cores, other_fraction, own_cores, wall_s, method},
                       machine: {cpu_model, platform, threads, loadavg_1m, versions, gpu}}
-    compare          null | {label: str, stages: {...}, fps: float, ratio_p50: float, notes: str}
+    compare          null | {label: str, stages: {...}, fps: float, ratio_p50: float, notes: str,
+                             cpu_load: {...} like conditions.cpu_load}
                      (`ratio_p50` = the other tool's p50 end-to-end time / ours: > 1 means we are faster)
 """
 from __future__ import annotations
@@ -85,6 +86,7 @@ class Comparison:
     fps: float
     ratio_p50: float
     notes: str = ""
+    cpu_load: dict[str, Any] | None = None  # other processes' load while it ran (includes its own loading)
 
 
 @dataclass

@@ -161,3 +161,14 @@ def test_torch_backend_and_ultralytics_comparison(tiny_model: tuple[Path, Path])
         doc["compare"]["stages"][TOTAL]["p50_ms"] / doc["end_to_end"]["p50_ms"], rel=1e-2)
     assert "intra-op threads 1" in doc["compare"]["notes"]
     assert "skyseg is **" in rep.markdown()
+
+
+@pytest.mark.skipif(len(__import__("os").sched_getaffinity(0)) < 2, reason="pinning needs at least two usable CPUs")
+def test_pin_is_recorded_and_restored(tiny_model: tuple[Path, Path]) -> None:
+    import os
+
+    before = os.sched_getaffinity(0)
+    rep = run_bench(BenchConfig(model=str(tiny_model[1]), frames=2, warmup=0, threads=1, pin=True,
+                                frame_wh=SMALL_FRAME))
+    assert rep.conditions["machine"]["threads"]["affinity"] == [sorted(before)[0]]
+    assert os.sched_getaffinity(0) == before
