@@ -1,0 +1,90 @@
+"""`skyseg run SOURCE`: segment a camera, video, image folder or FITS night into masks, tables and video."""
+from __future__ import annotations
+
+import argparse
+import os
+
+# The run loop does small matrix products per frame (mask coefficients × protos); OpenBLAS's default thread
+# pool spin-waits and fights the inference threads on small CPUs (measured 10–30× slower under load). Must be
+# set before NumPy loads; the user's own setting wins.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+from pathlib import Path  # noqa: E402
+
+from skyseg.runtime.pipeline import RunConfig  # noqa: E402
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("source", help="camera/video/image URI: csi://0, /dev/video0, rtsp://..., clip.mp4, "
+                        "a folder, a glob ('night/*.fits'), test://ball, or a GStreamer pipeline ending in appsink")
+    parser.add_argument("--model", help="model file (.onnx, or .engine/.plan for TensorRT); default: the bundled "
+                        "skyseg-n.onnx")
+    parser.add_argument("--backend", choices=("auto", "trt", "ort"), default="auto",
+                        help="inference backend (auto: TensorRT for engines, else ONNX Runtime)")
+    parser.add_argument("--conf", type=float, default=0.25, help="confidence threshold (default 0.25)")
+    parser.add_argument("--iou", type=float, default=0.7, help="NMS IoU threshold (default 0.7)")
+    parser.add_argument("--max-det", type=int, default=300, help="most instances per frame (default 300)")
+    parser.add_argument("--imgsz", help="ignored: the input size comes from the model")
+    parser.add_argument("--threads", type=int, help="ONNX Runtime intra-op threads (default: ORT's choice)")
+    parser.add_argument("--save-dir", help="save everything here: annotated video/images, masks/, results.csv")
+    parser.add_argument("--output", action="append", default=[], metavar="SINK",
+                        help="display://0, file://out.mp4 (.mkv/.webm/.avi) or a folder for annotated images; "
+                        "repeatable")
+    parser.add_argument("--masks", nargs="?", const="", metavar="DIR",
+                        help="write full-size 8-bit mask PNGs (255 = sky) to DIR (default SAVE_DIR/masks or ./masks)")
+    parser.add_argument("--table", help="results table: results.csv, .jsonl or .xlsx")
+    parser.add_argument("--static-mask", nargs="?", const="", metavar="PNG",
+                        help="write the per-night static sky mask (default SAVE_DIR/static_mask.png or "
+                        "./static_mask.png)")
+    parser.add_argument("--static-share", type=float, default=0.9,
+                        help="static mask: share of frames a pixel must be sky in (default 0.9)")
+    parser.add_argument("--headless", action="store_true", help="never open a display window")
+    parser.add_argument("--watch", action="store_true", help="SOURCE is a folder: process new frames as they appear")
+    parser.add_argument("--max-frames", type=int, help="stop after this many frames")
+    parser.add_argument("--progress", type=float, default=5.0, metavar="S", help="progress line every S seconds")
+
+
+def config_from_args(args: argparse.Namespace) -> RunConfig:
+    """Flags → one frozen RunConfig (defaults resolved here so the library gets concrete paths)."""
+    save = Path(args.save_dir) if args.save_dir else None
+    if args.model:
+        model = args.model
+    else:
+        from skyseg.runtime.bundled_model import bundled_model_path
+
+        model = str(bundled_model_path())
+    masks = None
+    if args.masks is not None:
+        masks = args.masks or str(save / "masks" if save else Path("masks"))
+    static = None
+    if args.static_mask is not None:
+        static = args.static_mask or str(save / "static_mask.png" if save else Path("static_mask.png"))
+    return RunConfig(
+        source=args.source,
+        model=model,
+        backend=args.backend,
+        conf=args.conf,
+        iou=args.iou,
+        max_det=args.max_det,
+        threads=args.threads,
+        outputs=tuple(args.output),
+        save_dir=args.save_dir,
+        masks=masks,
+        table=args.table,
+        static_mask=static,
+        static_share=args.static_share,
+        headless=args.headless,
+        watch=args.watch,
+        max_frames=args.max_frames,
+        progress_s=args.progress,
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    from skyseg.runtime.errors import SkysegError
+    from skyseg.runtime.pipeline import run as run_pipeline
+
+    summary = run_pipeline(config_from_args(args))
+    if summary.frames == 0 and summary.errors > 0:
+        raise SkysegError(f"none of the {summary.errors} input frame(s) could be read; see the warnings above")
+    return 130 if summary.stopped_by == "SIGINT" else 0

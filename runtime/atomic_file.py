@@ -1,0 +1,68 @@
+"""Atomic output files: write to a hidden temp file in the target's folder, rename into place when complete.
+
+An interrupted run (Ctrl-C, SIGTERM, a crash) therefore leaves only complete files; a hard kill can leave a
+hidden `.NAME.*.tmp` file, never a truncated NAME.
+"""
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import IO, Any
+
+import cv2
+import numpy as np
+
+from skyseg.runtime.errors import InputError
+
+
+class AtomicFile:
+    """A temp file that becomes `path` on `commit()`, or disappears on `discard()` (a context manager)."""
+
+    def __init__(self, path: str | os.PathLike[str], mode: str = "w", **open_kwargs: Any) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".tmp", dir=self.path.parent)
+        self.tmp_path = Path(tmp)
+        self.handle: IO[Any] = os.fdopen(fd, mode, **open_kwargs)
+
+    def commit(self) -> Path:
+        """Flush, fsync and rename into place; returns the final path."""
+        if not self.handle.closed:
+            self.handle.flush()
+            os.fsync(self.handle.fileno())
+            self.handle.close()
+        os.replace(self.tmp_path, self.path)
+        return self.path
+
+    def discard(self) -> None:
+        if not self.handle.closed:
+            self.handle.close()
+        self.tmp_path.unlink(missing_ok=True)
+
+    def __enter__(self) -> AtomicFile:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, *rest: object) -> None:
+        if exc_type is None:
+            self.commit()
+        else:
+            self.discard()
+
+
+def write_bytes_atomic(path: str | os.PathLike[str], data: bytes) -> Path:
+    """Write `data` to `path` atomically."""
+    with AtomicFile(path, "wb") as f:
+        f.handle.write(data)
+    return Path(path)
+
+
+def write_image_atomic(path: str | os.PathLike[str], image: np.ndarray, rgb: bool = True) -> Path:
+    """Encode an image by its suffix (PNG/JPEG/TIFF...) and write it atomically. `rgb` images are swapped to BGR."""
+    p = Path(path)
+    if rgb and image.ndim == 3 and image.shape[2] == 3:
+        image = cv2.cvtColor(image, cv2.COLOR_RGB2BGR)
+    ok, buf = cv2.imencode(p.suffix or ".png", image)
+    if not ok:
+        raise InputError(f"could not encode {p.name} as {p.suffix or '.png'}; use .png, .jpg or .tif")
+    return write_bytes_atomic(p, buf.tobytes())

@@ -1,0 +1,265 @@
+"""The run loop: source → preprocess → backend → postprocess → sinks, with progress, a summary and clean stops.
+
+SIGTERM and the first Ctrl-C ask the loop to stop after the current frame; sinks are then closed, so tables,
+masks and videos on disk are complete (a second Ctrl-C interrupts at once, and sinks still close). A corrupt
+frame becomes an error row and the run goes on; a source that cannot open raises InputError before any output
+is written.
+"""
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import FrameType
+from typing import Any, Callable, Iterable
+
+from skyseg.runtime.backend import open_backend
+from skyseg.runtime.errors import InputError, SkysegError
+from skyseg.runtime.frame import Frame, FrameError
+from skyseg.runtime.segmenter import Segmenter
+from skyseg.runtime.sinks import FrameRecord, Sink
+
+log = logging.getLogger(__name__)
+
+VIDEO_SUFFIXES = (".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi")
+STAGES = ("pre", "infer", "post")
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Everything `skyseg run` needs; built by the CLI, usable from Python."""
+
+    source: str
+    model: str
+    backend: str = "auto"
+    conf: float = 0.25
+    iou: float = 0.7
+    max_det: int = 300
+    threads: int | None = None
+    outputs: tuple[str, ...] = ()  # display://N, file://out.mp4 / out.mkv, or a folder for annotated images
+    save_dir: str | None = None  # auto-save everything under this folder
+    masks: str | None = None  # folder for per-frame mask PNGs
+    table: str | None = None  # results.csv / .jsonl / .xlsx
+    static_mask: str | None = None  # path of the per-night static mask PNG
+    static_share: float = 0.9
+    headless: bool = False
+    watch: bool = False
+    max_frames: int | None = None
+    progress_s: float = 5.0
+
+
+@dataclass
+class RunSummary:
+    frames: int = 0
+    errors: int = 0
+    seconds: float = 0.0
+    dropped: int = 0
+    stopped_by: str | None = None  # "SIGTERM", "SIGINT", or None at end of stream
+    stage_ms: dict[str, float] = field(default_factory=dict)  # mean per stage
+    outputs: list[Path] = field(default_factory=list)
+
+    @property
+    def fps(self) -> float:
+        return self.frames / self.seconds if self.seconds > 0 else 0.0
+
+
+class StopRequest:
+    """Turns SIGTERM / the first SIGINT into a flag the loop polls; restores the old handlers on exit."""
+
+    def __init__(self) -> None:
+        self.reason: str | None = None
+        self._old: dict[int, Any] = {}
+
+    def _handle(self, signum: int, frame: FrameType | None) -> None:
+        name = signal.Signals(signum).name
+        if self.reason is not None and signum == signal.SIGINT:
+            raise KeyboardInterrupt  # second Ctrl-C: stop now (sinks still close in `finally`)
+        self.reason = name
+        log.info("%s received: finishing the current frame, then closing outputs", name)
+
+    def __enter__(self) -> StopRequest:
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                self._old[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for sig, old in self._old.items():
+            signal.signal(sig, old)
+        self._old.clear()
+
+
+class Progress:
+    """Live throughput/latency line every `every_s` seconds, and running means for the summary."""
+
+    def __init__(self, every_s: float = 5.0) -> None:
+        self.every_s = every_s
+        self.start = time.perf_counter()
+        self._last = self.start
+        self._last_frames = 0
+        self.frames = 0
+        self.errors = 0
+        self.sums = dict.fromkeys(STAGES, 0.0)
+        self.fps: float | None = None
+        self._sky = 0.0
+
+    def add(self, record: FrameRecord, dropped: int = 0) -> None:
+        if record.result is None:
+            self.errors += 1
+        else:
+            self.frames += 1
+            for k in STAGES:
+                self.sums[k] += record.result.timings.get(k, 0.0)
+            self._sky = record.result.sky_fraction
+        now = time.perf_counter()
+        if now - self._last >= self.every_s:
+            self.fps = (self.frames - self._last_frames) / (now - self._last)
+            self._last, self._last_frames = now, self.frames
+            means = self.means()
+            log.info("%d frames, %.1f fps, pre %.1f / infer %.1f / post %.1f ms, sky %.1f%%, errors %d, dropped %d",
+                     self.frames, self.fps, means["pre"], means["infer"], means["post"], 100 * self._sky,
+                     self.errors, dropped)
+        elif self.fps is None and self.frames:
+            self.fps = self.frames / max(now - self.start, 1e-9)
+
+    def means(self) -> dict[str, float]:
+        return {k: v / self.frames if self.frames else 0.0 for k, v in self.sums.items()}
+
+
+def build_sinks(config: RunConfig, source_kind: str, fps: float | None) -> list[Sink]:
+    """The sinks a RunConfig asks for (explicit outputs plus the --save-dir set)."""
+    from skyseg.runtime.annotate import Annotator
+
+    annotator = Annotator()
+    sinks: list[Sink] = []
+    save = Path(config.save_dir) if config.save_dir else None
+    masks = config.masks or (str(save / "masks") if save else None)
+    table = config.table or (str(save / "results.csv") if save else None)
+    outputs = list(config.outputs)
+    if save is not None:
+        stills = source_kind in ("images", "watch")
+        outputs.append(str(save / "annotated") + "/" if stills else str(save / "annotated.mp4"))
+    for uri in outputs:
+        sinks.append(_output_sink(uri, fps, annotator, config.headless))
+    if masks:
+        from skyseg.runtime.mask_sink import MaskSink
+
+        sinks.append(MaskSink(masks))
+    if table:
+        from skyseg.runtime.table_sink import TableSink
+
+        sinks.append(TableSink(table))
+    if config.static_mask:
+        from skyseg.runtime.static_mask import StaticMaskSink
+
+        sinks.append(StaticMaskSink(config.static_mask, config.static_share))
+    return sinks
+
+
+def _output_sink(uri: str, fps: float | None, annotator: Any, headless: bool) -> Sink:
+    if uri.startswith("display://"):
+        if headless:
+            raise InputError(f"--output {uri} contradicts --headless; drop one of them")
+        from skyseg.runtime.video_sink import DisplayOutSink
+
+        return DisplayOutSink(uri, fps, annotator)
+    path = uri[len("file://"):] if uri.startswith("file://") else uri
+    if Path(path).suffix.lower() in VIDEO_SUFFIXES:
+        from skyseg.runtime.video_sink import AnnotatedVideoSink
+
+        return AnnotatedVideoSink(path, fps, annotator)
+    if Path(path).suffix and not path.endswith("/"):
+        raise InputError(f"--output {uri}: expected display://N, a video file ({', '.join(VIDEO_SUFFIXES)}) "
+                         "or a folder for annotated images")
+    from skyseg.runtime.image_sink import ImageFolderSink
+
+    return ImageFolderSink(path, annotator)
+
+
+def process(
+    segmenter: Segmenter,
+    items: Iterable[Frame | FrameError],
+    sinks: list[Sink],
+    stop: Callable[[], bool] = lambda: False,
+    max_frames: int | None = None,
+    progress: Progress | None = None,
+    dropped: Callable[[], int] = lambda: 0,
+) -> Progress:
+    """Feed items through the segmenter into the sinks until the stream ends, `stop()` or max_frames."""
+    progress = progress or Progress()
+    for item in items:
+        if isinstance(item, FrameError):
+            log.warning("frame %d (%s): %s", item.index, item.path or item.source_id, item.message)
+            record = FrameRecord(error=item)
+        else:
+            try:
+                result = segmenter.segment_frame(item)
+            except (ValueError, InputError) as err:  # an unusable frame (odd shape/dtype) is a row, not the end
+                log.warning("frame %d (%s): %s", item.index, item.path or item.source_id, err)
+                record = FrameRecord(error=FrameError(item.index, item.source_id, item.path, str(err), item.timestamp))
+            else:
+                record = FrameRecord(frame=item, result=result, rgb8=segmenter.last_rgb8, fps=progress.fps)
+        for sink in sinks:
+            sink.write(record)
+        progress.add(record, dropped())
+        if stop() or (max_frames is not None and progress.frames + progress.errors >= max_frames):
+            break
+    return progress
+
+
+def run(config: RunConfig) -> RunSummary:
+    """Run a source through the model into the configured sinks; returns the summary (also logged)."""
+    from skyseg.runtime.sources import open_source
+
+    summary = RunSummary()
+    with StopRequest() as stop, open_backend(config.model, config.backend, threads=config.threads) as backend:
+        segmenter = Segmenter(backend, config.conf, config.iou, config.max_det)
+        source = open_source(config.source, watch=config.watch)
+        with source:
+            log.info("source %s%s", source.description, f" at {source.fps:g} fps" if source.fps else "")
+            sinks = build_sinks(config, source.spec.kind, source.fps)
+            progress = Progress(config.progress_s)
+            try:
+                process(segmenter, source, sinks, lambda: stop.reason is not None, config.max_frames, progress,
+                        lambda: source.dropped)
+            finally:
+                summary.outputs = _close_all(sinks)
+                summary.frames, summary.errors = progress.frames, progress.errors
+                summary.seconds = time.perf_counter() - progress.start
+                summary.stage_ms = progress.means()
+                summary.dropped = source.dropped
+                summary.stopped_by = stop.reason
+    m = summary.stage_ms
+    log.info("done: %d frames, %d errors in %.1f s (%.2f fps); mean pre %.1f / infer %.1f / post %.1f ms%s%s",
+             summary.frames, summary.errors, summary.seconds, summary.fps, m.get("pre", 0), m.get("infer", 0),
+             m.get("post", 0), f"; dropped {summary.dropped}" if summary.dropped else "",
+             f"; stopped by {summary.stopped_by}" if summary.stopped_by else "")
+    by_folder: dict[Path, int] = {}
+    for path in summary.outputs:
+        by_folder[path.parent] = by_folder.get(path.parent, 0) + 1
+    for path in summary.outputs:
+        if by_folder[path.parent] <= 3:
+            log.info("output: %s", path)
+    for folder, count in by_folder.items():
+        if count > 3:
+            log.info("output: %d files in %s", count, folder)
+    return summary
+
+
+def _close_all(sinks: list[Sink]) -> list[Path]:
+    """Close every sink even if one fails; re-raise the first failure after all are closed."""
+    first: BaseException | None = None
+    outputs: list[Path] = []
+    for sink in sinks:
+        try:
+            sink.close()
+            outputs.extend(sink.outputs())
+        except (SkysegError, OSError) as err:
+            log.error("closing %s failed: %s", type(sink).__name__, err)
+            first = first or err
+    if first is not None:
+        raise first
+    return outputs
