@@ -39,7 +39,7 @@ def selective_scan(u: torch.Tensor, delta: torch.Tensor, A: torch.Tensor, B: tor
     b, k, d, length = u.shape
     n = A.shape[-1]
     chunk = max(1, min(chunk, length))
-    n_chunks = -(-length // chunk)
+    n_chunks = (length + chunk - 1) // chunk  # not -(-L // T): ONNX integer Div truncates toward zero
     pad = n_chunks * chunk - length
     if pad:  # Δ = 0 in the padding: decay 1 and no input, the state just passes through
         u, delta = F.pad(u, (0, pad)), F.pad(delta, (0, pad))
