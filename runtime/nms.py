@@ -19,11 +19,35 @@ def box_iou_one(box: np.ndarray, boxes: np.ndarray) -> np.ndarray:
     return inter / np.maximum(area + areas - inter, np.finfo(np.float32).eps)
 
 
+MATRIX_LIMIT = 2048  # up to this many candidates, one IoU matrix beats one NumPy call per kept box
+
+
+def box_iou_matrix(boxes: np.ndarray) -> np.ndarray:
+    """Pairwise IoU [K, K] of xyxy boxes."""
+    x1, y1, x2, y2 = (boxes[:, i] for i in range(4))
+    iw = np.clip(np.minimum(x2[:, None], x2[None, :]) - np.maximum(x1[:, None], x1[None, :]), 0, None)
+    ih = np.clip(np.minimum(y2[:, None], y2[None, :]) - np.maximum(y1[:, None], y1[None, :]), 0, None)
+    inter = iw * ih
+    area = (x2 - x1) * (y2 - y1)
+    return inter / np.maximum(area[:, None] + area[None, :] - inter, np.finfo(np.float32).eps)
+
+
 def nms(boxes: np.ndarray, scores: np.ndarray, iou_thres: float, max_det: int | None = None) -> np.ndarray:
     """Indices of kept boxes, highest score first; a box is dropped when IoU > iou_thres with a kept one."""
     order = np.argsort(-scores, kind="stable")
     keep: list[int] = []
     limit = len(order) if max_det is None else max_det
+    if len(order) <= MATRIX_LIMIT:
+        over = box_iou_matrix(boxes[order]) > iou_thres  # in score order
+        suppressed = np.zeros(len(order), dtype=bool)
+        for rank in range(len(order)):
+            if suppressed[rank]:
+                continue
+            keep.append(int(order[rank]))
+            if len(keep) >= limit:
+                break
+            suppressed |= over[rank]
+        return np.asarray(keep, dtype=np.int64)
     while order.size and len(keep) < limit:
         i = int(order[0])
         keep.append(i)

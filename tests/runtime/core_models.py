@@ -13,6 +13,7 @@ Loaded by path from the test modules (pytest runs with --import-mode=importlib).
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -38,6 +39,7 @@ def _build(imgsz: int, out: Path) -> None:
     tmp = out.with_suffix(".tmp")
     exported.replace(tmp)
     tmp.replace(out)
+    shutil.rmtree(work, ignore_errors=True)
 
 
 def _anchors(imgsz: int) -> int:

@@ -43,8 +43,13 @@ def _random_boxes(rng: np.random.Generator, n: int, size: float = 300.0) -> np.n
     return np.concatenate([xy, xy + wh], axis=1).astype(np.float32)
 
 
+@pytest.mark.parametrize("matrix", [True, False], ids=["iou-matrix", "per-box-loop"])
 @pytest.mark.parametrize("seed,thr", [(0, 0.7), (1, 0.45), (2, 0.1), (3, 0.9)])
-def test_nms_matches_reference(seed: int, thr: float) -> None:
+def test_nms_matches_reference(seed: int, thr: float, matrix: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    from skyseg.runtime import nms as nms_module
+
+    if not matrix:
+        monkeypatch.setattr(nms_module, "MATRIX_LIMIT", 0)
     rng = np.random.default_rng(seed)
     boxes = _random_boxes(rng, 200)
     scores = rng.uniform(0, 1, 200).astype(np.float32)
@@ -56,6 +61,7 @@ def test_nms_max_det_and_class_awareness() -> None:
     scores = np.array([0.9, 0.8, 0.7], dtype=np.float32)
     assert nms(boxes, scores, 0.7).tolist() == [0, 2]
     assert nms(boxes, scores, 0.7, max_det=1).tolist() == [0]
+    assert nms(boxes[:0], scores[:0], 0.7).tolist() == []
     # the same two overlapping boxes survive when they belong to different classes
     assert batched_nms(boxes, scores, np.array([0, 1, 0]), 0.7).tolist() == [0, 1, 2]
 
