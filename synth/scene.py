@@ -67,9 +67,11 @@ def _composite(rng: np.random.Generator, lay: Layout, sky_mask: np.ndarray, c: d
     # Foreground is lit by the sky near the horizon (light pollution, moon, twilight): scale by that level.
     ambient = cv2.resize(sky, (max(1, w // 32), max(1, h // 32)), interpolation=cv2.INTER_AREA)
     level = np.median(ambient.reshape(-1, channels), axis=0).astype(np.float32)
-    fg = lay.fg[..., None] * level[None, None, :]
-    np.copyto(fg, sky, where=(sky_mask > 0)[..., None])
-    rad = fg
+    if channels == 1:
+        fg = cv2.multiply(lay.fg, float(level[0]))[..., None]
+    else:
+        fg = cv2.multiply(cv2.cvtColor(lay.fg, cv2.COLOR_GRAY2RGB), (*map(float, level), 0.0))
+    rad = cv2.copyTo(sky, sky_mask, fg).reshape(h, w, channels)
     if lay.wires:
         shade = np.ones((h, w), np.float32)
         for wire in lay.wires:
@@ -78,8 +80,10 @@ def _composite(rng: np.random.Generator, lay: Layout, sky_mask: np.ndarray, c: d
         rad *= shade[..., None]
     for li in lay.lights:
         _add_glow(rad, li)
-    rad *= cv2.resize(lay.vignette_lo, (w, h), interpolation=cv2.INTER_LINEAR)[..., None]
-    return rad
+    vignette = cv2.resize(lay.vignette_lo, (w, h), interpolation=cv2.INTER_LINEAR)
+    if channels == 3:
+        vignette = cv2.cvtColor(vignette, cv2.COLOR_GRAY2RGB)
+    return cv2.multiply(rad.reshape(h, w * channels), vignette.reshape(h, w * channels)).reshape(h, w, channels)
 
 
 def _sky_level(radiance: np.ndarray, mask: np.ndarray) -> float:

@@ -181,7 +181,10 @@ def render_sky(rng: np.random.Generator, lay: Layout, c: dict, mono: bool = Fals
     full = cv2.resize(sky, (w, h), interpolation=cv2.INTER_LINEAR).reshape(h, w, sky.shape[2])
     stars = _stars(rng, lay, c, mw)
     transmit = cv2.resize((1.0 - opacity) ** 2, (w, h), interpolation=cv2.INTER_LINEAR)
-    full += (stars * transmit)[..., None]
+    stars = cv2.multiply(stars, transmit)
+    if full.shape[2] == 3:
+        stars = cv2.cvtColor(stars, cv2.COLOR_GRAY2RGB)
+    full = cv2.add(full.reshape(h, -1), stars.reshape(h, -1)).reshape(h, w, -1)
     if c["moon"]:
         pos = lay.project(*c.pop("_moon_dir"))
         if pos is not None:

@@ -59,9 +59,17 @@ def test_data_yaml_loads_in_ultralytics(one_worker: Path) -> None:
     import skyseg.models  # noqa: F401  (configures Ultralytics offline before it is imported)
     from ultralytics.data.utils import check_det_dataset
 
+    from ultralytics.data.utils import verify_image_label
+
     data = check_det_dataset(str(one_worker / "data.yaml"))
     assert data["nc"] == 1 and data["names"] == {0: "sky"}
     assert Path(data["train"]) == one_worker / "images" / "train"
+    # Ultralytics' own per-file check (the one its dataloader runs): found, not corrupt, no warning.
+    for img in sorted((one_worker / "images").rglob("*.png")):
+        lbl = one_worker / "labels" / img.parent.name / f"{img.stem}.txt"
+        _, lb, shape, segments, _, nm, nf, ne, nc, msg = verify_image_label((str(img), str(lbl), "", False, 1, 0, 0, False))
+        assert (nm, nf, nc, msg) == (0, 1, 0, "")
+        assert shape == (SIZE[1], SIZE[0]) and len(segments) == len(lb) >= 1
 
 
 def test_cli_writes_dataset_and_reports_rate(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
