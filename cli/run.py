@@ -47,6 +47,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def config_from_args(args: argparse.Namespace) -> RunConfig:
     """Flags → one frozen RunConfig (defaults resolved here so the library gets concrete paths)."""
     save = Path(args.save_dir) if args.save_dir else None
+    if args.imgsz:
+        import logging
+
+        logging.getLogger(__name__).warning("--imgsz %s ignored: the input size comes from the model", args.imgsz)
     if args.model:
         model = args.model
     else:

@@ -139,6 +139,9 @@ def build_sinks(config: RunConfig, source_kind: str, fps: float | None) -> list[
     masks = config.masks or (str(save / "masks") if save else None)
     table = config.table or (str(save / "results.csv") if save else None)
     outputs = list(config.outputs)
+    if not (config.headless or outputs or save or masks or table or config.static_mask) and _display_usable():
+        log.info("showing results in a window (display://0); pass --headless to run without one")
+        outputs.append("display://0")
     if save is not None:
         stills = source_kind in ("images", "watch")
         outputs.append(str(save / "annotated") + "/" if stills else str(save / "annotated.mp4"))
@@ -157,6 +160,16 @@ def build_sinks(config: RunConfig, source_kind: str, fps: float | None) -> list[
 
         sinks.append(StaticMaskSink(config.static_mask, config.static_share))
     return sinks
+
+
+def _display_usable() -> bool:
+    """A graphical session and GStreamer's Python bindings are both present."""
+    import importlib.util
+    import os
+
+    if not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
+        return False
+    return importlib.util.find_spec("gi") is not None
 
 
 def _output_sink(uri: str, fps: float | None, annotator: Any, headless: bool) -> Sink:
