@@ -68,15 +68,38 @@ def make_contact_sheet(real_dir: Path, out: Path, seed: int = 0, n_synth: int = 
     return out
 
 
+def make_mask_sheet(out: Path, seed: int = 100, n: int = 12, tile: int = 220, columns: int = 6) -> Path:
+    """Write a PNG of synthetic frames with their label polygons outlined (green), to show the ground truth."""
+    tiles = []
+    for i in range(n):
+        scene = render_scene(seed + i, "allsky" if i % 2 == 0 else "camera", (640, 640), 8)
+        img = scene.image.copy()
+        polys = [np.round(p).astype(np.int32).reshape(-1, 1, 2) for p in scene.polygons]
+        cv2.polylines(img, polys, True, (0, 255, 0), 3, cv2.LINE_AA)
+        tiles.append(_tile(img, tile, f"{scene.kind} sky {100 * scene.conditions['sky_fraction']:.0f}%"))
+    while len(tiles) % columns:
+        tiles.append(np.zeros((tile, tile, 3), np.uint8))
+    rows = [np.hstack(tiles[k:k + columns]) for k in range(0, len(tiles), columns)]
+    ok, buf = cv2.imencode(".png", np.vstack(rows)[..., ::-1], [cv2.IMWRITE_PNG_COMPRESSION, 9])
+    tmp = out.with_name(f".{out.name}.tmp{os.getpid()}")
+    tmp.write_bytes(buf.tobytes())
+    os.replace(tmp, out)
+    log.info("wrote %s (%d synthetic frames with label outlines)", out, n)
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("real_dir", type=Path)
     parser.add_argument("out", type=Path)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--n", type=int, default=12)
+    parser.add_argument("--masks", type=Path, default=None, help="also write a sheet with label outlines here")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname).1s %(name)s: %(message)s")
     make_contact_sheet(args.real_dir, args.out, args.seed, args.n)
+    if args.masks is not None:
+        make_mask_sheet(args.masks, args.seed + 100, 12)
     return 0
 
 

@@ -108,11 +108,16 @@ def render_scene(seed: int, kind: str = "mixed", size: tuple[int, int] = (640, 6
     conditions = sample_conditions(rng)
     sensor = sample_sensor(rng, kind)
     radiance = _composite(rng, lay, mask, conditions, sensor["mono"])
-    image = expose(rng, radiance, sensor, bit_depth, _sky_level(radiance, mask))
+    sky_level = _sky_level(radiance, mask)
+    image = expose(rng, radiance, sensor, bit_depth, sky_level)
     polygons = [simplify(cnt).astype(np.float32) for cnt in contours]
     conditions.update(sensor)
     conditions.update({
         "kind": kind, "seed": int(seed), "bit_depth": bit_depth,
+        # Stratification keys: sky brightness (median sky radiance, 1 = dark-sky zenith airglow) and the noise
+        # level (noise / signal of the median sky pixel).
+        "brightness": sky_level,
+        "noise": float(np.sqrt(sensor["sky_electrons"] + sensor["read_noise_e"] ** 2) / sensor["sky_electrons"]),
         "sky_fraction": float(np.count_nonzero(mask)) / mask.size,
         "instances": len(polygons), "wires": len(lay.wires), "lights": len(lay.lights),
         "layout": {k: v for k, v in lay.notes.items()},

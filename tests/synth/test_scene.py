@@ -51,3 +51,13 @@ def test_bad_arguments_raise() -> None:
         render_scene(0, "moon", SIZE)
     with pytest.raises(ValueError, match="bit_depth must be 8 or 16"):
         render_scene(0, "allsky", SIZE, bit_depth=12)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2, 3])
+def test_full_size_frames_keep_exact_ground_truth(seed: int) -> None:
+    scene = render_scene(seed, "mixed", (640, 480))
+    assert scene.image.shape == (480, 640, 3)
+    assert mask_iou(rasterize(scene.polygons, scene.mask.shape), scene.mask) >= 0.99
+    assert scene.conditions["instances"] == len(scene.polygons) >= 1
+    for key in ("moon", "clouds", "brightness", "noise", "light_pollution", "mono", "bit_depth"):
+        assert key in scene.conditions
