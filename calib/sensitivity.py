@@ -1,0 +1,124 @@
+"""Sensitivity-guided mixed precision: which `/model.K/` blocks must stay float to keep the sky mask.
+
+Method (chosen to fit a few minutes on 2 cores): calibrate once; quantize ONE block at a time (everything else
+float) and measure the hold-out sky-mask IoU drop against FP32 — the block's own cost, free of interactions.
+Then, starting from the fully quantized model, move blocks to float most-sensitive first, re-measuring the whole
+model after each move, until the drop is within budget or the time limit is reached.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from skyseg.calib.compare import OrtModel, compare_frame, output_error
+from skyseg.runtime.letterbox import LetterboxInfo
+
+log = logging.getLogger(__name__)
+
+
+class HoldoutEvaluator:
+    """Hold-out tensors with their FP32 outputs; scores a quantized model by mean sky-mask IoU vs FP32."""
+
+    def __init__(self, fp32_model: Path, tensors: list[np.ndarray], infos: list[LetterboxInfo], threads: int = 1):
+        self.tensors, self.infos, self.threads = tensors, infos, threads
+        fp32 = OrtModel(fp32_model, threads)
+        self.refs = [fp32(t) for t in tensors]
+
+    def evaluate(self, model_path: Path) -> tuple[float, float]:
+        """(mean sky-mask IoU vs FP32, mean raw-output error) of a model on the hold-out frames."""
+        model = OrtModel(model_path, self.threads)
+        ious, errs = [], []
+        for tensor, info, ref in zip(self.tensors, self.infos, self.refs):
+            out = model(tensor)
+            ious.append(compare_frame(ref, out, info).sky_iou)
+            errs.append(output_error(ref, out))
+        return float(np.mean(ious)), float(np.mean(errs))
+
+
+@dataclass
+class BlockCost:
+    block: int
+    iou_drop: float  # 1 - mean IoU vs FP32 with only this block quantized
+    output_error: float
+    nodes: int
+
+
+@dataclass
+class MixedPrecisionResult:
+    """What the search measured and decided."""
+
+    full_iou: float  # all blocks quantized
+    final_iou: float
+    budget: float
+    kept_float: list[int] = field(default_factory=list)
+    costs: list[BlockCost] = field(default_factory=list)
+    steps: list[dict] = field(default_factory=list)  # each move to float and the IoU after it
+    budget_met: bool = True
+    truncated: bool = False  # time limit reached before every block was measured
+    seconds: float = 0.0
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["method"] = ("quantize one /model.K/ block at a time (others float) to rank blocks by hold-out sky-mask "
+                       "IoU drop vs FP32, then keep the most sensitive blocks float until the drop ≤ budget")
+        return d
+
+
+def search_mixed_precision(
+    block_nodes: dict[int, list[str]],
+    quantize: Callable[[list[str], list[str] | None, Path], Path],
+    evaluate: Callable[[Path], tuple[float, float]],
+    base_excluded: list[str],
+    budget: float,
+    scratch: Path,
+    time_limit_s: float = 240.0,
+) -> MixedPrecisionResult:
+    """Run the block-sensitivity search.
+
+    `quantize(exclude, only, out_path)` writes a Q/DQ model (only=None: everything not excluded);
+    `evaluate(path)` returns (mean IoU vs FP32, output error).
+    """
+    start = time.monotonic()
+    excluded = set(base_excluded)
+    candidates = {k: [n for n in v if n not in excluded] for k, v in block_nodes.items()}
+    candidates = {k: v for k, v in candidates.items() if v}
+    full_iou, _ = evaluate(quantize(sorted(excluded), None, scratch / "full.onnx"))
+    result = MixedPrecisionResult(full_iou=full_iou, final_iou=full_iou, budget=budget)
+    log.info("all blocks INT8: hold-out sky-mask IoU vs FP32 %.4f (budget: drop ≤ %.4f)", full_iou, budget)
+    if 1.0 - full_iou <= budget:
+        result.seconds = time.monotonic() - start
+        return result
+    for i, (k, nodes) in enumerate(sorted(candidates.items())):
+        if time.monotonic() - start > time_limit_s * 0.7:
+            result.truncated = True
+            log.warning("sensitivity scan stopped at the time limit after %d of %d blocks", i, len(candidates))
+            break
+        iou, err = evaluate(quantize(sorted(excluded), nodes, scratch / f"block{k}.onnx"))
+        result.costs.append(BlockCost(k, 1.0 - iou, err, len(nodes)))
+        log.info("sensitivity %d/%d: block %d alone INT8 → IoU %.4f (output error %.4g)", i + 1, len(candidates),
+                 k, iou, err)
+    ranked = sorted(result.costs, key=lambda c: (c.iou_drop, c.output_error), reverse=True)
+    current = full_iou
+    for cost in ranked:
+        if 1.0 - current <= budget:
+            break
+        if time.monotonic() - start > time_limit_s:
+            result.truncated = True
+            log.warning("mixed-precision search stopped at the time limit")
+            break
+        result.kept_float.append(cost.block)
+        excl = sorted(excluded.union(*(candidates[b] for b in result.kept_float)))
+        current, _ = evaluate(quantize(excl, None, scratch / "mixed.onnx"))
+        result.steps.append({"keep_float": cost.block, "iou_after": current,
+                             "reason": f"alone it costs {cost.iou_drop:.4f} IoU (output error "
+                                       f"{cost.output_error:.3g})"})
+        log.info("block %d kept float → IoU %.4f", cost.block, current)
+    result.final_iou = current
+    result.budget_met = 1.0 - current <= budget
+    result.seconds = time.monotonic() - start
+    return result

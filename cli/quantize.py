@@ -1,0 +1,53 @@
+"""`skyseg quantize MODEL.onnx --calib DIR -o MODEL.int8.onnx`: TensorRT-ready Q/DQ INT8 with mixed precision."""
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("model", type=Path, help="FP32 ONNX with a static input (skyseg export)")
+    parser.add_argument("--calib", type=Path, required=True, help="calibration directory (skyseg calib select|synth)")
+    parser.add_argument("-o", "--output", type=Path, required=True, help="Q/DQ ONNX to write")
+    parser.add_argument("--method", choices=("entropy", "minmax", "percentile"), default="entropy",
+                        help="activation calibration (default entropy, TensorRT's usual choice for CNNs)")
+    parser.add_argument("--exclude", nargs="*", default=[], metavar="PATTERN",
+                        help="node-name patterns kept float, e.g. '/model.10/*'")
+    parser.add_argument("--quantize-head", action="store_true",
+                        help="also quantize the Segment head's decode (for experiments: collapses scores)")
+    parser.add_argument("--budget", type=float, default=0.01, help="allowed hold-out sky-mask IoU drop vs FP32")
+    parser.add_argument("--no-sensitivity", action="store_true", help="skip the mixed-precision search")
+    parser.add_argument("--holdout", type=float, default=0.2, help="fraction of the set held out (default 0.2)")
+    parser.add_argument("--time-limit", type=float, default=240.0, help="seconds for the sensitivity search")
+    parser.add_argument("--report", type=Path, default=None, help="accuracy report JSON (Markdown written beside)")
+    parser.add_argument("--report-synth", type=int, default=24, help="synthetic val frames in the report")
+    parser.add_argument("--realsky", type=Path, default=None, help="folder of real frames for the report")
+    parser.add_argument("--threads", type=int, default=1, help="ONNX Runtime threads for evaluation")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--calib-cache", type=Path, default=None,
+                        help="activation-range cache (JSON): reused if it exists, written otherwise")
+
+
+def run(args: argparse.Namespace) -> int:
+    from skyseg.calib.quantize import QuantizeConfig, quantize_model
+
+    cfg = QuantizeConfig(
+        model=args.model, calib_dir=args.calib, output=args.output, method=args.method,
+        exclude=tuple(args.exclude), keep_head_float=not args.quantize_head, budget=args.budget,
+        sensitivity=not args.no_sensitivity, holdout=args.holdout, report=args.report,
+        report_synth=args.report_synth, realsky=args.realsky, seed=args.seed, time_limit_s=args.time_limit,
+        threads=args.threads, calib_cache=args.calib_cache,
+    )
+    result = quantize_model(cfg)
+    log.info("INT8 model: %s (%d convs INT8, %d float; blocks kept float: %s)", result.output,
+             result.quantized_convs, result.float_convs, result.kept_float_blocks or "none")
+    if result.report is not None:
+        log.info("accuracy report: %s (verdict %s)", args.report, result.report["verdict"])
+        for flag in result.report["flags"]:
+            log.error("%s", flag)
+        if result.report["flags"]:
+            return 3  # same exit code as a VerificationError: the INT8 model disagrees with FP32
+    return 0

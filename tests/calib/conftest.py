@@ -1,0 +1,27 @@
+"""Shared fixtures for the calibration tests: a behaving yolo11n-seg ONNX and small calibration sets."""
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+
+_spec = importlib.util.spec_from_file_location("calib_models", Path(__file__).with_name("calib_models.py"))
+calib_models = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(calib_models)
+
+IMGSZ = 256
+
+
+@pytest.fixture(scope="session")
+def seg_model() -> Path:
+    return calib_models.seg_onnx(IMGSZ)
+
+
+@pytest.fixture(scope="session")
+def synth_calib(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from skyseg.calib.selection import SynthCalibConfig, synth_calibration_set
+
+    out = tmp_path_factory.mktemp("calib") / "synth"
+    synth_calibration_set(SynthCalibConfig(out, n=10, seed=1000, size=(320, 240)))
+    return out

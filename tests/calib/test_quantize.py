@@ -1,0 +1,131 @@
+"""Q/DQ structure of the quantized graph, the head kept float, and the score-collapse regression."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+from onnx import numpy_helper
+
+from skyseg.calib import graph
+from skyseg.calib.report import AccuracyConfig, accuracy_report
+from skyseg.cli.main import main
+
+
+@pytest.fixture(scope="module")
+def ranges(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("ranges") / "ranges.json"
+
+
+@pytest.fixture(scope="module")
+def int8_model(ranges: Path, seg_model: Path, synth_calib: Path, tmp_path_factory: pytest.TempPathFactory,
+               ) -> Path:
+    out = tmp_path_factory.mktemp("q") / "m.int8.onnx"
+    rc = main(["quantize", str(seg_model), "--calib", str(synth_calib), "-o", str(out), "--method", "minmax",
+               "--no-sensitivity", "--calib-cache", str(ranges)])
+    assert rc == 0 and out.is_file() and ranges.is_file()
+    return out
+
+
+@pytest.fixture(scope="module")
+def naive_model(int8_model: Path, ranges: Path, seg_model: Path, synth_calib: Path,
+                tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from skyseg.calib.quantize import QuantizeConfig, quantize_model
+
+    out = tmp_path_factory.mktemp("naive") / "m.naive.onnx"
+    quantize_model(QuantizeConfig(seg_model, synth_calib, out, method="minmax", keep_head_float=False,
+                                  sensitivity=False, calib_cache=ranges))
+    return out
+
+
+def _producers(model: onnx.ModelProto) -> dict[str, onnx.NodeProto]:
+    return {o: n for n in model.graph.node for o in n.output}
+
+
+def test_head_found_from_graph_not_hard_coded(seg_model: Path) -> None:
+    fp32 = onnx.load(str(seg_model))
+    blocks = graph.blocks(fp32)
+    assert graph.find_head_index(fp32) == max(blocks) == 23  # stock yolo11n-seg: the head is the last block
+    floats = set(graph.head_float_nodes(fp32))
+    names = {n.name: n.op_type for n in fp32.graph.node}
+    decode = [n for n, op in names.items() if n.startswith("/model.23/") and op in ("Concat", "Softmax")]
+    assert decode and set(decode) <= floats
+    assert "/model.23/Sigmoid" in floats and "/model.23/dfl/conv/Conv" in floats
+    # the head's 3×3 conv modules (most of its work) stay quantizable
+    assert "/model.23/cv2.0/cv2.0.0/conv/Conv" not in floats
+    assert not any(n.startswith("/model.22/") for n in floats)
+
+
+def test_every_quantized_conv_is_fed_by_dequantize(seg_model: Path, int8_model: Path) -> None:
+    fp32, q = onnx.load(str(seg_model)), onnx.load(str(int8_model))
+    excluded = graph.head_float_nodes(fp32)
+    prod = _producers(q)
+    convs = [n for n in q.graph.node if n.op_type == "Conv"]
+    quantized = [n for n in convs if n.name not in excluded]
+    assert len(quantized) >= 80  # the whole backbone, neck and head conv modules
+    for node in quantized:
+        for i in node.input[:2]:
+            assert prod[i].op_type == "DequantizeLinear", f"{node.name} input {i} is not dequantized"
+    inits = {i.name: numpy_helper.to_array(i) for i in q.graph.initializer}
+    for node in quantized:  # per-channel symmetric INT8 weights
+        dq = prod[node.input[1]]
+        w, scale = inits[dq.input[0]], inits[dq.input[1]]
+        assert w.dtype == np.int8 and scale.shape == (w.shape[0],)
+        assert not inits[dq.input[2]].any()
+    for node in q.graph.node:  # activations: signed INT8, zero point 0
+        if node.op_type == "QuantizeLinear":
+            zp = inits[node.input[2]]
+            assert zp.dtype == np.int8 and not zp.any(), node.name
+
+
+def test_no_qdq_in_excluded_head_ops(seg_model: Path, int8_model: Path) -> None:
+    fp32, q = onnx.load(str(seg_model)), onnx.load(str(int8_model))
+    excluded = graph.head_float_nodes(fp32)
+    summary = graph.summarize_qdq(q, excluded)
+    assert summary.ok and not summary.quantized_excluded
+    prod = _producers(q)
+    decode = [n for n in q.graph.node if n.name in excluded and n.op_type not in graph.WEIGHTED_OPS]
+    assert len(decode) > 20
+    for node in decode:
+        assert all(prod[i].op_type not in ("QuantizeLinear", "DequantizeLinear") for i in node.input if i in prod)
+    out0 = prod["output0"]
+    assert out0.op_type == "Concat" and out0.name in excluded
+
+
+def test_naive_head_quantization_is_flagged_by_report(seg_model: Path, int8_model: Path,
+                                                      naive_model: Path) -> None:
+    summary = graph.summarize_qdq(onnx.load(str(naive_model)), graph.head_float_nodes(onnx.load(str(seg_model))))
+    assert "/model.23/Concat_1" in summary.quantized_excluded  # box pixels and scores under one scale
+    bad = accuracy_report(AccuracyConfig(seg_model, naive_model, synth_frames=3, synth_size=(320, 240)))
+    good = accuracy_report(AccuracyConfig(seg_model, int8_model, synth_frames=3, synth_size=(320, 240)))
+    assert bad["verdict"] == "flagged"
+    assert any(f.startswith("score_collapse") for f in bad["flags"]), bad["flags"]
+    assert bad["datasets"]["synthetic"]["overall"]["max_score_ratio_median"] < 0.5
+    assert not any(f.startswith("score_collapse") for f in good["flags"]), good["flags"]
+    ratio = good["datasets"]["synthetic"]["overall"]["max_score_ratio_median"]
+    assert 0.8 < ratio < 1.25
+    assert good["datasets"]["synthetic"]["overall"]["instances_fp32"] > 0  # the comparison is not vacuous
+
+
+def test_exclude_pattern_keeps_a_block_float(int8_model: Path, ranges: Path, seg_model: Path, synth_calib: Path,
+                                             tmp_path: Path) -> None:
+    from skyseg.calib.quantize import QuantizeConfig, quantize_model
+
+    out = tmp_path / "m.ex.onnx"
+    res = quantize_model(QuantizeConfig(seg_model, synth_calib, out, method="minmax", exclude=("/model.2/*",),
+                                        sensitivity=False, calib_cache=ranges))
+    q = onnx.load(str(out))
+    prod = _producers(q)
+    block2 = [n for n in q.graph.node if n.op_type == "Conv" and n.name.startswith("/model.2/")]
+    assert block2 and all(n.input[1] not in prod for n in block2)  # float weights straight from initializers
+    assert all(n in res.excluded_nodes for n in (b.name for b in block2))
+    meta = {p.key: p.value for p in q.metadata_props}
+    assert meta["precision"] == "int8-qdq" and len(meta["calibration_manifest_sha256"]) == 64
+    assert meta["names"] == "{0: 'sky'}"  # Ultralytics metadata survives quantization
+
+
+def test_unknown_exclude_pattern_is_an_error(seg_model: Path, synth_calib: Path, tmp_path: Path) -> None:
+    rc = main(["quantize", str(seg_model), "--calib", str(synth_calib), "-o", str(tmp_path / "x.onnx"),
+               "--exclude", "/model.99/*", "--no-sensitivity"])
+    assert rc == 2 and not (tmp_path / "x.onnx").exists()
