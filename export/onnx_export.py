@@ -22,6 +22,7 @@ from typing import Any
 
 import onnx
 
+from skyseg.export.fp16 import to_fp16
 from skyseg.export.metadata import build_metadata, file_sha256, set_onnx_metadata
 from skyseg.export.verify import FP16_TOLERANCES, FP32_TOLERANCES, VerificationReport, verify_onnx
 from skyseg.runtime.errors import InputError, ModelContractError, VerificationError
@@ -119,14 +120,9 @@ def _check_contract(io: dict[str, list[Any]], batch: int, imgsz: tuple[int, int]
             raise ModelContractError(f"exported output0 has shape {io['output0']}, expected [{batch}, 4+nc+32, A].")
 
 
-def to_fp16(model: onnx.ModelProto) -> onnx.ModelProto:
-    """FP16 weights and activations with float32 `images`/outputs kept (Cast at the edges): the FP16 ONNX that a
-    strongly typed TensorRT 11 network builds in FP16."""
-    try:
-        from onnxruntime.transformers.float16 import convert_float_to_float16  # noqa: PLC0415
-    except ImportError:
-        raise InputError("--half needs onnxruntime's float16 converter; install it with `pip install onnxruntime`.") from None
-    return convert_float_to_float16(model, keep_io_types=True, disable_shape_infer=False)
+def _source_hash(weights: Path) -> str:
+    """SHA-256 of the weights file; an untrained packaged config (no file) is recorded by name instead."""
+    return file_sha256(weights) if Path(weights).is_file() else f"untrained-config:{Path(weights).name}"
 
 
 def _torch_export(net: Any, cfg: ExportConfig, target: Path) -> None:
@@ -176,7 +172,7 @@ def export_onnx(cfg: ExportConfig) -> ExportResult:
             model = to_fp16(model)
         metadata = build_metadata(
             names=deploy.names, stride=deploy.stride, imgsz=cfg.imgsz, batch=cfg.batch, dynamic=cfg.dynamic,
-            half=cfg.half, opset=cfg.opset, simplify=cfg.simplify, source_sha256=file_sha256(cfg.weights),
+            half=cfg.half, opset=cfg.opset, simplify=cfg.simplify, source_sha256=_source_hash(cfg.weights),
             source_name=Path(cfg.weights).name, precision="fp16" if cfg.half else "fp32", channels=deploy.channels,
         )
         set_onnx_metadata(model, metadata)

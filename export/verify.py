@@ -3,18 +3,21 @@
 Both sides see the same tensors from `skyseg.runtime.preprocess.preprocess`, and both sides' outputs go through
 `skyseg.runtime.postprocess.postprocess`, so the IoU compares exactly what the runtime would produce.
 
-Tolerances (max |ONNX Runtime − PyTorch| over every element of every verification frame):
+A part of the outputs passes when  max|ONNX Runtime − PyTorch| ≤ atol + rtol · max|PyTorch|  over every element of
+every verification frame (one global bound per part, scaled by that part's magnitude, since boxes are in pixels and
+an untrained or out-of-distribution frame can push protos and coefficients far above their usual range):
 
-| part of the output          | fp32 ONNX | fp16 ONNX | why |
-|-----------------------------|-----------|-----------|-----|
-| output0 boxes (input px)    | 0.05      | 2.0       | pixel units up to the input size; fp32 reorderings give ~1e-4 px |
-| output0 class scores (0-1)  | 1e-3      | 2e-2      | after the sigmoid |
-| output0 mask coefficients   | 5e-3      | 0.1       | raw linear outputs, magnitude ~1-10 |
-| output1 protos              | 5e-3      | 0.1       | after SiLU, magnitude ~0-5 |
-| final sky-mask IoU          | ≥ 0.999   | ≥ 0.99    | the full-frame union mask after NMS and mask decoding |
+| part of the output          | fp32 atol | fp32 rtol | fp16 atol | fp16 rtol |
+|-----------------------------|-----------|-----------|-----------|-----------|
+| output0 boxes (input px)    | 1e-2      | 1e-3      | 0.5       | 2e-2      |
+| output0 class scores (0-1)  | 1e-4      | 1e-3      | 2e-3      | 2e-2      |
+| output0 mask coefficients   | 1e-3      | 1e-3      | 2e-2      | 2e-2      |
+| output1 protos              | 1e-3      | 1e-3      | 2e-2      | 2e-2      |
+| final sky-mask IoU          | ≥ 0.999   |           | ≥ 0.99    |           |
 
-The fp32 bounds are ~10-50× the differences measured on yolo11n-seg-sized models at 160-640 px (see the export
-tests); fp16 bounds follow from fp16's 2^-11 relative step over the same magnitudes.
+Measured on freshly initialised yolo11n-seg/skyseg models with the real all-sky frames: fp32 relative differences
+reach 7e-5 (boxes) to 1.8e-4 (scores) on frames far outside the BatchNorm statistics and stay below 1e-5 on synthetic
+ones, so the fp32 bounds leave ~5-10x margin; fp16 bounds follow from fp16's 2^-11 step accumulated over ~100 layers.
 """
 from __future__ import annotations
 
@@ -35,20 +38,23 @@ from skyseg.runtime.preprocess import preprocess
 log = logging.getLogger(__name__)
 
 
+PARTS = ("boxes", "scores", "coeffs", "protos")
+
+
 @dataclass(frozen=True)
 class Tolerances:
-    """Max abs differences per output part, and the minimum sky-mask IoU."""
+    """Per output part: max|diff| ≤ atol + rtol·max|reference|; and the minimum sky-mask IoU."""
 
-    boxes: float
-    scores: float
-    coeffs: float
-    protos: float
+    atol: dict[str, float]
+    rtol: float
     min_iou: float
 
+    def limit(self, part: str, ref_max: float) -> float:
+        return self.atol[part] + self.rtol * ref_max
 
-FP32_TOLERANCES = Tolerances(boxes=0.05, scores=1e-3, coeffs=5e-3, protos=5e-3, min_iou=0.999)
-FP16_TOLERANCES = Tolerances(boxes=2.0, scores=2e-2, coeffs=0.1, protos=0.1, min_iou=0.99)
-PARTS = ("boxes", "scores", "coeffs", "protos")
+
+FP32_TOLERANCES = Tolerances({"boxes": 1e-2, "scores": 1e-4, "coeffs": 1e-3, "protos": 1e-3}, rtol=1e-3, min_iou=0.999)
+FP16_TOLERANCES = Tolerances({"boxes": 0.5, "scores": 2e-3, "coeffs": 2e-2, "protos": 2e-2}, rtol=2e-2, min_iou=0.99)
 
 
 @dataclass(frozen=True)
@@ -56,7 +62,8 @@ class FrameCheck:
     """One frame's comparison."""
 
     name: str
-    diffs: dict[str, float]
+    diffs: dict[str, float]  # max |ONNX − PyTorch| per part
+    ref_max: dict[str, float]  # max |PyTorch| per part
     iou: float
     detections_ref: int
     detections_onnx: int
@@ -80,6 +87,10 @@ class VerificationReport:
     def max_diffs(self) -> dict[str, float]:
         return {p: max((f.diffs[p] for f in self.frames), default=0.0) for p in PARTS}
 
+    def limits(self) -> dict[str, float]:
+        """The loosest per-frame bound of each part (atol + rtol × the largest reference magnitude seen)."""
+        return {p: self.tolerances.limit(p, max((f.ref_max[p] for f in self.frames), default=0.0)) for p in PARTS}
+
     def min_iou(self) -> float:
         return min((f.iou for f in self.frames), default=1.0)
 
@@ -95,9 +106,10 @@ class VerificationReport:
                 f"{f.name[:34]:<34} {d['boxes']:9.2e} {d['scores']:9.2e} {d['coeffs']:9.2e} {d['protos']:9.2e} "
                 f"{f.iou:8.5f} {f.detections_ref:>3}/{f.detections_onnx:<3} {f.sky_fraction_ref:6.3f}"
             )
+        lim = self.limits()
         lines.append(
-            f"{'tolerance':<34} {tol.boxes:9.2e} {tol.scores:9.2e} {tol.coeffs:9.2e} {tol.protos:9.2e} "
-            f"{'>=' + str(tol.min_iou):>8}"
+            f"{'loosest limit (atol+rtol*max|ref|)':<34} {lim['boxes']:9.2e} {lim['scores']:9.2e} {lim['coeffs']:9.2e} "
+            f"{lim['protos']:9.2e} {'>=' + str(tol.min_iou):>8}"
         )
         if self.lint is not None:
             lines.append(self.lint.format_table())
@@ -111,19 +123,25 @@ def mask_iou(a: np.ndarray, b: np.ndarray) -> float:
     return 1.0 if union == 0 else float(np.logical_and(a, b).sum() / union)
 
 
-def output_diffs(ref: tuple[np.ndarray, np.ndarray], got: tuple[np.ndarray, np.ndarray], nc: int) -> dict[str, float]:
-    """Max abs difference per output part (boxes, scores, coefficients, protos)."""
+def _split_parts(output0: np.ndarray, output1: np.ndarray, nc: int) -> dict[str, np.ndarray]:
+    return {"boxes": output0[:, :4], "scores": output0[:, 4 : 4 + nc], "coeffs": output0[:, 4 + nc :], "protos": output1}
+
+
+def output_diffs(
+    ref: tuple[np.ndarray, np.ndarray], got: tuple[np.ndarray, np.ndarray], nc: int
+) -> tuple[dict[str, float], dict[str, float]]:
+    """(max |got − ref|, max |ref|) per output part (boxes, scores, coefficients, protos); NaN/inf count as inf."""
     r0, r1 = (np.asarray(x, dtype=np.float32) for x in ref)
     g0, g1 = (np.asarray(x, dtype=np.float32) for x in got)
     if r0.shape != g0.shape or r1.shape != g1.shape:
         raise ValueError(f"output shapes differ: PyTorch {r0.shape}/{r1.shape} vs ONNX {g0.shape}/{g1.shape}")
-    d0 = np.abs(r0 - g0)
-    return {
-        "boxes": float(d0[:, :4].max()),
-        "scores": float(d0[:, 4 : 4 + nc].max()),
-        "coeffs": float(d0[:, 4 + nc :].max()),
-        "protos": float(np.abs(r1 - g1).max()),
-    }
+    rp, gp = _split_parts(r0, r1, nc), _split_parts(g0, g1, nc)
+    diffs, mags = {}, {}
+    for part in PARTS:
+        d = np.abs(rp[part] - gp[part])
+        diffs[part] = float(np.inf) if not np.all(np.isfinite(d)) else float(d.max(initial=0.0))
+        mags[part] = float(np.abs(rp[part]).max(initial=0.0))
+    return diffs, mags
 
 
 def ort_session(path: str | os.PathLike[str], threads: int = 2) -> "onnxruntime.InferenceSession":  # noqa: F821
@@ -151,6 +169,51 @@ def _batches(frames: Sequence[VerifyFrame], batch: int) -> list[tuple[list[Verif
     return groups
 
 
+class _OrtFailure(Exception):
+    """ONNX Runtime refused to load or run the exported graph (a real export defect, reported, not raised)."""
+
+    def __init__(self, err: Exception) -> None:
+        text = str(err).strip()
+        super().__init__(f"{type(err).__name__}: {text.splitlines()[0][:300] if text else 'no message'}")
+
+
+def _compare_frames(
+    report: VerificationReport, path: Path, net: "torch.nn.Module", frames: Sequence[VerifyFrame],  # noqa: F821
+    imgsz: tuple[int, int], run_batch: int, conf: float,
+) -> None:
+    """Run both models on every frame and append one FrameCheck per frame to the report."""
+    import torch  # noqa: PLC0415
+
+    from skyseg.export.deploy_model import run_deploy  # noqa: PLC0415
+    from skyseg.runtime.postprocess import postprocess  # noqa: PLC0415
+
+    try:
+        session = ort_session(path)
+    except MissingDependencyError:
+        raise
+    except Exception as err:  # noqa: BLE001 - ONNX Runtime's pybind errors derive from Exception only
+        raise _OrtFailure(err) from None
+    for group, real in _batches(frames, run_batch):
+        tensors, infos = zip(*(preprocess(f.pixels, imgsz) for f in group))
+        x = np.concatenate(tensors, axis=0)
+        ref0, ref1 = (t.numpy() for t in run_deploy(net, torch.from_numpy(x)))
+        try:
+            got0, got1 = session.run(["output0", "output1"], {"images": x})
+        except Exception as err:  # noqa: BLE001 - as above
+            raise _OrtFailure(err) from None
+        nc = ref0.shape[1] - 4 - ref1.shape[1]
+        for i, (frame, info) in enumerate(zip(group[:real], infos)):
+            ref = (ref0[i : i + 1], ref1[i : i + 1])
+            got = (got0[i : i + 1], got1[i : i + 1])
+            res_ref = postprocess(*ref, info, conf=conf)
+            res_got = postprocess(*got, info, conf=conf)
+            diffs, mags = output_diffs(ref, got, nc)
+            report.frames.append(
+                FrameCheck(frame.name, diffs, mags, mask_iou(res_ref.sky_mask, res_got.sky_mask), len(res_ref),
+                           len(res_got), float(res_ref.sky_fraction))
+            )
+
+
 def verify_onnx(
     onnx_path: str | os.PathLike[str],
     net: "torch.nn.Module",  # noqa: F821 - the deploy module from skyseg.export.deploy_model
@@ -163,11 +226,6 @@ def verify_onnx(
     lint_targets: Sequence[str] = ("8.6", "10", "11"),
 ) -> VerificationReport:
     """Run every check; never raises on a failed check — failures are listed in the report."""
-    import torch  # noqa: PLC0415
-
-    from skyseg.export.deploy_model import run_deploy  # noqa: PLC0415
-    from skyseg.runtime.postprocess import postprocess  # noqa: PLC0415
-
     report = VerificationReport(tolerances)
     path = Path(onnx_path)
     try:
@@ -179,31 +237,21 @@ def verify_onnx(
     report.lint = lint_onnx(model, lint_targets, expect_static=not dynamic)
     report.failures += [f"TensorRT lint: {f.message}" for f in report.lint.errors]
 
-    session = ort_session(path)
-    run_batch = 1 if dynamic else batch
-    for group, real in _batches(frames, run_batch):
-        tensors, infos = zip(*(preprocess(f.pixels, imgsz) for f in group))
-        x = np.concatenate(tensors, axis=0)
-        ref0, ref1 = (t.numpy() for t in run_deploy(net, torch.from_numpy(x)))
-        got0, got1 = session.run(["output0", "output1"], {"images": x})
-        nc = ref0.shape[1] - 4 - ref1.shape[1]
-        for i, (frame, info) in enumerate(zip(group[:real], infos)):
-            ref = (ref0[i : i + 1], ref1[i : i + 1])
-            got = (got0[i : i + 1], got1[i : i + 1])
-            diffs = output_diffs(ref, got, nc)
-            res_ref = postprocess(*ref, info, conf=conf)
-            res_got = postprocess(*got, info, conf=conf)
-            report.frames.append(
-                FrameCheck(frame.name, diffs, mask_iou(res_ref.sky_mask, res_got.sky_mask), len(res_ref),
-                           len(res_got), float(res_ref.sky_fraction))
-            )
+    try:
+        _compare_frames(report, path, net, frames, imgsz, 1 if dynamic else batch, conf)
+    except _OrtFailure as failure:
+        report.failures.append(f"ONNX Runtime could not run the model ({failure})")
+        return report
     if not report.frames:
         report.failures.append("no verification frames were run")
-    worst = report.max_diffs()
-    for part in PARTS:
-        limit = getattr(tolerances, part)
-        if worst[part] > limit:
-            report.failures.append(f"max |ONNX − PyTorch| of {part} is {worst[part]:.3g}, above the tolerance {limit:g}")
+    for part in PARTS:  # each frame against its own bound, so a loud frame cannot loosen a quiet one
+        over = [f for f in report.frames if not f.diffs[part] <= tolerances.limit(part, f.ref_max[part])]
+        if over:
+            f = max(over, key=lambda c: c.diffs[part])
+            report.failures.append(
+                f"max |ONNX − PyTorch| of {part} is {f.diffs[part]:.3g} on {f.name}, above its limit "
+                f"{tolerances.limit(part, f.ref_max[part]):.3g} (atol {tolerances.atol[part]:g} + rtol "
+                f"{tolerances.rtol:g} × max|PyTorch| {f.ref_max[part]:.3g}); {len(over)} frame(s) over")
     if report.frames and report.min_iou() < tolerances.min_iou:
         bad = min(report.frames, key=lambda f: f.iou)
         report.failures.append(f"sky-mask IoU {bad.iou:.5f} on {bad.name} is below {tolerances.min_iou}")

@@ -1,0 +1,63 @@
+"""`skyseg export WEIGHTS -o MODEL.onnx`: reparameterize, export to ONNX, simplify, verify (thin CLI)."""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from skyseg.runtime.errors import InputError
+
+
+def add_imgsz_arg(parser: argparse.ArgumentParser, default: int = 640) -> None:
+    """`--imgsz S` (square) or `--imgsz H W` (e.g. 384 640 for 16:9 cameras)."""
+    parser.add_argument("--imgsz", type=int, nargs="+", default=[default], metavar="S | H W",
+                        help=f"input size: one value for square, or height width (default {default})")
+
+
+def parse_imgsz(values: list[int]) -> tuple[int, int]:
+    if len(values) == 1:
+        return values[0], values[0]
+    if len(values) == 2:
+        return values[0], values[1]
+    raise InputError(f"--imgsz takes one value (square) or two (height width), got {len(values)}: {values}.")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("weights", type=Path, help="trained .pt checkpoint (or a model .yaml for an untrained one)")
+    parser.add_argument("-o", "--output", type=Path, required=True, help="where to write MODEL.onnx")
+    add_imgsz_arg(parser)
+    shape = parser.add_mutually_exclusive_group()
+    shape.add_argument("--batch", type=int, default=1, help="static batch size (default 1)")
+    shape.add_argument("--dynamic", action="store_true", help="dynamic batch, height and width")
+    parser.add_argument("--opset", type=int, default=17, help="ONNX opset (default 17, the newest TensorRT 8.6 parses)")
+    parser.add_argument("--half", action="store_true", help="FP16 weights/activations, float32 I/O (for TensorRT 11)")
+    parser.add_argument("--simplify", action=argparse.BooleanOptionalAction, default=True,
+                        help="simplify with onnxslim (default on)")
+    parser.add_argument("--verify-images", type=Path, default=None, metavar="DIR",
+                        help="also verify on real frames from DIR (FITS/PNG/JPEG/TIFF)")
+    parser.add_argument("--synth-frames", type=int, default=4, help="synthetic verification frames (default 4)")
+    parser.add_argument("--no-verify", dest="verify", action="store_false",
+                        help="skip verification (not recommended: the file is then unproven)")
+
+
+def run(args: argparse.Namespace) -> int:
+    from skyseg.export.onnx_export import ExportConfig, ExportVerificationError, export_onnx  # noqa: PLC0415
+
+    cfg = ExportConfig(
+        weights=args.weights, output=args.output, imgsz=parse_imgsz(args.imgsz), batch=args.batch,
+        dynamic=args.dynamic, opset=args.opset, half=args.half, simplify=args.simplify, verify=args.verify,
+        verify_images=args.verify_images, synth_frames=args.synth_frames,
+    )
+    try:
+        result = export_onnx(cfg)
+    except ExportVerificationError as err:
+        sys.stdout.write(err.report.format_table() + "\n")
+        raise
+    out = sys.stdout
+    out.write(f"exported {result.path} in {result.seconds:.1f} s, {result.size_bytes / 1e6:.2f} MB\n")
+    out.write("I/O: " + ", ".join(f"{k} {v}" for k, v in result.io.items()) + "\n")
+    if result.verification is not None:
+        out.write(result.verification.format_table() + "\n")
+    else:
+        out.write("verification: SKIPPED (--no-verify)\n")
+    return 0
