@@ -1,0 +1,25 @@
+"""The benchmark and the CUDA check scripts run and report what they measured."""
+from __future__ import annotations
+
+import torch
+import pytest
+
+from skyseg.models import bench, gpu_check
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this test covers the no-GPU message")
+def test_gpu_check_without_cuda_says_so(capsys):
+    assert gpu_check.main([]) == 2
+    assert "no CUDA device is visible to PyTorch" in capsys.readouterr().err
+
+
+def test_gpu_check_scan_part_passes_on_cpu():
+    rows = gpu_check._scan_check(torch.device("cpu"))
+    assert [name for name, _, _ in rows] == ["selective_scan float32 rel err", "selective_scan float16 rel err"]
+    assert all(value <= limit for _, value, limit in rows)
+
+
+def test_bench_times_models_round_robin():
+    models = {"a": torch.nn.Identity(), "b": torch.nn.Conv2d(3, 3, 1)}
+    t = bench.time_round_robin(models, torch.rand(1, 3, 8, 8), runs=3, warmup=1)
+    assert set(t) == {"a", "b"} and all(v > 0 for v in t.values())
