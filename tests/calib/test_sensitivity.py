@@ -1,0 +1,57 @@
+"""The mixed-precision search: ranking by single-block cost, greedy keep-float until within budget, time bound."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from skyseg.calib.sensitivity import search_mixed_precision
+
+BLOCKS = {0: ["/model.0/conv/Conv"], 1: ["/model.1/conv/Conv"], 2: ["/model.2/conv/Conv", "/model.2/act/Mul"],
+          3: ["/model.3/Concat"]}
+
+
+class FakeModels:
+    """quantize() remembers which blocks a file quantizes; evaluate() returns 1 - Σ cost of those blocks."""
+
+    def __init__(self, cost: dict[int, float]) -> None:
+        self.cost, self.files, self.calls = cost, {}, 0
+
+    def quantize(self, exclude: list[str], only: list[str] | None, out: Path) -> Path:
+        chosen = set(only) if only is not None else {n for v in BLOCKS.values() for n in v}
+        quantized = {k for k, v in BLOCKS.items() if any(n in chosen and n not in exclude for n in v)}
+        self.files[out] = quantized
+        return out
+
+    def evaluate(self, path: Path) -> tuple[float, float]:
+        self.calls += 1
+        q = self.files[path]
+        return 1.0 - sum(self.cost[k] for k in q), 0.1 * len(q)
+
+
+@pytest.mark.parametrize(
+    ("cost", "budget", "kept", "met"),
+    [
+        ({0: 0.001, 1: 0.05, 2: 0.004, 3: 0.0}, 0.01, [1], True),
+        ({0: 0.02, 1: 0.05, 2: 0.004, 3: 0.0}, 0.01, [1, 0], True),
+        ({0: 0.001, 1: 0.002, 2: 0.001, 3: 0.0}, 0.01, [], True),  # within budget: nothing measured or kept
+        ({0: 0.3, 1: 0.3, 2: 0.3, 3: 0.0}, 0.01, [0, 1, 2], True),
+    ],
+)
+def test_keeps_most_sensitive_blocks_float(cost: dict[int, float], budget: float, kept: list[int], met: bool,
+                                          tmp_path: Path) -> None:
+    fake = FakeModels(cost)
+    res = search_mixed_precision(BLOCKS, fake.quantize, fake.evaluate, ["/model.3/Concat"], budget, tmp_path)
+    assert res.kept_float == kept and res.budget_met is met
+    assert res.final_iou == pytest.approx(1.0 - sum(c for k, c in cost.items() if k not in kept))
+    if kept:
+        assert {c.block for c in res.costs} == {0, 1, 2}  # block 3 is fully excluded: never a candidate
+        assert [s["keep_float"] for s in res.steps] == kept and "alone it costs" in res.steps[0]["reason"]
+    else:
+        assert res.costs == [] and fake.calls == 1
+
+
+def test_time_limit_stops_the_scan(tmp_path: Path) -> None:
+    fake = FakeModels({0: 0.02, 1: 0.05, 2: 0.004, 3: 0.0})
+    res = search_mixed_precision(BLOCKS, fake.quantize, fake.evaluate, [], 0.01, tmp_path, time_limit_s=0.0)
+    assert res.truncated and res.costs == [] and not res.budget_met and res.kept_float == []
