@@ -129,8 +129,8 @@ def build_camera_layout(rng: np.random.Generator, size_wh: tuple[int, int]) -> L
             pts = np.stack([x0 + (x1 - x0) * t, y0 + (y1 - y0) * t + sag], 1)
             wires.append(Wire(np.round(pts).astype(np.int32), int(rng.integers(1, 3)), float(rng.uniform(0.4, 0.9))))
         notes["poles"] = n_poles
-    texture = cv2.resize(fractal_noise(rng, low_shape(size_wh), base_cells=16, octaves=3), size_wh)
-    fg *= (1.0 + 0.15 * texture).astype(np.float32)
+    texture = cv2.resize(fractal_noise(rng, low_shape(size_wh), base_cells=6, octaves=2), size_wh)
+    fg *= (1.0 + 0.06 * texture).astype(np.float32)  # gentle: a strong tone curve amplifies it
     fg *= np.clip(1.3 - 0.9 * (rows - horizon.min()) / h, 0.2, 1.3).astype(np.float32)  # darker near camera
 
     lh, lw = low_shape(size_wh)
