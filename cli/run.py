@@ -40,6 +40,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="static mask: share of frames a pixel must be sky in (default 0.9)")
     parser.add_argument("--headless", action="store_true", help="never open a display window")
     parser.add_argument("--watch", action="store_true", help="SOURCE is a folder: process new frames as they appear")
+    parser.add_argument("--gpu-prepost", choices=("auto", "on", "off"), default="auto",
+                        help="TensorRT: letterbox and mask assembly on the GPU (auto: when CuPy is installed)")
     parser.add_argument("--max-frames", type=int, help="stop after this many frames")
     parser.add_argument("--progress", type=float, default=5.0, metavar="S", help="progress line every S seconds")
 
@@ -81,6 +83,7 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
         watch=args.watch,
         max_frames=args.max_frames,
         progress_s=args.progress,
+        gpu_prepost=args.gpu_prepost,
     )
 
 

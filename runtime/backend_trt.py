@@ -247,6 +247,14 @@ class TrtBackend(Backend):
         self._graph_exec = cuda_check(cudart.cudaGraphInstantiate(graph, 0), "cudaGraphInstantiate")
         log.info("captured %s into a CUDA graph", self.model_path.name)
 
+    def _launch(self) -> None:
+        """Enqueue one inference on the stream (through the CUDA graph once captured); no copies, no sync."""
+        static = all(isinstance(d, int) for s in (*self.inputs, *self.outputs) for d in s.shape)
+        if self.use_cuda_graph and static and self._graph_exec is None and self._runs >= 1:
+            self._capture_graph()
+        self._enqueue()
+        self._runs += 1
+
     def _run(self, images: np.ndarray) -> dict[str, np.ndarray]:
         cudart = self._cudart
         name_in = self.inputs[0].name
@@ -257,14 +265,40 @@ class TrtBackend(Backend):
         h2d = cudart.cudaMemcpyKind.cudaMemcpyHostToDevice
         d2h = cudart.cudaMemcpyKind.cudaMemcpyDeviceToHost
         cuda_check(cudart.cudaMemcpyAsync(b_in.device, b_in.host_ptr, b_in.nbytes, h2d, self._stream), "cudaMemcpyAsync H2D")
-        static = all(isinstance(d, int) for s in (*self.inputs, *self.outputs) for d in s.shape)
-        if self.use_cuda_graph and static and self._graph_exec is None and self._runs >= 1:
-            self._capture_graph()
-        self._enqueue()
+        self._launch()
         for spec in self.outputs:
             b = self._bindings[spec.name]
             cuda_check(cudart.cudaMemcpyAsync(b.host_ptr, b.device, b.nbytes, d2h, self._stream), "cudaMemcpyAsync D2H")
         cuda_check(cudart.cudaStreamSynchronize(self._stream), "cudaStreamSynchronize")
-        self._runs += 1
         # copies: the pinned buffers are overwritten by the next run, results may outlive it
         return {spec.name: self._bindings[spec.name].host.copy() for spec in self.outputs}
+
+    # -- device-resident I/O (GPU pre/post-processing) -----------------------------------------------------
+    def cupy_stream(self) -> Any:
+        """This backend's CUDA stream as a CuPy ExternalStream, so CuPy kernels order with the engine."""
+        from skyseg.runtime.gpu_preprocess import cupy_module
+
+        return cupy_module().cuda.ExternalStream(int(self._stream))
+
+    def device_arrays(self, batch: int = 1) -> dict[str, Any]:
+        """CuPy arrays viewing the engine's device buffers (input and outputs), allocated for `batch`."""
+        from skyseg.runtime.gpu_preprocess import cupy_module
+
+        cp = cupy_module()
+        name_in = self.inputs[0].name
+        if name_in not in self._bindings or self._bindings[name_in].shape[0] != batch:
+            self._allocate(batch)
+        views = {}
+        for name, b in self._bindings.items():
+            mem = cp.cuda.UnownedMemory(b.device, b.nbytes, self)
+            views[name] = cp.ndarray(b.shape, dtype=b.spec.dtype, memptr=cp.cuda.MemoryPointer(mem, 0))
+        return views
+
+    def run_device(self) -> None:
+        """Run on whatever the input device buffer holds; outputs land in the device buffers (async on the
+        stream: synchronise, or order later CuPy work on `cupy_stream()`)."""
+        if self._info is None:
+            raise RuntimeError("backend is not open; use it as a context manager (`with open_backend(m) as be:`)")
+        if not self._bindings:
+            raise RuntimeError("call device_arrays() first: it allocates the device buffers the engine runs on")
+        self._launch()

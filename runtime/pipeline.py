@@ -49,6 +49,7 @@ class RunConfig:
     watch: bool = False
     max_frames: int | None = None
     progress_s: float = 5.0
+    gpu_prepost: str = "auto"  # TensorRT only: letterbox + mask assembly on the GPU (auto: when CuPy is installed)
 
 
 @dataclass
@@ -127,6 +128,33 @@ class Progress:
 
     def means(self) -> dict[str, float]:
         return {k: v / self.frames if self.frames else 0.0 for k, v in self.sums.items()}
+
+
+def make_segmenter(backend: Any, config: RunConfig) -> Segmenter:
+    """The CPU Segmenter, or on TensorRT the GPU one (frames cross to the GPU once) as `gpu_prepost` asks."""
+    import importlib.util
+
+    mode = config.gpu_prepost
+    if mode not in ("auto", "on", "off"):
+        raise InputError(f"gpu_prepost must be auto, on or off, got {mode!r}")
+    args = (backend, config.conf, config.iou, config.max_det)
+    if backend.kind != "tensorrt" or mode == "off":
+        if mode == "on":
+            raise InputError("GPU pre/post-processing (--gpu-prepost on) needs the TensorRT backend and an engine file")
+        return Segmenter(*args)
+    if importlib.util.find_spec("cupy") is None:
+        if mode == "on":
+            from skyseg.runtime.errors import MissingDependencyError
+
+            raise MissingDependencyError("--gpu-prepost on needs CuPy: `pip install cupy-cuda12x` (cupy-cuda11x on "
+                                         "JetPack 5)")
+        log.info("CuPy is not installed: letterbox and mask assembly run on the CPU (`pip install cupy-cuda12x` "
+                 "keeps frames on the GPU)")
+        return Segmenter(*args)
+    from skyseg.runtime.segmenter_gpu import GpuSegmenter
+
+    log.info("letterbox and mask assembly on the GPU (CuPy)")
+    return GpuSegmenter(*args)
 
 
 def build_sinks(config: RunConfig, source_kind: str, fps: float | None) -> list[Sink]:
@@ -229,7 +257,7 @@ def run(config: RunConfig) -> RunSummary:
 
     summary = RunSummary()
     with StopRequest() as stop, open_backend(config.model, config.backend, threads=config.threads) as backend:
-        segmenter = Segmenter(backend, config.conf, config.iou, config.max_det)
+        segmenter = make_segmenter(backend, config)
         source = open_source(config.source, watch=config.watch)
         with source:
             log.info("source %s%s", source.description, f" at {source.fps:g} fps" if source.fps else "")

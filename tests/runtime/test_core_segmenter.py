@@ -68,3 +68,33 @@ def test_bench_e2e_prints_all_numbers() -> None:
     assert proc.returncode == 0, proc.stderr
     assert "end-to-end" in proc.stdout and "e2e / raw" in proc.stdout
     assert "post-processing with 50 instances" in proc.stdout
+
+
+def test_segmenter_choice(backend) -> None:
+    from skyseg.runtime.errors import InputError
+    from skyseg.runtime.pipeline import RunConfig, make_segmenter
+
+    cfg = RunConfig(source="x", model="m.onnx")
+    assert type(make_segmenter(backend, cfg)) is Segmenter  # ONNX Runtime: pre/post on the CPU
+    with pytest.raises(InputError, match=r"--gpu-prepost on\) needs the TensorRT backend"):
+        make_segmenter(backend, RunConfig(source="x", model="m.onnx", gpu_prepost="on"))
+
+
+@pytest.mark.gpu
+@pytest.mark.tensorrt
+def test_gpu_segmenter_matches_cpu(realsky_dir: Path) -> None:
+    pytest.importorskip("tensorrt", reason="TensorRT is not installed (not installable on this CPU machine)")
+    pytest.importorskip("cupy", reason="CuPy is not installed")
+    from astropy.io import fits
+
+    from skyseg.runtime.segmenter_gpu import GpuSegmenter
+
+    engine = Path(__file__).resolve().parents[2] / "models" / "weights" / "skyseg-n.engine"
+    if not engine.is_file():
+        pytest.skip(f"no engine at {engine}; build one with `skyseg build` on the GPU machine")
+    frame = np.squeeze(fits.getdata(realsky_dir / "magic_20180817_0055.fits"))
+    with open_backend(engine, backend="trt") as be:
+        cpu = Segmenter(be).segment(frame)
+        gpu = GpuSegmenter(be).segment(frame)
+    union = (cpu.sky_mask | gpu.sky_mask).sum()
+    assert union == 0 or (cpu.sky_mask & gpu.sky_mask).sum() / union >= 0.99
