@@ -21,12 +21,6 @@ def square(skyseg_pt, realsky_dir, tmp_path_factory):
     return export_onnx(ExportConfig(skyseg_pt, out, imgsz=(256, 256), synth_frames=2, verify_images=realsky_dir))
 
 
-@pytest.fixture(scope="module")
-def rect(skyseg_pt, tmp_path_factory):
-    out = tmp_path_factory.mktemp("rect") / "sky128x256.onnx"
-    return export_onnx(ExportConfig(skyseg_pt, out, imgsz=(128, 256), synth_frames=2))
-
-
 def test_square_export_passes_verification_on_real_and_synthetic_frames(square):
     rep = square.verification
     assert rep.ok, rep.format_table()
@@ -42,10 +36,16 @@ def test_square_export_passes_verification_on_real_and_synthetic_frames(square):
     assert "verification: PASSED" in rep.format_table()
 
 
-def test_rectangular_export_has_rectangular_io(rect):
-    assert rect.verification.ok, rect.verification.format_table()
+def test_rectangular_export_has_rectangular_io(rect_cli_export):
+    from skyseg.export.onnx_info import read_onnx_info
+
+    rc, text, path = rect_cli_export
+    assert rc == 0 and "verification: PASSED" in text, text
+    info = read_onnx_info(path)
     a = (128 // 8) * (256 // 8) + (128 // 16) * (256 // 16) + (128 // 32) * (256 // 32)
-    assert rect.io == {"images": [1, 3, 128, 256], "output0": [1, 37, a], "output1": [1, 32, 32, 64]}
+    assert [t.shape for t in info.inputs] == [(1, 3, 128, 256)]
+    assert [t.shape for t in info.outputs] == [(1, 37, a), (1, 32, 32, 64)]
+    assert info.metadata["imgsz"] == [128, 256]
 
 
 def test_graph_is_deploy_form(square):
@@ -69,7 +69,9 @@ def test_metadata_round_trips(square, skyseg_pt):
     assert raw["names"] == "{0: 'sky'}" and raw["imgsz"] == "[256, 256]"  # Python literals, as Ultralytics writes
 
 
-def test_ultralytics_loads_and_predicts_the_onnx(rect, realsky_dir):
+def test_ultralytics_loads_and_predicts_the_onnx(rect_cli_export, realsky_dir):
+    import onnxruntime as ort
+
     import skyseg.models  # noqa: F401 - offline Ultralytics
     from ultralytics import YOLO
 
@@ -77,13 +79,14 @@ def test_ultralytics_loads_and_predicts_the_onnx(rect, realsky_dir):
     from skyseg.runtime.postprocess import postprocess
     from skyseg.runtime.preprocess import preprocess, to_rgb8
 
-    model = YOLO(str(rect.path), task="segment")
+    path = rect_cli_export[2]
+    model = YOLO(str(path), task="segment")
     frame = to_rgb8(read_fits(realsky_dir / "iceact_starry.fits")[0])
     [res] = model.predict(frame[..., ::-1].copy(), verbose=False, conf=0.25)  # Ultralytics takes BGR arrays
     assert model.predictor.model.names == {0: "sky"}
     assert res.orig_shape == frame.shape[:2]
-    ours = postprocess(*__import__("onnxruntime").InferenceSession(str(rect.path)).run(
-        None, {"images": preprocess(frame, (128, 256))[0]}), preprocess(frame, (128, 256))[1])
+    x, info = preprocess(frame, (128, 256))
+    ours = postprocess(*ort.InferenceSession(str(path)).run(None, {"images": x}), info)
     assert len(res.boxes) == len(ours) > 0
     np.testing.assert_allclose(np.sort(res.boxes.conf.numpy()), np.sort(ours.scores), atol=1e-4)
 
