@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from skyseg.runtime.backend import TensorSpec, check_contract
+from skyseg.runtime.backend import check_contract
 from skyseg.runtime.backend_trt import (
     buffer_nbytes,
     compatibility_problem,
