@@ -10,6 +10,7 @@ import cv2
 import numpy as np
 
 MIN_REGION_PX = 24  # smaller sky specks are not labelled (they become foreground in the image)
+MIN_REGION_FRACTION = 0.0005  # nor are pockets under 0.05 % of the frame (~200 px at 640²): noise for training
 
 
 def close_mask(sky: np.ndarray, min_area: int = MIN_REGION_PX) -> tuple[np.ndarray, list[np.ndarray]]:

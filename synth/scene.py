@@ -15,7 +15,7 @@ import numpy as np
 from skyseg.synth.allsky import build_allsky_layout
 from skyseg.synth.camera import build_camera_layout
 from skyseg.synth.layout import Layout, Light
-from skyseg.synth.polygons import close_mask, simplify
+from skyseg.synth.polygons import MIN_REGION_FRACTION, MIN_REGION_PX, close_mask, simplify
 from skyseg.synth.sensor import expose, sample_sensor
 from skyseg.synth.sky import LUMA, render_sky, sample_conditions
 
@@ -57,6 +57,17 @@ def _add_glow(rad: np.ndarray, li: Light) -> None:
     if rad.shape[2] == 1:
         color = np.array([color @ LUMA], np.float32)
     rad[y0:y1, x0:x1] += (gy[:, None] * gx[None, :])[..., None] * (np.float32(li.strength) * color)
+
+
+def _fill_pockets(lay: Layout, mask: np.ndarray) -> None:
+    """Give dropped sky pockets (too small to label) the brightness of the foreground around them."""
+    pocket = (mask == 0) & ~lay.obstacle & ~lay.outside
+    if not pocket.any():
+        return
+    solid = lay.obstacle.astype(np.float32)
+    total = cv2.blur(lay.fg * solid, (31, 31))
+    weight = cv2.blur(solid, (31, 31))
+    lay.fg[pocket] = (total[pocket] / np.maximum(weight[pocket], 1e-3)).astype(np.float32)
 
 
 def _composite(rng: np.random.Generator, lay: Layout, sky_mask: np.ndarray, c: dict, mono: bool) -> np.ndarray:
@@ -104,7 +115,9 @@ def render_scene(seed: int, kind: str = "mixed", size: tuple[int, int] = (640, 6
     if kind == "mixed":
         kind = "allsky" if rng.random() < ALLSKY_SHARE else "camera"
     lay = build_allsky_layout(rng, size) if kind == "allsky" else build_camera_layout(rng, size)
-    mask, contours = close_mask(~(lay.obstacle | lay.outside))
+    w, h = size
+    mask, contours = close_mask(~(lay.obstacle | lay.outside), max(MIN_REGION_PX, int(MIN_REGION_FRACTION * w * h)))
+    _fill_pockets(lay, mask)
     conditions = sample_conditions(rng)
     sensor = sample_sensor(rng, kind)
     radiance = _composite(rng, lay, mask, conditions, sensor["mono"])
