@@ -73,6 +73,7 @@ class StopRequest:
     def __init__(self) -> None:
         self.reason: str | None = None
         self._old: dict[int, Any] = {}
+        self.callbacks: list[Callable[[], None]] = []  # e.g. a watch source's stop(), so a wait ends too
 
     def _handle(self, signum: int, frame: FrameType | None) -> None:
         name = signal.Signals(signum).name
@@ -80,6 +81,8 @@ class StopRequest:
             raise KeyboardInterrupt  # second Ctrl-C: stop now (sinks still close in `finally`)
         self.reason = name
         log.info("%s received: finishing the current frame, then closing outputs", name)
+        for callback in self.callbacks:
+            callback()
 
     def __enter__(self) -> StopRequest:
         if threading.current_thread() is threading.main_thread():
@@ -260,6 +263,8 @@ def run(config: RunConfig) -> RunSummary:
         segmenter = make_segmenter(backend, config)
         source = open_source(config.source, watch=config.watch)
         with source:
+            if callable(getattr(source, "stop", None)):
+                stop.callbacks.append(source.stop)
             log.info("source %s%s", source.description, f" at {source.fps:g} fps" if source.fps else "")
             sinks = build_sinks(config, source.spec.kind, source.fps)
             progress = Progress(config.progress_s)

@@ -190,3 +190,30 @@ def test_sigterm_closes_annotated_video(tmp_path: Path) -> None:
     frames = int(cap.get(cv2.CAP_PROP_FRAME_COUNT))
     cap.release()
     assert frames >= 10
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_watch_run_stops_on_signal_while_waiting(tmp_path: Path, sig: signal.Signals) -> None:
+    night = tmp_path / "night"
+    night.mkdir()
+    out = tmp_path / "r.csv"
+    proc = subprocess.Popen(
+        [PY, "-m", "skyseg.cli.main", "run", str(night), "--watch", "--model", str(core_models.oracle_onnx(320)),
+         "--table", str(out), "--masks", str(tmp_path / "masks"), "--headless", "--threads", "1"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        time.sleep(1.5)
+        _night(tmp_path / "incoming", 2)
+        for p in sorted((tmp_path / "incoming").iterdir()):  # a camera writes frames; watch picks them up
+            os.replace(p, night / p.name)
+        _wait_for(lambda: (tmp_path / "masks").is_dir() and len(os.listdir(tmp_path / "masks")) == 2)
+        time.sleep(0.5)  # the run is now waiting for a frame that never comes
+        proc.send_signal(sig)
+        _, err = proc.communicate(timeout=30)  # no new frame will come: the wait itself must end
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == (130 if sig == signal.SIGINT else 0), err
+    rows = out.read_text().splitlines()
+    assert rows[0].startswith("frame,") and len(rows) == 3
