@@ -217,3 +217,19 @@ def test_watch_run_stops_on_signal_while_waiting(tmp_path: Path, sig: signal.Sig
     assert proc.returncode == (130 if sig == signal.SIGINT else 0), err
     rows = out.read_text().splitlines()
     assert rows[0].startswith("frame,") and len(rows) == 3
+
+
+def test_default_model_is_the_bundled_one(tmp_path: Path) -> None:
+    from skyseg.runtime.bundled_model import bundled_model_path, weights_dir
+
+    folder = weights_dir()
+    assert folder is not None and folder.name == "weights" and folder.parent.name == "models"
+    code = ("import sys\nfrom skyseg.runtime.bundled_model import weights_dir\nweights_dir()\n"
+            "sys.exit(3 if 'skyseg.models' in sys.modules else 0)\n")
+    assert subprocess.run([PY, "-c", code], timeout=60).returncode == 0
+    if (folder / "skyseg-n.onnx").is_file():
+        assert bundled_model_path() == folder / "skyseg-n.onnx"
+    else:
+        _night(tmp_path / "night", 1)
+        proc = _cli("run", str(tmp_path / "night"))
+        assert proc.returncode == 2 and "the bundled model" in proc.stderr and "pass --model PATH" in proc.stderr
