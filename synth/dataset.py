@@ -167,9 +167,16 @@ def generate_dataset(cfg: SynthConfig) -> Path:
     """Render cfg.n scenes into cfg.out_dir as a YOLO-seg dataset; returns the path of data.yaml."""
     _validate(cfg)
     root = cfg.out_dir
+    stale = 0
     for sub in ("images", "labels", "masks"):
         for split in SPLITS:
-            (root / sub / split).mkdir(parents=True, exist_ok=True)
+            folder = root / sub / split
+            folder.mkdir(parents=True, exist_ok=True)
+            for old in folder.glob("sky_[0-9][0-9][0-9][0-9][0-9][0-9].*"):  # --overwrite: only our own files
+                old.unlink()
+                stale += 1
+    if stale:
+        log.info("--overwrite: removed %d files of the previous dataset in %s", stale, root)
     jobs = [(cfg, i) for i in range(cfg.n)]
     records: list[dict | None] = [None] * cfg.n
     cpu = [0.0]

@@ -80,7 +80,10 @@ def test_cli_writes_dataset_and_reports_rate(tmp_path: Path, capsys: pytest.Capt
     assert img.dtype == np.uint16 and img.shape == (64, 96, 3)
     # A second run into the same folder is refused (exit 2) unless --overwrite.
     assert main(["synth", str(out), "--n", "2", "--size", "96", "64"]) == 2
-    assert main(["synth", str(out), "--n", "2", "--size", "96", "64", "--overwrite"]) == 0
+    (out / "images" / "train" / "keep.png").write_bytes(b"user file")
+    assert main(["synth", str(out), "--n", "1", "--size", "96", "64", "--overwrite", "--val-fraction", "0"]) == 0
+    # The old 16-bit dataset is gone (no stale frames), files that are not ours are kept.
+    assert sorted(p.name for p in (out / "images").rglob("*.png")) == ["keep.png", "sky_000000.png"]
 
 
 @pytest.mark.parametrize("argv, message", [
