@@ -94,7 +94,12 @@ def _composite(rng: np.random.Generator, lay: Layout, sky_mask: np.ndarray, c: d
     vignette = cv2.resize(lay.vignette_lo, (w, h), interpolation=cv2.INTER_LINEAR)
     if channels == 3:
         vignette = cv2.cvtColor(vignette, cv2.COLOR_GRAY2RGB)
-    return cv2.multiply(rad.reshape(h, w * channels), vignette.reshape(h, w * channels)).reshape(h, w, channels)
+    rad = cv2.multiply(rad.reshape(h, w * channels), vignette.reshape(h, w * channels)).reshape(h, w, channels)
+    if c["dew"] > 0:  # dew or frost on the dome: part of the light is scattered into a wide blur
+        sigma = 0.02 * max(w, h)
+        blurred = cv2.GaussianBlur(rad, (0, 0), sigma).reshape(h, w, channels)
+        rad = cv2.addWeighted(rad, 1.0 - c["dew"], blurred, c["dew"], 0.0).reshape(h, w, channels)
+    return rad
 
 
 def _sky_level(radiance: np.ndarray, mask: np.ndarray) -> float:

@@ -23,6 +23,7 @@ def sample_sensor(rng: np.random.Generator, kind: str) -> dict:
         "hot_pixels": int(rng.integers(0, 400)),
         "amp_glow": float(rng.uniform(0.0, 3.0)) if rng.random() < 0.3 else 0.0,
         "banding": float(rng.uniform(0.0, 1.5)) if rng.random() < 0.3 else 0.0,
+        "banding_axis": str(rng.choice(["rows", "columns"], p=[0.7, 0.3])),
         "tone": float(rng.uniform(0.3, 1.8)),  # tone-curve strength: ~gamma 1.3 (0.3) to ~gamma 3 (1.8)
         "black_frac": float(rng.uniform(0.0, 0.8)),
         "white_sky_multiple": float(np.exp(rng.uniform(np.log(2.0), np.log(20.0)))),
@@ -83,8 +84,12 @@ def expose(rng: np.random.Generator, radiance: np.ndarray, s: dict, bit_depth: i
         noise = cv2.scaleAdd(cv2.cvtColor(noise, cv2.COLOR_GRAY2RGB), 0.75, chroma)
     electrons = cv2.add(electrons, cv2.multiply(_flat(noise.reshape(h, w, ch)), sigma))
     if s["banding"] > 0:
-        row_sigma = 0.3 * s["banding"] * np.sqrt(s["sky_electrons"] + s["read_noise_e"] ** 2)
-        electrons += (row_sigma * rng.standard_normal((h, 1))).astype(np.float32)
+        band_sigma = 0.3 * s["banding"] * np.sqrt(s["sky_electrons"] + s["read_noise_e"] ** 2)
+        cube = electrons.reshape(h, w, ch)
+        if s["banding_axis"] == "rows":
+            cube += (band_sigma * rng.standard_normal((h, 1, 1))).astype(np.float32)
+        else:  # column defects (IceAct-like vertical stripes)
+            cube += (band_sigma * rng.standard_normal((1, w, 1))).astype(np.float32)
     if s["hot_pixels"]:
         ys = rng.integers(0, h, s["hot_pixels"])
         xs = rng.integers(0, w, s["hot_pixels"])

@@ -42,6 +42,7 @@ def sample_conditions(rng: np.random.Generator) -> dict:
         "star_density": float(np.exp(rng.uniform(np.log(0.3), np.log(3.0)))),
         "trails": int(rng.choice([0, 1, 2], p=[0.7, 0.22, 0.08])),
         "seeing_px": float(rng.uniform(0.5, 1.2)),
+        "dew": float(rng.uniform(0.3, 0.9)) if rng.random() < 0.07 else 0.0,  # condensation on the dome/lens
     }
 
 
