@@ -36,7 +36,7 @@ def _build(imgsz: int, out: Path) -> None:
     model = YOLO(str(work / "yolo11n-seg.yaml"))
     model.model.names = {0: "sky"}
     exported = Path(model.export(format="onnx", imgsz=imgsz, simplify=False, opset=17, verbose=False))
-    tmp = out.with_suffix(".tmp")
+    tmp = out.with_suffix(f".{os.getpid()}.tmp")
     exported.replace(tmp)
     tmp.replace(out)
     shutil.rmtree(work, ignore_errors=True)
