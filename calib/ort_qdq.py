@@ -7,10 +7,13 @@ range cache, so sensitivity trials re-quantize in about a second without running
 """
 from __future__ import annotations
 
+import contextlib
+import io
 import logging
+import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable
+from typing import Iterator
 
 import numpy as np
 import onnx
@@ -21,6 +24,7 @@ from skyseg.runtime.errors import InputError
 log = logging.getLogger(__name__)
 
 METHODS = ("entropy", "minmax", "percentile")
+CALIB_CHUNK = 16  # frames per collect call: bounds calibration memory
 
 
 @dataclass(frozen=True)
@@ -71,17 +75,15 @@ class PreprocessedReader:
         self.input_name = input_name
         self.input_hw = input_hw
         self.count = 0
-        self._it: Iterable | None = None
+        self._it: Iterator | None = None
 
     def get_next(self) -> dict[str, np.ndarray] | None:
         if self._it is None:
             self._it = iter(iter_tensors(self.entries, self.input_hw))
-        item = next(self._it, None)  # type: ignore[call-overload]
+        item = next(self._it, None)
         if item is None:
             return None
         self.count += 1
-        if self.count % 50 == 0:
-            log.info("calibration: %d/%d frames", self.count, len(self.entries))
         return {self.input_name: item[1]}
 
     def rewind(self) -> None:
@@ -93,11 +95,14 @@ class PreprocessedReader:
 
 
 class _DropPreprocessHint(logging.Filter):
-    """quantize_static logs a "consider pre-processing" hint on the root logger on every call. It is about ORT's
-    own CPU graph rewriting, which we skip on purpose so the graph TensorRT sees stays the exported one."""
+    """ONNX Runtime's quantizer logs on the ROOT logger: a "consider pre-processing" warning on every call (about
+    ORT's own CPU graph rewriting, skipped on purpose so TensorRT sees the exported graph) and one INFO line per
+    adjusted bias scale. Keep its real warnings, drop those."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        return "pre-process" not in record.getMessage()
+        if record.name != "root":
+            return True
+        return record.levelno >= logging.WARNING and "pre-process" not in record.getMessage()
 
 
 def _quiet_ort_root_warnings() -> None:
@@ -122,19 +127,32 @@ def calibrate(
     from onnxruntime.quantization.calibrate import create_calibrator, save_tensors_data
     from onnxruntime.quantization.registry import QDQRegistry, QLinearOpsRegistry
 
-    reader = PreprocessedReader(entries, input_name, input_hw)
+    if not entries:
+        raise InputError(
+            "the calibration split is empty; likely causes: the set has too few frames for --holdout, or selection "
+            "found no readable frames."
+        )
     log.info("calibrating %s on %d frames (%s)", model_path.name, len(entries), settings.method)
     calibrator = create_calibrator(
         Path(model_path),
         sorted(set(QLinearOpsRegistry) | set(QDQRegistry)),
         augmented_model_path=str(scratch_dir / "augmented.onnx"),
         calibrate_method=_calibration_method(settings),
-        extra_options={"max_intermediate_outputs": 16, "percentile": settings.percentile},
+        extra_options={"max_intermediate_outputs": CALIB_CHUNK, "percentile": settings.percentile},
     )
-    calibrator.collect_data(reader)
-    if reader.count == 0:
-        raise InputError("calibration read 0 frames; the calibration set is empty or unreadable.")
-    save_tensors_data(calibrator.compute_data(), cache_path)
+    chatter = io.StringIO()  # ORT's histogram calibrators print progress to stdout
+    with contextlib.redirect_stdout(chatter):
+        # ORT's histogram calibrators keep every intermediate output of one collect call in memory (GBs for a few
+        # hundred frames); their histograms merge across calls, so feed chunks.
+        for start in range(0, len(entries), CALIB_CHUNK):
+            calibrator.collect_data(PreprocessedReader(entries[start : start + CALIB_CHUNK], input_name, input_hw))
+            log.info("calibration: %d/%d frames", min(start + CALIB_CHUNK, len(entries)), len(entries))
+        ranges = calibrator.compute_data()
+    log.debug("onnxruntime calibrator: %s", chatter.getvalue().strip())
+    staged = scratch_dir / "ranges.staged.json"
+    save_tensors_data(ranges, staged)
+    cache_path.parent.mkdir(parents=True, exist_ok=True)
+    os.replace(staged, cache_path)  # atomic: a cache is either complete or absent
 
 
 def quantize_cached(

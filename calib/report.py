@@ -38,7 +38,7 @@ class AccuracyConfig:
     conf: float = CONF
 
 
-def _synthetic(cfg: AccuracyConfig) -> Iterator[tuple[str, np.ndarray, np.ndarray | None, dict[str, Any]]]:
+def synthetic_frames(cfg: AccuracyConfig) -> Iterator[tuple[str, np.ndarray, np.ndarray | None, dict[str, Any]]]:
     from skyseg.synth import render_scene
 
     for i in range(cfg.synth_frames):
@@ -46,7 +46,7 @@ def _synthetic(cfg: AccuracyConfig) -> Iterator[tuple[str, np.ndarray, np.ndarra
         yield f"synth-{cfg.synth_seed + i}", scene.image, scene.mask > 0, synth_strata(scene.conditions)
 
 
-def _real(folder: Path) -> Iterator[tuple[str, np.ndarray, np.ndarray | None, dict[str, Any]]]:
+def real_frames(folder: Path) -> Iterator[tuple[str, np.ndarray, np.ndarray | None, dict[str, Any]]]:
     from skyseg.runtime.sources import open_source
 
     with open_source(str(folder)) as src:
@@ -125,9 +125,9 @@ def accuracy_report(cfg: AccuracyConfig) -> dict[str, Any]:
         raise ValueError(f"FP32 input {fp32.input_hw} and INT8 input {int8.input_hw} differ")
     datasets: dict[str, Any] = {}
     if cfg.synth_frames > 0:
-        datasets["synthetic"] = evaluate_frames(fp32, int8, _synthetic(cfg), cfg.conf)
+        datasets["synthetic"] = evaluate_frames(fp32, int8, synthetic_frames(cfg), cfg.conf)
     if cfg.realsky is not None:
-        datasets["realsky"] = evaluate_frames(fp32, int8, _real(cfg.realsky), cfg.conf)
+        datasets["realsky"] = evaluate_frames(fp32, int8, real_frames(cfg.realsky), cfg.conf)
     flags = [f for name, d in datasets.items() for f in flags_for(name, d["overall"])]
     for name, d in datasets.items():
         log.info("accuracy on %s: %s", name, d["overall"])

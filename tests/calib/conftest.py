@@ -25,3 +25,21 @@ def synth_calib(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("calib") / "synth"
     synth_calibration_set(SynthCalibConfig(out, n=10, seed=1000, size=(320, 240)))
     return out
+
+
+@pytest.fixture(scope="session")
+def ranges(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Activation ranges shared by the tests' quantizations (calibration runs once)."""
+    return tmp_path_factory.mktemp("ranges") / "ranges.json"
+
+
+@pytest.fixture(scope="session")
+def int8_model(ranges: Path, seg_model: Path, synth_calib: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """`skyseg quantize` through the CLI: minmax, head decode float, no sensitivity search."""
+    from skyseg.cli.main import main
+
+    out = tmp_path_factory.mktemp("q") / "m.int8.onnx"
+    rc = main(["quantize", str(seg_model), "--calib", str(synth_calib), "-o", str(out), "--method", "minmax",
+               "--no-sensitivity", "--calib-cache", str(ranges)])
+    assert rc == 0 and out.is_file() and ranges.is_file()
+    return out

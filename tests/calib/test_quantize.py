@@ -14,21 +14,6 @@ from skyseg.cli.main import main
 
 
 @pytest.fixture(scope="module")
-def ranges(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("ranges") / "ranges.json"
-
-
-@pytest.fixture(scope="module")
-def int8_model(ranges: Path, seg_model: Path, synth_calib: Path, tmp_path_factory: pytest.TempPathFactory,
-               ) -> Path:
-    out = tmp_path_factory.mktemp("q") / "m.int8.onnx"
-    rc = main(["quantize", str(seg_model), "--calib", str(synth_calib), "-o", str(out), "--method", "minmax",
-               "--no-sensitivity", "--calib-cache", str(ranges)])
-    assert rc == 0 and out.is_file() and ranges.is_file()
-    return out
-
-
-@pytest.fixture(scope="module")
 def naive_model(int8_model: Path, ranges: Path, seg_model: Path, synth_calib: Path,
                 tmp_path_factory: pytest.TempPathFactory) -> Path:
     from skyseg.calib.quantize import QuantizeConfig, quantize_model
