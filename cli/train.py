@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
+import sys
 from pathlib import Path
 
 log = logging.getLogger(__name__)
@@ -29,6 +31,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    if logging.getLogger().getEffectiveLevel() <= logging.INFO and "ultralytics" not in sys.modules:
+        os.environ.setdefault("YOLO_VERBOSE", "True")  # show Ultralytics' epoch progress (skyseg -q hides it)
     from skyseg.models.train import TrainConfig, train
 
     config = TrainConfig(data=args.data, model=args.model, epochs=args.epochs, imgsz=args.imgsz, device=args.device,

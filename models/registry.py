@@ -84,11 +84,22 @@ def _skyseg_parse_model(d: dict, ch: int, verbose: bool = True) -> tuple[nn.Sequ
             yaml_args[i] = list(row[3])
             row[2] = template.name
             row[3] = list(row[3][: template.shared_args])
-    model, save = original(d, ch, verbose)
+    model, save = original(d, ch, False)  # its table would name the templates; ours follows
     for i, cls in ours.items():
         model[i] = _swap(model[i], cls, yaml_args[i])
-        log.debug("layer %d: %s %s", i, cls.__name__, yaml_args[i])
+    if verbose:
+        _log_layers(model)
     return model, save
+
+
+def _log_layers(model: nn.Sequential) -> None:
+    """Ultralytics-style layer table with the real module types (written to Ultralytics' own logger)."""
+    from ultralytics.utils import LOGGER
+
+    LOGGER.info(f"\n{'':>3}{'from':>20}{'n':>3}{'params':>10}  {'module':<45}")
+    for layer in model:
+        n = len(layer) if isinstance(layer, nn.Sequential) else 1
+        LOGGER.info(f"{layer.i:>3}{str(layer.f):>20}{n:>3}{layer.np:10.0f}  {layer.type:<45}")
 
 
 def _swap(built: nn.Module, cls: type[nn.Module], yaml_args: list[Any]) -> nn.Module:

@@ -28,6 +28,7 @@ def models(randomise):
     return yolo, train, deploy, snapshot
 
 
+@pytest.mark.slow
 def test_whole_model_outputs_match_at_640(models):
     _, train, deploy, _ = models
     x = torch.rand(1, 3, 640, 640, generator=torch.Generator().manual_seed(1))
