@@ -141,7 +141,8 @@ def build_allsky_layout(rng: np.random.Generator, size_wh: tuple[int, int]) -> L
     lh, lw = low_shape(size_wh)
     r_lo, phi_lo = r_lo[:lh, :lw], phi_lo[:lh, :lw]
     inward_lo = (r_sky - r_lo) / r_sky  # 0 at the horizon, 1 at the zenith
-    shade = (1.0 + 0.1 * fractal_noise(rng, (lh, lw), base_cells=6, octaves=2)) * np.clip(1.2 - 0.8 * inward_lo, 0.3, 1.5)
+    shade = 1.0 + 0.1 * fractal_noise(rng, (lh, lw), base_cells=6, octaves=2)
+    shade *= np.clip(1.2 - 0.8 * inward_lo, 0.3, 1.5)  # lit from the horizon side
     beyond = np.maximum(r_lo - radius, 0.0) / radius
     halo = rng.uniform(0.0, 0.25) * np.exp(-beyond / rng.uniform(0.02, 0.15)) + rng.uniform(0.0, 0.01)
     factor = np.where(r_lo >= radius, halo, shade).astype(np.float32)

@@ -121,7 +121,9 @@ def build_camera_layout(rng: np.random.Generator, size_wh: tuple[int, int]) -> L
             if rng.random() < 0.5:  # street light head
                 lights.append(Light(x + 3 * thick, top + 6, float(rng.uniform(10, 80)), float(rng.uniform(4, 14)),
                                     (1.0, 0.75, 0.45) if rng.random() < 0.6 else (0.9, 0.95, 1.0)))
-        ends = [(-5, tops[0][1] + int(rng.integers(-20, 40)))] + tops + [(w + 5, tops[-1][1] + int(rng.integers(-20, 40)))]
+        left = (-5, tops[0][1] + int(rng.integers(-20, 40)))
+        right = (w + 5, tops[-1][1] + int(rng.integers(-20, 40)))
+        ends = [left, *tops, right]
         for k in range(len(ends) - 1):
             (x0, y0), (x1, y1) = ends[k], ends[k + 1]
             t = np.linspace(0.0, 1.0, 30)

@@ -210,6 +210,7 @@ def generate_dataset(cfg: SynthConfig) -> Path:
     rate = cfg.n / max(elapsed, 1e-9)
     cpu_ms = 1000.0 * cpu[0] / cfg.n
     # CPU time per image says what idle cores would give; wall-clock rate depends on what else runs.
+    idle_rate = cfg.workers * 1000.0 / max(cpu_ms, 1e-9)
     log.info("wrote %d images in %.1f s (%.1f images/s; %.0f ms CPU per image, i.e. ~%.0f images/s on %d idle "
-             "core(s)) → %s", cfg.n, elapsed, rate, cpu_ms, cfg.workers * 1000.0 / max(cpu_ms, 1e-9), cfg.workers, path)
+             "core(s)) → %s", cfg.n, elapsed, rate, cpu_ms, idle_rate, cfg.workers, path)
     return path

@@ -67,7 +67,8 @@ def test_data_yaml_loads_in_ultralytics(one_worker: Path) -> None:
     # Ultralytics' own per-file check (the one its dataloader runs): found, not corrupt, no warning.
     for img in sorted((one_worker / "images").rglob("*.png")):
         lbl = one_worker / "labels" / img.parent.name / f"{img.stem}.txt"
-        _, lb, shape, segments, _, nm, nf, ne, nc, msg = verify_image_label((str(img), str(lbl), "", False, 1, 0, 0, False))
+        out = verify_image_label((str(img), str(lbl), "", False, 1, 0, 0, False))
+        _, lb, shape, segments, _, nm, nf, _, nc, msg = out
         assert (nm, nf, nc, msg) == (0, 1, 0, "")
         assert shape == (SIZE[1], SIZE[0]) and len(segments) == len(lb) >= 1
 
