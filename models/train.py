@@ -1,9 +1,11 @@
 """Training entry: Ultralytics' trainer on a skyseg model, offline, with skyseg's modules registered."""
 from __future__ import annotations
 
+import contextlib
 import logging
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterator
 
 from skyseg.runtime.errors import InputError, SkysegError
 
@@ -31,6 +33,25 @@ class TrainConfig:
     cache: bool = False  # keep decoded, resized images in RAM
 
 
+@contextlib.contextmanager
+def _amp_check_without_download() -> Iterator[None]:
+    """Ultralytics' AMP check downloads yolo26n.pt on CUDA; for this call its trainer gets a check that only
+    logs and keeps AMP on (skyseg never downloads). The original is restored afterwards."""
+    from ultralytics.engine import trainer as trainer_module
+
+    original = trainer_module.check_amp
+
+    def check_amp_offline(model: object) -> bool:
+        log.info("AMP check skipped (it would download a reference model); AMP stays on for CUDA training")
+        return True
+
+    trainer_module.check_amp = check_amp_offline
+    try:
+        yield
+    finally:
+        trainer_module.check_amp = original
+
+
 def train(config: TrainConfig) -> Path:
     """Train and return the path of the best checkpoint (`.../weights/best.pt`)."""
     if not Path(config.data).is_file():
@@ -45,7 +66,7 @@ def train(config: TrainConfig) -> Path:
         data=str(Path(config.data).resolve()), epochs=config.epochs, imgsz=config.imgsz, device=config.device,
         batch=config.batch, workers=config.workers, seed=config.seed, patience=config.patience,
         fraction=config.fraction, plots=config.plots,
-        amp=config.device != "cpu",  # the AMP check downloads a model; it only matters on CUDA anyway
+        amp=config.device != "cpu",  # AMP only matters on CUDA; its download-based check is replaced below
         exist_ok=config.name is not None, cache="ram" if config.cache else False,
     )
     if config.time is not None:
@@ -56,7 +77,8 @@ def train(config: TrainConfig) -> Path:
         overrides["name"] = config.name
     log.info("training %s on %s for %d epoch(s) at %d px on %s", config.model, config.data, config.epochs,
              config.imgsz, config.device)
-    model.train(**overrides)
+    with _amp_check_without_download():
+        model.train(**overrides)
     trainer = model.trainer
     best = Path(trainer.best) if Path(trainer.best).is_file() else Path(trainer.last)
     if not best.is_file():

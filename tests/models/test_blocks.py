@@ -159,3 +159,14 @@ def test_ss2d_directions_cover_the_whole_map():
     x = torch.randn(1, 4, 5, 6, dtype=torch.float64, requires_grad=True)
     m(x)[0, :, 2, 3].sum().backward()
     assert (x.grad.abs().sum(1) > 0).all()
+
+
+def test_vss_block_runs_in_float16():
+    torch.manual_seed(0)
+    m = VSSBlock(16, 16, 1, 0.5, 8).eval()
+    x = torch.randn(1, 16, 6, 6)
+    with torch.no_grad():
+        ref = m(x)
+        y = copy.deepcopy(m).half()(x.half())
+    assert y.dtype == torch.float16 and torch.isfinite(y).all()
+    assert ((y.float() - ref).abs().max() / ref.abs().max()).item() <= 5e-3

@@ -70,3 +70,14 @@ def test_checkpoint_reloads_in_fresh_process_and_predicts(checkpoint: Path):
 def test_train_rejects_missing_dataset(tmp_path, caplog):
     assert skyseg_main(["train", "--data", str(tmp_path / "none.yaml"), "--epochs", "1"]) == 2
     assert "dataset YAML" in caplog.text and "does not exist" in caplog.text
+
+
+def test_amp_check_is_replaced_only_during_training():
+    from ultralytics.engine import trainer as trainer_module
+
+    from skyseg.models.train import _amp_check_without_download
+
+    original = trainer_module.check_amp
+    with _amp_check_without_download():
+        assert trainer_module.check_amp is not original and trainer_module.check_amp(None) is True
+    assert trainer_module.check_amp is original
