@@ -77,6 +77,38 @@ def _trees(rng: np.random.Generator, fg: np.ndarray, obstacle: np.ndarray, horiz
     notes["trees"] = count
 
 
+def _overhang(rng: np.random.Generator, fg: np.ndarray, obstacle: np.ndarray, notes: dict) -> None:
+    """Something hanging into the view from a frame edge: a roof eave in a top corner or a leafy branch."""
+    h, w = obstacle.shape
+    value = float(rng.uniform(0.01, 0.12))
+    if rng.random() < 0.5:  # eave: a straight edge cutting off a top corner
+        a, b = rng.uniform(0.15, 0.7) * w, rng.uniform(0.05, 0.45) * h
+        corner_x = 0 if rng.random() < 0.5 else w - 1
+        sign = 1 if corner_x == 0 else -1
+        pts = np.array([[corner_x, -1], [corner_x + sign * a, -1], [corner_x, b]], np.int32)
+        cv2.fillPoly(obstacle, [pts], 1)
+        cv2.fillPoly(fg, [pts], value)
+        notes["overhang"] = "eave"
+        return
+    side = rng.integers(2)  # branch from the left or right edge, drooping
+    x0, y0 = (0 if side == 0 else w - 1), rng.uniform(0.0, 0.4) * h
+    length = rng.uniform(0.2, 0.6) * w
+    t = np.linspace(0.0, 1.0, 12)
+    xs = x0 + (1 if side == 0 else -1) * length * t
+    ys = y0 + rng.uniform(0.05, 0.25) * h * t**2
+    pts = np.stack([xs, ys], 1).astype(np.int32)
+    thick = int(rng.integers(3, 9))
+    cv2.polylines(obstacle, [pts.reshape(-1, 1, 2)], False, 1, thick)
+    cv2.polylines(fg, [pts.reshape(-1, 1, 2)], False, value, thick)
+    for _ in range(int(rng.integers(0, 12))):  # leaf clusters centred on the branch, so they stay attached
+        k = int(rng.integers(2, len(pts)))
+        axes = (int(rng.uniform(0.02, 0.07) * w), int(rng.uniform(0.015, 0.05) * h))
+        centre = (int(pts[k, 0]), int(pts[k, 1]))
+        cv2.ellipse(obstacle, centre, axes, float(rng.uniform(0, 180)), 0, 360, 1, -1)
+        cv2.ellipse(fg, centre, axes, 0, 0, 360, value, -1)
+    notes["overhang"] = "branch"
+
+
 def build_camera_layout(rng: np.random.Generator, size_wh: tuple[int, int]) -> Layout:
     """A perspective night view: horizon row, roll, focal length, and the foreground above the horizon."""
     w, h = size_wh
@@ -131,6 +163,8 @@ def build_camera_layout(rng: np.random.Generator, size_wh: tuple[int, int]) -> L
             pts = np.stack([x0 + (x1 - x0) * t, y0 + (y1 - y0) * t + sag], 1)
             wires.append(Wire(np.round(pts).astype(np.int32), int(rng.integers(1, 3)), float(rng.uniform(0.4, 0.9))))
         notes["poles"] = n_poles
+    if rng.random() < 0.2:
+        _overhang(rng, fg, obstacle, notes)
     texture = cv2.resize(fractal_noise(rng, low_shape(size_wh), base_cells=6, octaves=2), size_wh)
     fg *= (1.0 + 0.06 * texture).astype(np.float32)  # gentle: a strong tone curve amplifies it
     fg *= np.clip(1.3 - 0.9 * (rows - horizon.min()) / h, 0.2, 1.3).astype(np.float32)  # darker near camera
