@@ -78,20 +78,17 @@ def _engine_report(path: Path) -> dict[str, Any]:
     except MissingDependencyError as err:
         report["tensorrt"] = f"not installed: layer precisions unavailable ({err})"
         return report
+    from skyseg.runtime.backend_trt import compatibility_problem  # noqa: PLC0415 - the runtime's own wording
+
     gpu, cc = gpu_identity()
     report["this_machine"] = {"tensorrt_version": trt.__version__, "gpu_name": gpu, "compute_capability": cc}
-    mismatches = []
-    if side.get("tensorrt_version") and side["tensorrt_version"] != trt.__version__:
-        mismatches.append(f"built with TensorRT {side['tensorrt_version']}, this machine has {trt.__version__}")
-    if side.get("compute_capability") not in (None, "unknown", cc) and cc != "unknown":
-        mismatches.append(f"built for compute capability {side['compute_capability']} ({side.get('gpu_name')}), "
-                          f"this GPU is {cc} ({gpu})")
-    if mismatches:
-        report["mismatch"] = mismatches
+    mismatch = compatibility_problem(eng.sidecar, trt.__version__, gpu, cc)
+    if mismatch:
+        report["mismatch"] = mismatch
     try:
         details = engine_layers(eng.plan)
     except SkysegError as err:
-        report["deserialize"] = str(err)
+        report["deserialize"] = f"failed: {mismatch}" if mismatch else str(err)
         return report
     report["io"] = details["io"]
     report["layer_summary"] = summarize_layers(details["layers"])

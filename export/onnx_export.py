@@ -120,6 +120,15 @@ def _check_contract(io: dict[str, list[Any]], batch: int, imgsz: tuple[int, int]
             raise ModelContractError(f"exported output0 has shape {io['output0']}, expected [{batch}, 4+nc+32, A].")
 
 
+def _pin_dims(model: onnx.ModelProto, dims: dict[str, dict[int, int]]) -> None:
+    """Set known static sizes on graph outputs whose dims the exporter left symbolic."""
+    for vi in model.graph.output:
+        for axis, size in dims.get(vi.name, {}).items():
+            dim = vi.type.tensor_type.shape.dim[axis]
+            if not dim.HasField("dim_value"):
+                dim.dim_value = size
+
+
 def _source_hash(weights: Path) -> str:
     """SHA-256 of the weights file; an untrained packaged config (no file) is recorded by name instead."""
     return file_sha256(weights) if Path(weights).is_file() else f"untrained-config:{Path(weights).name}"
@@ -168,6 +177,8 @@ def export_onnx(cfg: ExportConfig) -> ExportResult:
             import onnxslim  # noqa: PLC0415
 
             model = onnxslim.slim(model)
+        if cfg.dynamic:  # tracing leaves output0's channel count symbolic; it is fixed by the head
+            _pin_dims(model, {"output0": {1: 4 + len(deploy.names) + 32}, "output1": {1: 32}})
         if cfg.half:
             model = to_fp16(model)
         metadata = build_metadata(

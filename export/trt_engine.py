@@ -105,7 +105,7 @@ def build_engine(cfg: BuildConfig) -> BuildResult:
     logger = trt.Logger(trt.Logger.WARNING)
     builder = trt.Builder(logger)
     net_flags = 0
-    if plan.strongly_typed:
+    if plan.strongly_typed and plan.trt_version[0] < 11:  # 11 is strongly typed by default (the flag is deprecated)
         net_flags |= 1 << int(trt.NetworkDefinitionCreationFlag.STRONGLY_TYPED)
     elif plan.trt_version[0] < 10:
         net_flags |= 1 << int(trt.NetworkDefinitionCreationFlag.EXPLICIT_BATCH)

@@ -177,9 +177,16 @@ class _OrtFailure(Exception):
         super().__init__(f"{type(err).__name__}: {text.splitlines()[0][:300] if text else 'no message'}")
 
 
+def dynamic_probes(imgsz: tuple[int, int], stride: int = 32) -> list[tuple[tuple[int, int], int]]:
+    """(input size, batch) runs that prove a dynamic model is really dynamic: batch 2 at the export size, and a
+    size two strides larger on each side (a different anchor count, and different P5 grid)."""
+    h, w = imgsz
+    return [(imgsz, 2), ((h + 2 * stride, w + 2 * stride), 1)]
+
+
 def _compare_frames(
     report: VerificationReport, path: Path, net: "torch.nn.Module", frames: Sequence[VerifyFrame],  # noqa: F821
-    imgsz: tuple[int, int], run_batch: int, conf: float,
+    imgsz: tuple[int, int], run_batch: int, conf: float, suffix: str = "",
 ) -> None:
     """Run both models on every frame and append one FrameCheck per frame to the report."""
     import torch  # noqa: PLC0415
@@ -209,7 +216,7 @@ def _compare_frames(
             res_got = postprocess(*got, info, conf=conf)
             diffs, mags = output_diffs(ref, got, nc)
             report.frames.append(
-                FrameCheck(frame.name, diffs, mags, mask_iou(res_ref.sky_mask, res_got.sky_mask), len(res_ref),
+                FrameCheck(frame.name + suffix, diffs, mags, mask_iou(res_ref.sky_mask, res_got.sky_mask), len(res_ref),
                            len(res_got), float(res_ref.sky_fraction))
             )
 
@@ -239,6 +246,10 @@ def verify_onnx(
 
     try:
         _compare_frames(report, path, net, frames, imgsz, 1 if dynamic else batch, conf)
+        if dynamic and frames:
+            for size, probe_batch in dynamic_probes(imgsz):
+                _compare_frames(report, path, net, frames[:probe_batch], size, probe_batch, conf,
+                                suffix=f"@{probe_batch}x{size[0]}x{size[1]}")
     except _OrtFailure as failure:
         report.failures.append(f"ONNX Runtime could not run the model ({failure})")
         return report

@@ -146,3 +146,22 @@ def test_bad_configs_are_input_errors(skyseg_pt, tmp_path, kwargs, match):
     cfg = {"weights": skyseg_pt, "output": tmp_path / "m.onnx", **kwargs}
     with pytest.raises(InputError, match=match):
         export_onnx(ExportConfig(**cfg))
+
+
+def test_dynamic_export_is_verified_at_other_batch_and_size(tmp_path):
+    """A dynamic model is run at batch 2 and at a second input size too (stock yolo11n-seg: cheap to export)."""
+    import skyseg.models  # noqa: F401
+    import torch
+    from ultralytics.nn.tasks import SegmentationModel
+
+    torch.manual_seed(0)
+    net = SegmentationModel("yolo11n-seg.yaml", nc=1, verbose=False)
+    net.names = {0: "sky"}
+    torch.save({"model": net, "epoch": -1}, tmp_path / "stock.pt")
+    res = export_onnx(ExportConfig(tmp_path / "stock.pt", tmp_path / "d.onnx", imgsz=(128, 128), synth_frames=2,
+                                   dynamic=True))
+    rep = res.verification
+    assert rep.ok, rep.format_table()
+    assert [f.name.split("@")[1] for f in rep.frames if "@" in f.name] == ["2x128x128", "2x128x128", "1x192x192"]
+    assert res.io["images"] == ["batch", 3, "height", "width"] and res.io["output0"][1] == 37
+    assert {f.code for f in rep.lint.findings} == {"dynamic-dim"} and rep.lint.ok
