@@ -150,6 +150,13 @@ def _validate(cfg: SynthConfig) -> None:
                          "choose an empty folder or pass --overwrite.")
 
 
+def _remove_partial(root: Path) -> None:
+    """Delete half-written temp files left by an interrupted run."""
+    for sub in ("images", "labels", "masks"):
+        for tmp in (root / sub).rglob(".*.tmp*"):
+            tmp.unlink(missing_ok=True)
+
+
 def write_data_yaml(root: Path, has_val: bool) -> Path:
     """data.yaml with an absolute `path` (Ultralytics resolves a relative one against its own datasets dir)."""
     data = {
@@ -193,15 +200,23 @@ def generate_dataset(cfg: SynthConfig) -> Path:
                 rate = done / max(time.perf_counter() - start, 1e-9)
                 log.info("%d/%d images (%.1f images/s)", done, cfg.n, rate)
 
-    if cfg.workers == 1:
-        _init_worker()
-        collect(map(_render_one, jobs))
-    else:
-        # forkserver: workers start from a clean process (no inherited cv2/BLAS thread pools), cheaply.
-        methods = multiprocessing.get_all_start_methods()
-        ctx = multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
-        with ctx.Pool(cfg.workers, initializer=_init_worker) as pool:
-            collect(pool.imap_unordered(_render_one, jobs, chunksize=4))
+    try:
+        if cfg.workers == 1:
+            threads = cv2.getNumThreads()
+            _init_worker()
+            try:
+                collect(map(_render_one, jobs))
+            finally:
+                cv2.setNumThreads(threads)
+        else:
+            # forkserver: workers start from a clean process (no inherited cv2/BLAS thread pools), cheaply.
+            methods = multiprocessing.get_all_start_methods()
+            ctx = multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
+            with ctx.Pool(cfg.workers, initializer=_init_worker) as pool:
+                collect(pool.imap_unordered(_render_one, jobs, chunksize=4))
+    except BaseException:
+        _remove_partial(root)  # finished frames stay; no data.yaml is written, so the set is visibly incomplete
+        raise
     elapsed = time.perf_counter() - start
     lines = [json.dumps(r, sort_keys=True, default=str) for r in records]
     write_atomic(root / "conditions.jsonl", ("\n".join(lines) + "\n").encode())

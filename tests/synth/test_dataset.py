@@ -102,3 +102,22 @@ def test_generated_dataset_passes_the_checker(one_worker: Path) -> None:
 
     report = check_dataset(CheckConfig(one_worker / "data.yaml"))
     assert report.ok and report.images == N and report.labels == N
+
+
+def test_failed_run_leaves_no_data_yaml_or_temp_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import skyseg.synth.dataset as dataset
+
+    real = dataset.render_scene
+
+    def flaky(seed: int, *args: object):
+        if seed == dataset.image_seed(5, 2):
+            (tmp_path / "images" / "train" / ".sky_000002.png.tmp1").write_bytes(b"half")
+            raise RuntimeError("renderer failed")
+        return real(seed, *args)
+
+    monkeypatch.setattr(dataset, "render_scene", flaky)
+    with pytest.raises(RuntimeError, match="renderer failed"):
+        generate_dataset(SynthConfig(out_dir=tmp_path, n=4, seed=5, size=SIZE))
+    assert not (tmp_path / "data.yaml").exists()
+    assert not list(tmp_path.rglob(".*.tmp*"))
+    assert (tmp_path / "images" / "train" / "sky_000000.png").is_file()
