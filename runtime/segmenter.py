@@ -1,15 +1,15 @@
 """`Segmenter`: frame pixels → SegResult with per-stage timings. The ten-line embedding API:
 
     from skyseg.runtime.backend import open_backend
+    from skyseg.runtime.frame import Frame
     from skyseg.runtime.segmenter import Segmenter
     from skyseg.runtime.sources import open_source
 
     with open_backend("skyseg-n.onnx") as backend, open_source("night/*.fits") as source:
         seg = Segmenter(backend, conf=0.25)
-        for frame in source:
-            if hasattr(frame, "pixels"):
-                res = seg.segment_frame(frame)
-                print(frame.path, res.sky_fraction)
+        for item in source:  # Frame, or FrameError for an unreadable input
+            if isinstance(item, Frame):
+                print(item.path, seg.segment_frame(item).sky_fraction)
 """
 from __future__ import annotations
 
