@@ -19,6 +19,7 @@ import numpy as np
 from skyseg.export.metadata import file_sha256
 from skyseg.export.onnx_info import read_onnx_info
 from skyseg.export.trt_build import BuildConfig, BuildPlan, parse_trt_version, plan_build, sidecar_document, trtexec_command
+from skyseg.export.trt_lint import lint_onnx
 from skyseg.runtime.engine_file import write_engine_file
 from skyseg.runtime.errors import InputError, MissingDependencyError, SkysegError
 
@@ -101,6 +102,11 @@ def build_engine(cfg: BuildConfig) -> BuildResult:
     info = read_onnx_info(cfg.onnx)
     plan = plan_build(cfg, parse_trt_version(trt.__version__), info)
     log.info("equivalent trtexec command: %s", trtexec_command(cfg, plan))
+    target = "8.6" if plan.trt_version[0] < 10 else "10" if plan.trt_version[0] == 10 else "11"
+    lint = lint_onnx(cfg.onnx, targets=(target,), expect_static=plan.profile is None)
+    for finding in lint.findings:  # the parser has the last word; the lint explains what it may reject
+        log.log(logging.WARNING if finding.severity != "info" else logging.INFO, "lint %s %s: %s",
+                finding.severity, finding.code, finding.message)
     start = time.perf_counter()
     logger = trt.Logger(trt.Logger.WARNING)
     builder = trt.Builder(logger)
