@@ -11,6 +11,7 @@ from ultralytics.nn.modules.conv import Conv
 
 from skyseg.models.orepa import OREPA
 from skyseg.models.repconv import RepVGGConv
+from skyseg.models.reparam import fold_stock_convs
 
 
 class RepBottleneck(nn.Module):
@@ -26,6 +27,8 @@ class RepBottleneck(nn.Module):
         elif kind == "rep":
             self.cv1 = RepVGGConv(c1, c_, 3, 1, deploy=deploy)
             self.cv2 = Conv(c_, c2, 3, 1, g=g)
+            if deploy:
+                fold_stock_convs(self.cv2)
         else:
             raise ValueError(f"RepBottleneck kind must be 'orepa' or 'rep', got {kind!r}")
         self.add = shortcut and c1 == c2
@@ -46,6 +49,8 @@ class RepC3k(nn.Module):
         self.cv2 = Conv(c1, c_, 1, 1)
         self.cv3 = Conv(2 * c_, c2, 1)
         self.m = nn.Sequential(*(RepBottleneck(c_, c_, shortcut, g, 1.0, kind, deploy) for _ in range(n)))
+        if deploy:
+            fold_stock_convs(self)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.cv3(torch.cat((self.m(self.cv1(x)), self.cv2(x)), 1))
@@ -67,6 +72,8 @@ class _RepC3k2(nn.Module):
             else RepBottleneck(self.c, self.c, shortcut, g, kind=self.kind, deploy=deploy)
             for _ in range(n)
         )
+        if deploy:
+            fold_stock_convs(self)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         y = list(self.cv1(x).chunk(2, 1))

@@ -35,15 +35,23 @@ def reparameterize_model(model: nn.Module, inplace: bool = False) -> nn.Module:
 
 def _fold_stock(model: nn.Module) -> None:
     """Fold BatchNorm into stock Ultralytics convs (its own `fuse()` for a whole model)."""
-    from ultralytics.nn.modules.conv import Conv, DWConv
     from ultralytics.nn.tasks import BaseModel
-    from ultralytics.utils.torch_utils import fuse_conv_and_bn
 
     if isinstance(model, BaseModel):
         model.fuse(verbose=False)
         return
-    for m in model.modules():
+    fold_stock_convs(model)
+
+
+def fold_stock_convs(module: nn.Module) -> None:
+    """Fold each stock Ultralytics Conv/DWConv's BatchNorm into its conv, in place (deploy-built blocks call this
+    so their state_dict layout matches a reparameterized one)."""
+    from ultralytics.nn.modules.conv import Conv, DWConv
+    from ultralytics.utils.torch_utils import fuse_conv_and_bn
+
+    for m in module.modules():
         if isinstance(m, (Conv, DWConv)) and hasattr(m, "bn"):
-            m.conv = fuse_conv_and_bn(m.conv, m.bn)
+            with torch.no_grad():
+                m.conv = fuse_conv_and_bn(m.conv, m.bn)
             delattr(m, "bn")
             m.forward = m.forward_fuse

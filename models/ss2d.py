@@ -13,6 +13,7 @@ import torch
 from torch import nn
 from ultralytics.nn.modules.conv import Conv
 
+from skyseg.models.reparam import fold_stock_convs
 from skyseg.models.selective_scan import DEFAULT_CHUNK, selective_scan, softplus
 
 _DIRECTIONS = 4
@@ -102,6 +103,8 @@ class VSSBlock(nn.Module):
         self.cv1 = Conv(c1, 2 * c, 1, 1)
         self.cv2 = Conv(2 * c, c1, 1)
         self.m = nn.Sequential(*(_VSSLayer(c, d_state, deploy) for _ in range(n)))
+        if deploy:
+            fold_stock_convs(self)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         a, b = self.cv1(x).split((self.c, self.c), dim=1)

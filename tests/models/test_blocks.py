@@ -170,3 +170,19 @@ def test_vss_block_runs_in_float16():
         y = copy.deepcopy(m).half()(x.half())
     assert y.dtype == torch.float16 and torch.isfinite(y).all()
     assert ((y.float() - ref).abs().max() / ref.abs().max()).item() <= 5e-3
+
+
+@pytest.mark.parametrize("build", [
+    lambda deploy: C3k2OREPA(7, 16, 2, False, 0.5, 1, True, deploy=deploy),
+    lambda deploy: C3k2OREPA(8, 16, 1, True, deploy=deploy),
+    lambda deploy: C3k2Rep(8, 16, 2, True, deploy=deploy),
+    lambda deploy: VSSBlock(16, 16, 2, 0.5, 4, deploy=deploy),
+], ids=["C3k2OREPA", "C3k2OREPA-c3k", "C3k2Rep-c3k", "VSSBlock"])
+def test_deploy_built_block_loads_reparameterized_state(build, randomise):
+    torch.manual_seed(0)
+    trained = reparameterize_model(randomise(build(False)).eval())
+    fresh = build(True).eval()
+    fresh.load_state_dict(trained.state_dict())  # strict: identical keys and shapes
+    x = torch.randn(1, fresh.cv1.conv.in_channels, 6, 6)
+    with torch.no_grad():
+        assert torch.equal(fresh(x), trained(x))
