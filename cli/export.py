@@ -36,6 +36,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--verify-images", type=Path, default=None, metavar="DIR",
                         help="also verify on real frames from DIR (FITS/PNG/JPEG/TIFF)")
     parser.add_argument("--synth-frames", type=int, default=4, help="synthetic verification frames (default 4)")
+    parser.add_argument("--trt-targets", nargs="+", choices=("8.6", "10", "11"), default=["8.6", "10", "11"],
+                        metavar="V", help="TensorRT versions the lint must pass for: 8.6 10 11 (default all three)")
     parser.add_argument("--no-verify", dest="verify", action="store_false",
                         help="skip verification (not recommended: the file is then unproven)")
 
@@ -46,7 +48,7 @@ def run(args: argparse.Namespace) -> int:
     cfg = ExportConfig(
         weights=args.weights, output=args.output, imgsz=parse_imgsz(args.imgsz), batch=args.batch,
         dynamic=args.dynamic, opset=args.opset, half=args.half, simplify=args.simplify, verify=args.verify,
-        verify_images=args.verify_images, synth_frames=args.synth_frames,
+        verify_images=args.verify_images, synth_frames=args.synth_frames, lint_targets=tuple(args.trt_targets),
     )
     try:
         result = export_onnx(cfg)

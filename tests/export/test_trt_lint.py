@@ -126,3 +126,21 @@ def test_tables_are_consistent():
     assert not TARGETS["11"].implicit_int8 and TARGETS["10"].implicit_int8
     with pytest.raises(ValueError, match="unknown TensorRT target"):
         lint_onnx(_conv_model(), targets=("7",))
+
+
+def test_verification_frames_folder_errors(tmp_path):
+    from skyseg.export.verify_frames import folder_frames
+    from skyseg.runtime.errors import InputError
+
+    with pytest.raises(InputError, match="is not a folder"):
+        folder_frames(tmp_path / "missing")
+    (tmp_path / "notes.txt").write_text("x")
+    with pytest.raises(InputError, match="holds no FITS or image files"):
+        folder_frames(tmp_path)
+
+
+def test_opset_19_fails_only_tensorrt_8_6():
+    m = _conv_model()
+    m.opset_import[0].version = 19
+    assert {t for f in lint_onnx(m).errors for t in f.targets} == {"8.6"}
+    assert lint_onnx(m, targets=("10", "11")).ok
