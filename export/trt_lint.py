@@ -273,6 +273,9 @@ class _Linter:
                 self.add("error", "qdq-zero-point", f"{node.op_type} zero point '{node.input[2]}' is not a constant; "
                          "TensorRT needs a zero point of 0", path)
             return
+        if init.data_type == onnx.TensorProto.UINT8:
+            self.add("error", "qdq-uint8", f"{node.op_type} uses a UINT8 zero point '{node.input[2]}'; TensorRT's Q/DQ "
+                     "is signed INT8 only: quantize with symmetric INT8 activations", path)
         if np.any(numpy_helper.to_array(init) != 0):
             self.add("error", "qdq-zero-point", f"{node.op_type} zero point '{node.input[2]}' is non-zero; TensorRT "
                      "supports symmetric quantization only (zero point 0)", path)

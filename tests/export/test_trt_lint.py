@@ -103,6 +103,16 @@ def test_custom_domain_resize_mode_and_zero_point():
     assert {("qdq-zero-point", "q"), ("qdq-zero-point", "dq")} <= codes
 
 
+def test_uint8_qdq_is_rejected():
+    x = helper.make_tensor_value_info("x", F, [1, 3])
+    nodes = [helper.make_node("QuantizeLinear", ["x", "s", "zp"], ["q"], name="q"),
+             helper.make_node("DequantizeLinear", ["q", "s", "zp"], ["y"], name="dq")]
+    inits = [numpy_helper.from_array(np.array(0.1, np.float32), "s"), numpy_helper.from_array(np.array(0, np.uint8), "zp")]
+    m = _model(nodes, [x], [helper.make_tensor_value_info("y", F, [1, 3])], inits)
+    report = lint_onnx(m)
+    assert {(f.code, f.node) for f in report.errors} == {("qdq-uint8", "q"), ("qdq-uint8", "dq")}
+
+
 def test_int64_graph_output_only_fails_tensorrt_8():
     node = helper.make_node("Shape", ["x"], ["y"])
     m = _model([node], [helper.make_tensor_value_info("x", F, [1, 3])], [helper.make_tensor_value_info("y", TensorProto.INT64, [2])])
