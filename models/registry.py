@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import ast
 import copy
-import logging
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -32,7 +31,6 @@ from skyseg.models.orepa import OREPA
 from skyseg.models.repconv import RepVGGConv
 from skyseg.models.ss2d import VSSBlock
 
-log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -41,6 +39,7 @@ class _Template:
 
     name: str
     shared_args: int  # leading YAML args (c2 first) that mean the same thing for the template
+    replaced: int  # leading YAML args that `resolve` supersedes (c2; C3k2 also c3k, which m/l/x override)
     resolve: Callable[[nn.Module], list[Any]]  # built template → the leading constructor args for ours
 
 
@@ -58,14 +57,12 @@ def _c2psa_args(m: C2PSA) -> list[Any]:
 
 # our class → (template, shared YAML args, resolver); ours consume the YAML args after the shared ones too
 TEMPLATES: dict[type[nn.Module], _Template] = {
-    C3k2OREPA: _Template("C3k2", 3, _c3k2_args),  # [c2, c3k, e]
-    C3k2Rep: _Template("C3k2", 3, _c3k2_args),
-    OREPA: _Template("Conv", 3, _conv_args),  # [c2, k, s]
-    RepVGGConv: _Template("Conv", 3, _conv_args),
-    VSSBlock: _Template("C2PSA", 2, _c2psa_args),  # [c2, e]
+    C3k2OREPA: _Template("C3k2", 3, 2, _c3k2_args),  # YAML [c2, c3k, e, g, shortcut]
+    C3k2Rep: _Template("C3k2", 3, 2, _c3k2_args),
+    OREPA: _Template("Conv", 3, 1, _conv_args),  # YAML [c2, k, s, g, act]
+    RepVGGConv: _Template("Conv", 3, 1, _conv_args),
+    VSSBlock: _Template("C2PSA", 2, 1, _c2psa_args),  # YAML [c2, e, d_state]
 }
-# how many leading YAML args the resolver replaces (c2, plus c3k for C3k2 rows which the resolver re-reads)
-_REPLACED = {"C3k2": 2, "Conv": 1, "C2PSA": 1}
 MODULES: dict[str, type[nn.Module]] = {cls.__name__: cls for cls in TEMPLATES}
 
 
@@ -106,7 +103,7 @@ def _swap(built: nn.Module, cls: type[nn.Module], yaml_args: list[Any]) -> nn.Mo
     """Build `cls` with the template's resolved sizes and the row's other args; keep Ultralytics' layer tags."""
     template = TEMPLATES[cls]
     parts = list(built) if isinstance(built, nn.Sequential) else [built]  # n > 1 on a non-repeat module
-    rest = [_literal(a) for a in yaml_args[_REPLACED[template.name]:]]
+    rest = [_literal(a) for a in yaml_args[template.replaced:]]
     rebuilt = [cls(*template.resolve(part), *rest) for part in parts]
     new = rebuilt[0] if len(rebuilt) == 1 else nn.Sequential(*rebuilt)
     new.i, new.f = built.i, built.f

@@ -6,6 +6,8 @@ import torch
 
 import skyseg.models
 from skyseg.models.c3k2_rep import C3k2OREPA, C3k2Rep, RepC3k
+from skyseg.models.orepa import OREPA
+from skyseg.models.repconv import RepVGGConv
 from skyseg.models.loading import CFG_DIR, packaged_configs, resolve_config
 from skyseg.runtime.errors import InputError
 from skyseg.models.ss2d import VSSBlock
@@ -90,3 +92,18 @@ def test_load_model_never_downloads(name, fragment, tmp_path, monkeypatch):
     with pytest.raises(InputError, match=fragment):
         skyseg.models.load_model(name)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_conv_style_modules_scale_with_width():
+    cfg = {
+        "nc": 1, "scales": {"n": [0.5, 0.25, 1024], "s": [0.5, 0.5, 1024]}, "scale": "s",
+        "backbone": [[-1, 1, "OREPA", [64, 3, 2]], [-1, 1, "RepVGGConv", [128, 3, 2, 2]],
+                     [-1, 3, "C3k2Rep", [128, "True", 0.5]], [-1, 1, "OREPA", [256, 1, 1]]],
+        "head": [[[3], 1, "Detect", ["nc"]]],
+    }
+    model = tasks.DetectionModel(cfg, ch=3, nc=1, verbose=False)
+    orepa, rep, c3k2, last = model.model[:4]
+    assert (type(orepa), orepa.c1, orepa.c2, orepa.k, orepa.s) == (OREPA, 3, 32, 3, 2)
+    assert (type(rep), rep.c1, rep.c2, rep.s, rep.g) == (RepVGGConv, 32, 64, 2, 2)
+    assert isinstance(c3k2, C3k2Rep) and len(c3k2.m) == 2 and isinstance(c3k2.m[0], RepC3k)  # round(3·0.5)
+    assert (last.c1, last.c2, last.k, len(last.branches)) == (64, 128, 1, 2)
