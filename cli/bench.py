@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from skyseg.runtime.bench import BenchConfig, run_bench
-from skyseg.runtime.bench_report import plot_reports, write_json_atomic
+from skyseg.runtime.bench_report import plot_reports, preload_plotting, write_json_atomic
 from skyseg.runtime.errors import InputError
 
 log = logging.getLogger(__name__)
@@ -56,6 +56,8 @@ def run(args: argparse.Namespace) -> int:
     config = BenchConfig(model=args.model, backend=backend, imgsz=_imgsz(args.imgsz), batch=args.batch,
                          frames=args.frames, warmup=args.warmup, source=args.source, threads=args.threads,
                          compare_ultralytics=args.compare_ultralytics, conf=args.conf, iou=args.iou, pin=args.pin)
+    if args.plot:
+        preload_plotting()  # before any GStreamer source loads the system FreeType (see preload_plotting)
     factory = None
     if backend == "torch":  # train-side, imported only when asked for
         from skyseg.export.torch_backend import open_torch_backend

@@ -212,8 +212,13 @@ def _json_default(value: Any) -> Any:
     raise TypeError(f"not JSON serialisable: {type(value).__name__}")
 
 
-def plot_reports(reports: list[BenchReport], path: Path) -> Path:
-    """PNG: per-stage p50 bars with p90/p99 markers for each run (and its comparison). matplotlib is optional."""
+def preload_plotting() -> Any:
+    """Import matplotlib (Agg) now; returns pyplot. Call BEFORE GStreamer is used when a plot will follow.
+
+    Why: `Gst.init` loads the system libfreetype; matplotlib's ft2font bundles its own FreeType whose symbols
+    then bind to the system copy, and importing it afterwards segfaults (seen with matplotlib 3.11 wheels and
+    Debian 12's GStreamer 1.22). Loaded first, ft2font keeps its own FreeType and both work.
+    """
     try:
         import matplotlib
 
@@ -224,6 +229,12 @@ def plot_reports(reports: list[BenchReport], path: Path) -> Path:
             "--plot needs matplotlib, which is not installed; install it with `pip install matplotlib` "
             "(it comes with the train extra) or leave out --plot."
         ) from err
+    return plt
+
+
+def plot_reports(reports: list[BenchReport], path: Path) -> Path:
+    """PNG: per-stage p50 bars with p90/p99 markers for each run (and its comparison). matplotlib is optional."""
+    plt = preload_plotting()
     e2e = "pre+infer+post"
     runs: list[tuple[str, dict[str, StageStats]]] = []
     for rep in reports:

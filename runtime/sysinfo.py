@@ -123,10 +123,14 @@ class CpuLoadMeter:
         self._start: tuple[float, float, float, float | None] | None = None
         self.result: CpuLoad | None = None
 
-    def __enter__(self) -> CpuLoadMeter:
+    def start(self) -> CpuLoadMeter:
+        """Begin measuring (what `with` does); returns self."""
         stat = _read_proc_stat()
         self._start = (time.perf_counter(), _own_cpu_seconds(), stat[0] if stat else 0.0, stat[1] if stat else None)
         return self
+
+    def __enter__(self) -> CpuLoadMeter:
+        return self.start()
 
     def __exit__(self, *exc: object) -> None:
         self.result = self.stop()

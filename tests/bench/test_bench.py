@@ -172,3 +172,48 @@ def test_pin_is_recorded_and_restored(tiny_model: tuple[Path, Path]) -> None:
                                 frame_wh=SMALL_FRAME))
     assert rep.conditions["machine"]["threads"]["affinity"] == [sorted(before)[0]]
     assert os.sched_getaffinity(0) == before
+
+
+def test_plot_after_gstreamer_video_source(tiny_model: tuple[Path, Path], tmp_path: Path) -> None:
+    """A GStreamer source followed by a plot: matplotlib must be loaded first (FreeType clash segfaults otherwise)."""
+    pytest.importorskip("gi", reason="needs PyGObject for GStreamer")
+    video, png = tmp_path / "night.mkv", tmp_path / "plot.png"
+    write = textwrap.dedent(f"""
+        import numpy as np
+        from skyseg.runtime.gst_video_sink import VideoFileSink
+        with VideoFileSink({str(video)!r}, fps=10.0, size_wh=(96, 64)) as sink:
+            for i in range(6):
+                sink.write(np.full((64, 96, 3), 20 * i, np.uint8))
+    """)
+    done = subprocess.run([sys.executable, "-c", write], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    code = textwrap.dedent(f"""
+        import sys
+        from skyseg.cli.main import main
+        sys.exit(main(["bench", {str(tiny_model[1])!r}, "--source", "file://{video}", "--frames", "3",
+                       "--warmup", "1", "--threads", "1", "--plot", {str(png)!r}]))
+    """)
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=180)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "| decode |" in done.stdout and "| wait |" in done.stdout
+    assert png.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_preload_plotting_survives_gstreamer(tiny_model: tuple[Path, Path], tmp_path: Path) -> None:
+    """numpy + Gst.init + a later matplotlib import segfaults (FreeType clash); preloading matplotlib avoids it."""
+    pytest.importorskip("gi", reason="needs PyGObject for GStreamer")
+    png = tmp_path / "plot.png"
+    code = textwrap.dedent(f"""
+        import numpy
+        from skyseg.runtime.bench import BenchConfig, run_bench
+        from skyseg.runtime.bench_report import plot_reports, preload_plotting
+        preload_plotting()
+        from skyseg.runtime.gst_pipeline import load_gst
+        Gst = load_gst()[0]
+        Gst.init(None)
+        rep = run_bench(BenchConfig(model={str(tiny_model[1])!r}, frames=2, warmup=0, threads=1, frame_wh=(160, 120)))
+        plot_reports([rep], {str(png)!r})
+    """)
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert png.read_bytes()[:4] == b"\x89PNG"
