@@ -116,10 +116,12 @@ class QdqSummary:
     nonzero_zero_points: list[str] = field(default_factory=list)
     partially_quantized: list[str] = field(default_factory=list)
     quantized_excluded: list[str] = field(default_factory=list)
+    constant_dequantize: list[str] = field(default_factory=list)  # DQ reading an initializer: TensorRT rejects it
 
     @property
     def ok(self) -> bool:
-        return not (self.nonzero_zero_points or self.partially_quantized or self.quantized_excluded)
+        return not (self.nonzero_zero_points or self.partially_quantized or self.quantized_excluded
+                    or self.constant_dequantize)
 
 
 def summarize_qdq(
@@ -129,7 +131,8 @@ def summarize_qdq(
 
     A weighted op is quantized when its data and weight inputs both come from DequantizeLinear; one of two is a
     mistake (TensorRT falls back to float for it) unless the op was excluded on purpose. Zero points must be 0
-    (symmetric INT8). An `excluded` non-weighted op (the head's decode) must neither read a dequantized tensor nor
+    (symmetric INT8). No DequantizeLinear may read an initializer (TensorRT's parser wants Q→DQ on float
+    weights and float biases). An `excluded` non-weighted op (the head's decode) must neither read a dequantized tensor nor
     feed a QuantizeLinear. `also_float` nodes (user/sensitivity exclusions) may sit at INT8↔float boundaries.
     """
     producers = {out: node for node in model.graph.node for out in node.output}
@@ -146,6 +149,8 @@ def summarize_qdq(
             summary.quantize_nodes += 1
         if node.op_type in ("QuantizeLinear", "DequantizeLinear"):
             summary.dequantize_nodes += node.op_type == "DequantizeLinear"
+            if node.op_type == "DequantizeLinear" and node.input[0] in inits:
+                summary.constant_dequantize.append(node.name)
             if len(node.input) > 2 and node.input[2] in inits:
                 zp = onnx.numpy_helper.to_array(inits[node.input[2]])
                 if zp.size and (zp != 0).any():

@@ -1,7 +1,7 @@
 """TensorRT-compatible Q/DQ quantization with ONNX Runtime's static quantizer.
 
 Settings chosen for TensorRT's explicit quantization: QDQ format, signed INT8 for activations and weights with
-symmetric ranges (zero point 0), per-channel weights. Conv outputs keep their Q/DQ (ONNX Runtime's CPU kernels
+symmetric ranges (zero point 0), per-channel weights as Q→DQ pairs on the float weights, float biases. Conv outputs keep their Q/DQ (ONNX Runtime's CPU kernels
 need DQ→Conv→Q to fuse into an integer conv; TensorRT builds either placement). Calibration runs once and is kept in ONNX Runtime's JSON
 range cache, so sensitivity trials re-quantize in about a second without running calibration again.
 """
@@ -59,6 +59,11 @@ def _extra_options(settings: QdqSettings) -> dict:
     return {
         "ActivationSymmetric": True,
         "WeightSymmetric": True,
+        # TensorRT's ONNX parser accepts DequantizeLinear only on computed (float-typed) tensors: weights go in as
+        # float initializer → QuantizeLinear → DequantizeLinear (folded to INT8 by the parser), and biases stay
+        # float (an INT32 bias DQ fails to parse: onnx/onnx-tensorrt#850, microsoft/onnxruntime#14229).
+        "AddQDQPairToWeight": True,
+        "QuantizeBias": False,
     }
 
 

@@ -162,7 +162,8 @@ def quantize_model(cfg: QuantizeConfig) -> QuantizeResult:
             raise VerificationError(
                 f"the Q/DQ graph breaks TensorRT's rules: non-zero zero points {summary.nonzero_zero_points[:3]}, "
                 f"half-quantized convs {summary.partially_quantized[:3]}, quantized head ops "
-                f"{summary.quantized_excluded[:3]}; report this with the model."
+                f"{summary.quantized_excluded[:3]}, DQ on constants {summary.constant_dequantize[:3]}; report this "
+                f"with the model."
             )
         _set_metadata(model, {
             "precision": "int8-qdq",

@@ -68,7 +68,7 @@ def aggregate(diffs: list[FrameDiff]) -> dict[str, Any]:
     return {
         "frames": len(diffs),
         "sky_iou_mean": mean([d.sky_iou for d in diffs]),
-        "sky_iou_min": round(min(d.sky_iou for d in diffs), 5) if diffs else None,
+        "sky_iou_min": round(float(min(d.sky_iou for d in diffs)), 5) if diffs else None,
         "gt_iou_fp32": mean([d.gt_iou_fp32 for d in diffs]),
         "gt_iou_int8": mean([d.gt_iou_int8 for d in diffs]),
         "instances_fp32": int(sum(d.instances_fp32 for d in diffs)),

@@ -53,15 +53,21 @@ def test_every_quantized_conv_is_fed_by_dequantize(seg_model: Path, int8_model: 
         for i in node.input[:2]:
             assert prod[i].op_type == "DequantizeLinear", f"{node.name} input {i} is not dequantized"
     inits = {i.name: numpy_helper.to_array(i) for i in q.graph.initializer}
-    for node in quantized:  # per-channel symmetric INT8 weights
+    for node in quantized:  # per-channel symmetric INT8 weights, as Q→DQ on the float weights (TensorRT's form)
         dq = prod[node.input[1]]
-        w, scale = inits[dq.input[0]], inits[dq.input[1]]
-        assert w.dtype == np.int8 and scale.shape == (w.shape[0],)
-        assert not inits[dq.input[2]].any()
-    for node in q.graph.node:  # activations: signed INT8, zero point 0
-        if node.op_type == "QuantizeLinear":
+        qw = prod[dq.input[0]]
+        assert qw.op_type == "QuantizeLinear" and inits[qw.input[0]].dtype == np.float32
+        w, scale = inits[qw.input[0]], inits[qw.input[1]]
+        axis = next(a.i for a in qw.attribute if a.name == "axis")
+        assert scale.shape == (w.shape[axis],) and inits[qw.input[2]].dtype == np.int8
+        if len(node.input) > 2:  # biases stay float: TensorRT rejects an INT32 DequantizeLinear
+            assert node.input[2] in inits and inits[node.input[2]].dtype == np.float32
+    for node in q.graph.node:  # signed INT8 everywhere, zero point 0, never a DQ reading a constant
+        if node.op_type in ("QuantizeLinear", "DequantizeLinear"):
             zp = inits[node.input[2]]
             assert zp.dtype == np.int8 and not zp.any(), node.name
+        if node.op_type == "DequantizeLinear":
+            assert node.input[0] not in inits, node.name
 
 
 def test_no_qdq_in_excluded_head_ops(seg_model: Path, int8_model: Path) -> None:
