@@ -65,7 +65,9 @@ class GstSource(Source):
         self.timeout = float(o.get("timeout", 10.0))
         self.open_timeout = float(o.get("open_timeout", max(self.timeout, 10.0)))
         self.retries = int(o.get("retries", -1 if spec.kind == "rtsp" else 0))
-        self.reconnects = 0
+        self.backoff = float(o.get("backoff", 1.0))  # first reconnect wait, seconds (doubles up to 30 s)
+        self.reconnects = 0  # successful reconnects
+        self._attempts = 0
         self._gst: tuple[Any, Any, Any] | None = None
         self._pipeline: Any = None
         self._appsink: Any = None
@@ -231,13 +233,14 @@ class GstSource(Source):
         return np.ascontiguousarray(pix[..., ::-1] if order == "bgr" else pix)
 
     def _reconnect(self, reason: str) -> bool:
-        """Rebuild the pipeline with exponential backoff; False when retries are exhausted."""
-        delays = backoff_delays()
-        attempt = 0
-        while self.retries < 0 or attempt < self.retries:
-            attempt += 1
+        """Rebuild the pipeline with exponential backoff; False once `retries` attempts (over the source's life,
+        -1 = unlimited) are spent. The wait restarts from `backoff` after each successful reconnect."""
+        delays = backoff_delays(self.backoff)
+        while self.retries < 0 or self._attempts < self.retries:
+            self._attempts += 1
             delay = next(delays)
-            log.warning("%s dropped (%s); reconnecting in %.0f s (attempt %d)", self.source_id, reason, delay, attempt)
+            log.warning("%s dropped (%s); reconnecting in %.2g s (attempt %d)", self.source_id, reason, delay,
+                        self._attempts)
             self._teardown()
             time.sleep(delay)
             try:

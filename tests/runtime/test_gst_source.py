@@ -189,3 +189,19 @@ def test_unreachable_rtsp_fails_after_bounded_retries() -> None:
 def test_backoff_delays() -> None:
     delays = backoff_delays(1.0, 2.0, 30.0)
     assert [next(delays) for _ in range(8)] == [1, 2, 4, 8, 16, 30, 30, 30]
+
+
+def test_dropped_stream_reconnects_then_gives_up() -> None:
+    # identity error-after makes every pipeline instance fail after a few frames, like a camera that drops
+    launch = ("videotestsrc is-live=true ! video/x-raw,width=32,height=24,framerate=100/1 ! identity error-after=4 ! "
+              "videoconvert ! video/x-raw,format=RGB ! appsink")
+    start = time.monotonic()
+    with open_source(launch, retries=2, backoff=0.01) as src:
+        recs = _drain(src)
+        assert src.reconnects == 2
+    assert time.monotonic() - start < 10
+    frames = [r for r in recs if isinstance(r, Frame)]
+    assert len(frames) >= 3  # frames from all three pipeline instances
+    assert [r.index for r in recs] == list(range(len(recs)))
+    assert isinstance(recs[-1], FrameError)
+    assert f"stopped after {len(frames)} frame(s): Failed after iterations as requested." in recs[-1].message
