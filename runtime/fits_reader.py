@@ -19,7 +19,7 @@ log = logging.getLogger(__name__)
 # Header keys worth carrying with a frame (exposure and time first: they explain brightness and order).
 HEADER_KEYS = (
     "EXPTIME", "EXPOSURE", "DATE-OBS", "DATE", "TIME-OBS", "GAIN", "OFFSET", "CCD-TEMP", "INSTRUME", "TELESCOP",
-    "OBJECT", "BAYERPAT", "XBINNING", "YBINNING", "FILTER", "SITELAT", "SITELONG", "BITPIX", "BZERO", "BSCALE",
+    "OBJECT", "BAYERPAT", "XBAYROFF", "YBAYROFF", "XBINNING", "YBINNING", "FILTER", "SITELAT", "SITELONG", "BITPIX", "BZERO", "BSCALE",
 )
 
 
@@ -54,6 +54,31 @@ def _planes_to_pixels(data: np.ndarray, path: Path) -> tuple[np.ndarray, int]:
     raise InputError(f"FITS file {path} has a {data.ndim}-D image {data.shape}; expected 2-D or a 3-plane cube")
 
 
+# Sensor pattern (top-left 2×2, as FITS BAYERPAT names it) → the OpenCV conversion that yields RGB for it.
+# OpenCV names Bayer codes after a different cell of the pattern; this table was checked on synthetic mosaics.
+_BAYER_TO_RGB = {"RGGB": "COLOR_BayerBG2RGB", "BGGR": "COLOR_BayerRG2RGB", "GRBG": "COLOR_BayerGB2RGB",
+                 "GBRG": "COLOR_BayerGR2RGB"}
+
+
+def bayer_pattern(meta: dict[str, Any]) -> str | None:
+    """The effective 2×2 pattern from BAYERPAT and the optional XBAYROFF/YBAYROFF offsets, or None."""
+    pattern = str(meta.get("BAYERPAT", "")).strip().upper()
+    if pattern not in _BAYER_TO_RGB:
+        return None
+    try:
+        xoff, yoff = int(meta.get("XBAYROFF", 0)) % 2, int(meta.get("YBAYROFF", 0)) % 2
+    except (TypeError, ValueError):
+        xoff = yoff = 0
+    return "".join(pattern[((dy + yoff) % 2) * 2 + (dx + xoff) % 2] for dy in range(2) for dx in range(2))
+
+
+def debayer(pixels: np.ndarray, pattern: str) -> np.ndarray:
+    """Demosaic a raw 2-D uint8/uint16 Bayer frame to H×W×3 RGB (OpenCV bilinear demosaicing)."""
+    import cv2
+
+    return cv2.cvtColor(np.ascontiguousarray(pixels), getattr(cv2, _BAYER_TO_RGB[pattern]))
+
+
 def parse_date_obs(value: str, time_obs: str | None = None) -> float | None:
     """FITS DATE-OBS (ISO 8601, UTC unless it says otherwise; the old date-only form takes TIME-OBS) → seconds
     since the epoch, or None if unparsable."""
@@ -69,8 +94,12 @@ def parse_date_obs(value: str, time_obs: str | None = None) -> float | None:
     return stamp.timestamp()
 
 
-def read_fits(path: str | Path) -> tuple[np.ndarray, dict[str, Any]]:
-    """Read the primary (or first) image HDU of a FITS/.fits.gz file → (pixels, header subset)."""
+def read_fits(path: str | Path, demosaic: bool = True) -> tuple[np.ndarray, dict[str, Any]]:
+    """Read the primary (or first) image HDU of a FITS/.fits.gz file → (pixels, header subset).
+
+    A raw colour frame (2-D integer data with a BAYERPAT keyword, as indi-allsky writes) is demosaiced to RGB
+    unless `demosaic=False`; `meta["demosaiced"]` then names the pattern used.
+    """
     fits = _astropy_fits()
     path = Path(path)
     try:
@@ -88,4 +117,13 @@ def read_fits(path: str | Path) -> tuple[np.ndarray, dict[str, Any]]:
     pixels, planes = _planes_to_pixels(data, path)
     if planes != 1:
         meta["planes"] = planes
-    return _to_frame_dtype(pixels), meta
+    pixels = _to_frame_dtype(pixels)
+    pattern = bayer_pattern(meta) if demosaic and pixels.ndim == 2 else None
+    if pattern is not None:
+        if pixels.dtype in (np.uint8, np.uint16):
+            pixels = debayer(pixels, pattern)
+            meta["demosaiced"] = pattern
+        else:
+            log.warning("%s: BAYERPAT %s on %s data; kept as a mono frame (demosaicing needs integer data)",
+                        path, pattern, pixels.dtype)
+    return pixels, meta

@@ -157,3 +157,26 @@ def test_a_corrupt_frame_does_not_stop_a_folder(tmp_path: Path) -> None:
         looped = [r for _, r in zip(range(7), src)]
     assert [r.index for r in looped] == list(range(7))
     assert [Path(r.path).name for r in looped][3:6] == ["f1.png", "f2.png", "f3.png"]
+
+
+@pytest.mark.parametrize(
+    ("pattern", "xoff", "yoff"),
+    [("RGGB", 0, 0), ("BGGR", 0, 0), ("GRBG", 0, 0), ("GBRG", 0, 0), ("RGGB", 1, 0), ("BGGR", 1, 1)],
+)
+def test_bayer_fits_is_demosaiced_to_rgb(tmp_path: Path, pattern: str, xoff: int, yoff: int) -> None:
+    rgb = np.array([40000, 9000, 1500], np.uint16)
+    eff = "".join(pattern[((dy + yoff) % 2) * 2 + (dx + xoff) % 2] for dy in range(2) for dx in range(2))
+    mosaic = np.zeros((12, 16), np.uint16)
+    for dy in range(2):
+        for dx in range(2):
+            mosaic[dy::2, dx::2] = rgb["RGB".index(eff[dy * 2 + dx])]
+    hdu = fits.PrimaryHDU(mosaic)  # uint16 → BZERO 32768, read back as uint16
+    hdu.header["BAYERPAT"] = pattern
+    hdu.header["XBAYROFF"], hdu.header["YBAYROFF"] = xoff, yoff
+    hdu.writeto(tmp_path / "raw.fits")
+    pixels, meta = read_fits(tmp_path / "raw.fits")
+    assert pixels.shape == (12, 16, 3) and pixels.dtype == np.uint16
+    assert meta["demosaiced"] == eff
+    np.testing.assert_array_equal(pixels[2:-2, 2:-2].reshape(-1, 3), np.broadcast_to(rgb, (8 * 12, 3)))
+    mono, meta = read_fits(tmp_path / "raw.fits", demosaic=False)
+    assert mono.shape == (12, 16) and "demosaiced" not in meta
