@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -61,23 +62,32 @@ def _match_threads(yolo: Any, model: str, threads: int | None) -> str:
 
 
 def measure_ultralytics(
-    config: BenchConfig, frames_rgb: list[np.ndarray], input_hw: tuple[int, int], count: int
-) -> tuple[dict[str, list[float]], str]:
-    """Time `YOLO(model).predict` per frame: Ultralytics' own pre/infer/post split plus the whole call."""
+    config: BenchConfig, input_hw: tuple[int, int], warm_frames: list[np.ndarray]
+) -> tuple[Callable[[np.ndarray], dict[str, float]], str]:
+    """Load and warm up `YOLO(model).predict`; return a per-frame timer (its own pre/infer/post split plus the whole
+    call, in ms) that the bench interleaves with ours, so load changes on a shared machine hit both alike."""
     yolo = _load(config.model)
-    frames = [cv2.cvtColor(to_rgb8(f), cv2.COLOR_RGB2BGR) for f in frames_rgb]  # its input convention
     kwargs = dict(imgsz=list(input_hw), conf=config.conf, iou=config.iou, max_det=config.max_det, device="cpu",
                   verbose=False, save=False)
-    yolo.predict(frames[0], **kwargs)  # builds the predictor (and its session)
+
+    def bgr(frame: np.ndarray) -> np.ndarray:
+        return cv2.cvtColor(to_rgb8(frame), cv2.COLOR_RGB2BGR)  # its input convention
+
+    yolo.predict(bgr(warm_frames[0]), **kwargs)  # builds the predictor (and its session)
     note = _match_threads(yolo, config.model, config.threads)
-    for i in range(config.warmup):
-        yolo.predict(frames[i % len(frames)], **kwargs)
-    samples: dict[str, list[float]] = {"preprocess": [], "inference": [], "postprocess": [], TOTAL: []}
-    for i in range(count):
-        t0 = time.perf_counter()
-        result = yolo.predict(frames[i % len(frames)], **kwargs)[0]
-        samples[TOTAL].append((time.perf_counter() - t0) * 1e3)
-        for stage in ("preprocess", "inference", "postprocess"):
-            samples[stage].append(float(result.speed.get(stage, float("nan"))))
+    for i in range(max(config.warmup, 1)):
+        yolo.predict(bgr(warm_frames[i % len(warm_frames)]), **kwargs)
     log.info("Ultralytics predict: %s", note)
-    return samples, f"({note}; its masks stay at input resolution, retina_masks=False)"
+
+    def predict_one(frame: np.ndarray) -> dict[str, float]:
+        image = bgr(frame)  # conversion is outside the timed call
+        t0 = time.perf_counter()
+        result = yolo.predict(image, **kwargs)[0]
+        total = (time.perf_counter() - t0) * 1e3
+        times = {stage: float(result.speed.get(stage, float("nan"))) for stage in ("preprocess", "inference",
+                                                                                   "postprocess")}
+        times[TOTAL] = total
+        return times
+
+    return predict_one, f"({note}; interleaved frame by frame with skyseg; its masks stay at input resolution, " \
+                        "retina_masks=False)"

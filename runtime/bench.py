@@ -46,7 +46,6 @@ log = logging.getLogger(__name__)
 
 DEFAULT_FRAME_WH = (1280, 720)
 _UNIQUE_SYNTH_FRAMES = 8  # rendered once, cycled: rendering is not what we measure
-_KEEP_FRAMES_FOR_COMPARE = 16
 _QUEUE_BATCHES = 2  # reader may run this many batches ahead
 
 
@@ -85,15 +84,17 @@ class BenchConfig:
 
 
 BackendFactory = Callable[[BenchConfig], AbstractContextManager]
-# (config, frames RGB, input (h, w), iterations) -> stage samples in ms incl. "total"; plus a note string
-CompareRunner = Callable[[BenchConfig, list[np.ndarray], tuple[int, int], int], tuple[dict[str, list[float]], str]]
+# One frame (RGB) through the other implementation -> {stage: ms} incl. "total".
+PredictOne = Callable[[np.ndarray], dict[str, float]]
+# (config, input (h, w), warm-up frames) -> (predict_one, note); loading and warm-up happen here, untimed.
+CompareRunner = Callable[[BenchConfig, tuple[int, int], list[np.ndarray]], tuple[PredictOne, str]]
 
 
 @dataclass
 class _Sampled:
     samples: dict[str, list[float]] = field(default_factory=dict)
     instances: list[int] = field(default_factory=list)
-    kept_frames: list[np.ndarray] = field(default_factory=list)
+    frame_hw: tuple[int, int] | None = None
 
     def add(self, stage: str, ms: float) -> None:
         self.samples.setdefault(stage, []).append(ms)
@@ -233,12 +234,12 @@ def _split_outputs(outputs: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarr
 
 
 def _iteration(backend: Any, feed: _FrameFeed, batch: int, hw: tuple[int, int], config: BenchConfig,
-               sink: _Sampled | None) -> bool:
-    """One timed batch through every stage; False when the source ran dry."""
+               sink: _Sampled | None) -> list[np.ndarray]:
+    """One timed batch through every stage; returns its frames (empty when the source ran dry)."""
     t_start = time.perf_counter()
     got = list(feed.take(batch))
     if len(got) < batch:
-        return False
+        return []
     t0 = time.perf_counter()
     tensors, infos = [], []
     for pixels, _, _ in got:
@@ -272,9 +273,8 @@ def _iteration(backend: Any, feed: _FrameFeed, batch: int, hw: tuple[int, int], 
         sink.add("write", (t4 - t3) * 1e3)
         sink.add(TOTAL, (t4 - t_start) * 1e3)
         sink.instances.extend(len(res) for res in results)
-        if len(sink.kept_frames) < _KEEP_FRAMES_FOR_COMPARE:
-            sink.kept_frames.extend(px for px, _, _ in got)
-    return True
+        sink.frame_hw = sink.frame_hw or tuple(got[0][0].shape[:2])
+    return [px for px, _, _ in got]
 
 
 @contextmanager
@@ -304,22 +304,37 @@ def run_bench(
     factory = backend_factory or default_backend_factory
     iterations = math.ceil(config.frames / config.batch)
     sampled = _Sampled()
+    other = _Sampled()
+    note = ""
     with _pinned(config), factory(config) as backend:
         batch, hw = resolve_input(input_shape(backend), config)
         precision = _precision_hint(config.model, getattr(backend, "metadata", {}) or {})
         log.info("bench %s: backend %s, input %d×3×%d×%d, %d warm-up + %d timed iteration(s)", config.model,
                  config.backend, batch, *hw, config.warmup, iterations)
         with _FrameFeed(config, batch) as feed:
-            for _ in range(config.warmup):
-                if not _iteration(backend, feed, batch, hw, config, None):
+            warm: list[np.ndarray] = []
+            for _ in range(max(config.warmup, 1 if compare_runner else 0)):
+                frames = _iteration(backend, feed, batch, hw, config, None)
+                if not frames:
                     raise InputError(f"source {config.source} ended during warm-up ({config.warmup} iterations)")
+                warm.extend(frames)
+            predict_one = None
+            if config.compare_ultralytics and compare_runner is not None:
+                log.info("preparing Ultralytics' predictor; it runs interleaved with ours, frame by frame")
+                predict_one, note = compare_runner(config, hw, warm)
             with CpuLoadMeter() as meter:
                 t0 = time.perf_counter()
-                done = 0
+                done, ours_s = 0, 0.0
                 for _ in range(iterations):
-                    if not _iteration(backend, feed, batch, hw, config, sampled):
+                    t_it = time.perf_counter()
+                    frames = _iteration(backend, feed, batch, hw, config, sampled)
+                    ours_s += time.perf_counter() - t_it
+                    if not frames:
                         break
                     done += 1
+                    for frame in frames if predict_one is not None else ():
+                        for stage, ms in predict_one(frame).items():
+                            other.add(stage, ms)
                 wall = time.perf_counter() - t0
             if done == 0:
                 raise InputError(f"source {config.source} yielded no frames after warm-up")
@@ -336,11 +351,11 @@ def run_bench(
         source={"kind": "uri" if config.source else "synthetic",
                 "description": config.source or f"synthetic {config.frame_wh[0]}×{config.frame_wh[1]} night frames, "
                                                  f"pre-decoded",
-                "frame_hw": list(sampled.kept_frames[0].shape[:2]), "frames": frames_done, "warmup": config.warmup,
+                "frame_hw": list(sampled.frame_hw or ()), "frames": frames_done, "warmup": config.warmup,
                 "overlapped_decode": config.source is not None},
         stages=summarise(sampled.samples),
         batch=batch,
-        fps=round(frames_done / wall, 3),
+        fps=round(frames_done / (ours_s if predict_one is not None else wall), 3),
         wall_s=round(wall, 3),
         instances_mean=round(float(np.mean(sampled.instances)), 3),
         peak_rss_mib=round(rss, 1),
@@ -348,26 +363,14 @@ def run_bench(
                     "cpu_load": vars(load) if load else None, "machine": machine},
         end_to_end=StageStats.from_samples(end_to_end_samples(sampled.samples)),
     )
-    if config.compare_ultralytics and compare_runner is not None:
-        with _pinned(config):
-            report.compare = _compare(config, sampled, hw, iterations, compare_runner, report)
+    if predict_one is not None:
+        stages = summarise(other.samples)
+        e2e = report.end_to_end.p50_ms if report.end_to_end else float("nan")
+        fps = len(other.samples[TOTAL]) / max(sum(other.samples[TOTAL]) / 1e3, 1e-9)
+        report.compare = Comparison(label="ultralytics", stages=stages, fps=round(fps, 3),
+                                    ratio_p50=round(stages[TOTAL].p50_ms / e2e, 3), notes=note,
+                                    cpu_load=report.conditions["cpu_load"])
     return report
-
-
-def _compare(config: BenchConfig, sampled: _Sampled, hw: tuple[int, int], iterations: int,
-             runner: CompareRunner, ours: BenchReport) -> Comparison:
-    """Ultralytics' predictor on the same model, frames and threads; ratio of p50 end-to-end times."""
-    log.info("running Ultralytics' predictor on the same %d frame(s) for comparison", len(sampled.kept_frames))
-    t0 = time.perf_counter()
-    with CpuLoadMeter() as meter:
-        samples, notes = runner(config, sampled.kept_frames, hw, iterations * config.batch)
-    wall = time.perf_counter() - t0
-    stages = summarise(samples)
-    ratio = stages[TOTAL].p50_ms / ours.end_to_end.p50_ms if ours.end_to_end else float("nan")
-    fps = len(samples[TOTAL]) / max(sum(samples[TOTAL]) / 1e3, 1e-9)
-    log.debug("comparison took %.1f s wall", wall)
-    return Comparison(label="ultralytics", stages=stages, fps=round(fps, 3), ratio_p50=round(ratio, 3), notes=notes,
-                      cpu_load=vars(meter.result) if meter.result else None)
 
 
 def _precision_hint(model: str, metadata: dict[str, Any]) -> str | None:

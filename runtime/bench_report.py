@@ -19,6 +19,8 @@ JSON schema (`schema_version` 1), written by `BenchReport.to_json()`:
                       machine: {cpu_model, platform, threads, loadavg_1m, versions, gpu}}
     compare          null | {label: str, stages: {...}, fps: float, ratio_p50: float, notes: str,
                              cpu_load: {...} like conditions.cpu_load}
+                     measured interleaved with ours, frame by frame, in the same timed window; then `fps` of the
+                     main run counts only our own iteration time and `wall_s` covers both
                      (`ratio_p50` = the other tool's p50 end-to-end time / ours: > 1 means we are faster)
 """
 from __future__ import annotations
