@@ -1,13 +1,12 @@
 """appsrc → encoder → file: frames read back, atomic rename, interruption policy, encoder choice, headless display."""
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from skyseg.runtime.errors import InputError, MissingDependencyError
+from skyseg.runtime.errors import InputError
 from skyseg.runtime.frame import Frame
 from skyseg.runtime.sources import open_source
 
