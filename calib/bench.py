@@ -9,7 +9,6 @@ the TensorRT form as written by `skyseg quantize` is timed too, for the record. 
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import os
 import statistics
@@ -120,7 +119,8 @@ def format_bench(res: dict[str, Any]) -> str:
              f"{res['input_hw'][1]}x{res['input_hw'][0]} | {res['runs']} interleaved runs | other processes' "
              f"load during timing: {res['other_cpu_load_cores']} cores"]
     for name, s in res["latency"].items():
-        lines.append(f"  {name:<14} median {s['median_ms']:7.2f} ms   p90 {s['p90_ms']:7.2f} ms   min {s['min_ms']:7.2f} ms")
+        lines.append(f"  {name:<14} median {s['median_ms']:7.2f} ms   p90 {s['p90_ms']:7.2f} ms   "
+                     f"min {s['min_ms']:7.2f} ms")
     lines.append(f"  speed-up INT8 (ORT CPU form) vs FP32: {res['speedup_int8_vs_fp32']:.2f}x "
                  f"(target ≥ {res['speedup_target']}x)")
     for name, a in res["accuracy_vs_fp32"].items():

@@ -138,7 +138,7 @@ class CalibrationSet:
 def iter_tensors(
     entries: list[CalibEntry], input_hw: tuple[int, int]
 ) -> Iterator[tuple[CalibEntry, np.ndarray, Any]]:
-    """Yield (entry, [1,3,H,W] tensor, LetterboxInfo) through the runtime's `preprocess`; corrupt frames are an error."""
+    """Yield (entry, [1,3,H,W] tensor, LetterboxInfo) via the runtime's `preprocess`; a corrupt frame is an error."""
     for entry in entries:
         tensor, info = preprocess(read_rgb(entry.path), input_hw)
         yield entry, tensor, info

@@ -31,7 +31,8 @@ def find_head_index(model: onnx.ModelProto, output_name: str = "output0") -> int
     if output_name not in producers:
         found = [o.name for o in model.graph.output]
         raise ModelContractError(
-            f"the model has no output named '{output_name}' (found {found}); export it with Ultralytics' segment layout."
+            f"the model has no output named '{output_name}' (found {found}); export it with Ultralytics' segment "
+            f"layout."
         )
     # Walk back from the output until a node carries a /model.K/ name (the final node may be an unnamed Concat).
     frontier, seen = [producers[output_name]], set()
@@ -72,7 +73,8 @@ def head_float_nodes(model: onnx.ModelProto, head: int | None = None) -> list[st
     for conv in (n for n in nodes if n.op_type in WEIGHTED_OPS):
         module, out = [conv.name], conv.output[0]
         sig = next((c for c in consumers[out] if c.op_type == "Sigmoid"), None)
-        mul = next((c for c in consumers[out] if c.op_type == "Mul" and sig is not None and sig.output[0] in c.input), None)
+        mul = None if sig is None else next(
+            (c for c in consumers[out] if c.op_type == "Mul" and sig.output[0] in c.input), None)
         if sig is not None and mul is not None:  # SiLU, the activation of Ultralytics' Conv module
             module += [sig.name, mul.name]
             out = mul.output[0]
@@ -132,8 +134,9 @@ def summarize_qdq(
     A weighted op is quantized when its data and weight inputs both come from DequantizeLinear; one of two is a
     mistake (TensorRT falls back to float for it) unless the op was excluded on purpose. Zero points must be 0
     (symmetric INT8). No DequantizeLinear may read an initializer (TensorRT's parser wants Q→DQ on float
-    weights and float biases). An `excluded` non-weighted op (the head's decode) must neither read a dequantized tensor nor
-    feed a QuantizeLinear. `also_float` nodes (user/sensitivity exclusions) may sit at INT8↔float boundaries.
+    weights and float biases). An `excluded` non-weighted op (the head's decode) must neither read a dequantized
+    tensor nor feed a QuantizeLinear. `also_float` nodes (user/sensitivity exclusions) may sit at INT8↔float
+    boundaries.
     """
     producers = {out: node for node in model.graph.node for out in node.output}
     consumers: dict[str, list[onnx.NodeProto]] = defaultdict(list)

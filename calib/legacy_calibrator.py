@@ -52,7 +52,9 @@ class CalibrationBatcher:
                     f"{list(arr.shape)}."
                 )
             if self.shape is not None and arr.shape[1:] != self.shape[1:]:
-                raise InputError(f"calibration frame shape {list(arr.shape)} differs from the first {list(self.shape)}.")
+                raise InputError(
+                    f"calibration frame shape {list(arr.shape)} differs from the first {list(self.shape)}."
+                )
             if self.shape is None:
                 self.shape = (self.batch_size, *arr.shape[1:])
             yield from arr

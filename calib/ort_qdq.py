@@ -1,9 +1,10 @@
 """TensorRT-compatible Q/DQ quantization with ONNX Runtime's static quantizer.
 
 Settings chosen for TensorRT's explicit quantization: QDQ format, signed INT8 for activations and weights with
-symmetric ranges (zero point 0), per-channel weights as Q→DQ pairs on the float weights, float biases. Conv outputs keep their Q/DQ (ONNX Runtime's CPU kernels
-need DQ→Conv→Q to fuse into an integer conv; TensorRT builds either placement). Calibration runs once and is kept in ONNX Runtime's JSON
-range cache, so sensitivity trials re-quantize in about a second without running calibration again.
+symmetric ranges (zero point 0), per-channel weights as Q→DQ pairs on the float weights, float biases. Conv
+outputs keep their Q/DQ (ONNX Runtime's CPU kernels need DQ→Conv→Q to fuse into an integer conv; TensorRT builds
+either placement). Calibration runs once into ONNX Runtime's JSON range cache, so sensitivity trials only
+re-quantize (a second or two) without running calibration again.
 """
 from __future__ import annotations
 

@@ -160,8 +160,8 @@ def render_markdown(report: dict[str, Any]) -> str:
             lines += [f"- hold-out IoU vs FP32: all INT8 {mp['full_iou']:.4f} → final {mp['final_iou']:.4f} "
                       f"(budget drop ≤ {mp['budget']}, {'met' if mp['budget_met'] else 'NOT met'}, "
                       f"{mp['seconds']:.0f} s)"]
-            lines += [f"  - kept block {s['keep_float']} float: {s['reason']} → IoU {s['iou_after']:.4f}"
-                      for s in mp["steps"]]
+            lines += [f"  - block {s['block']} {'kept float' if s['kept_float'] else 'tried float'}: {s['reason']} "
+                      f"→ IoU {s['iou_after']:.4f}" for s in mp["steps"]]
         lines.append("")
     return "\n".join(lines)
 

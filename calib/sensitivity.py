@@ -3,7 +3,8 @@
 Method (chosen to fit a few minutes on 2 cores): calibrate once; quantize ONE block at a time (everything else
 float) and measure the hold-out sky-mask IoU drop against FP32 — the block's own cost, free of interactions.
 Then, starting from the fully quantized model, move blocks to float most-sensitive first, re-measuring the whole
-model after each move, until the drop is within budget or the time limit is reached.
+model after each move (a move that does not raise the IoU is undone: float costs speed), until the drop is within
+budget or the time limit is reached.
 """
 from __future__ import annotations
 
@@ -111,13 +112,17 @@ def search_mixed_precision(
             result.truncated = True
             log.warning("mixed-precision search stopped at the time limit")
             break
-        result.kept_float.append(cost.block)
-        excl = sorted(excluded.union(*(candidates[b] for b in result.kept_float)))
-        current, _ = evaluate(quantize(excl, None, scratch / "mixed.onnx"))
-        result.steps.append({"keep_float": cost.block, "iou_after": current,
-                             "reason": f"alone it costs {cost.iou_drop:.4f} IoU (output error "
-                                       f"{cost.output_error:.3g})"})
-        log.info("block %d kept float → IoU %.4f", cost.block, current)
+        trial = [*result.kept_float, cost.block]
+        excl = sorted(excluded.union(*(candidates[b] for b in trial)))
+        iou, _ = evaluate(quantize(excl, None, scratch / "mixed.onnx"))
+        gained = iou > current
+        result.steps.append({"block": cost.block, "iou_after": iou, "kept_float": gained,
+                             "reason": f"alone it costs {cost.iou_drop:.4f} IoU (output error {cost.output_error:.3g})"
+                                       + ("" if gained else "; keeping it float gained nothing, so it stays INT8")})
+        log.info("block %d float → IoU %.4f (%s)", cost.block, iou, "kept float" if gained else "no gain, stays INT8")
+        if gained:
+            result.kept_float.append(cost.block)
+            current = iou
     result.final_iou = current
     result.budget_met = 1.0 - current <= budget
     result.seconds = time.monotonic() - start

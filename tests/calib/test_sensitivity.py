@@ -14,8 +14,8 @@ BLOCKS = {0: ["/model.0/conv/Conv"], 1: ["/model.1/conv/Conv"], 2: ["/model.2/co
 class FakeModels:
     """quantize() remembers which blocks a file quantizes; evaluate() returns 1 - Σ cost of those blocks."""
 
-    def __init__(self, cost: dict[int, float]) -> None:
-        self.cost, self.files, self.calls = cost, {}, 0
+    def __init__(self, cost: dict[int, float], floor: float = 0.0) -> None:
+        self.cost, self.floor, self.files, self.calls = cost, floor, {}, 0
 
     def quantize(self, exclude: list[str], only: list[str] | None, out: Path) -> Path:
         chosen = set(only) if only is not None else {n for v in BLOCKS.values() for n in v}
@@ -26,7 +26,7 @@ class FakeModels:
     def evaluate(self, path: Path) -> tuple[float, float]:
         self.calls += 1
         q = self.files[path]
-        return 1.0 - sum(self.cost[k] for k in q), 0.1 * len(q)
+        return 1.0 - sum(self.cost[k] for k in q) - (self.floor if q else 0.0), 0.1 * len(q)
 
 
 @pytest.mark.parametrize(
@@ -46,9 +46,18 @@ def test_keeps_most_sensitive_blocks_float(cost: dict[int, float], budget: float
     assert res.final_iou == pytest.approx(1.0 - sum(c for k, c in cost.items() if k not in kept))
     if kept:
         assert {c.block for c in res.costs} == {0, 1, 2}  # block 3 is fully excluded: never a candidate
-        assert [s["keep_float"] for s in res.steps] == kept and "alone it costs" in res.steps[0]["reason"]
+        assert [s["block"] for s in res.steps] == kept and "alone it costs" in res.steps[0]["reason"]
     else:
         assert res.costs == [] and fake.calls == 1
+
+
+def test_a_float_move_without_gain_is_undone(tmp_path: Path) -> None:
+    # a noise floor that no float block removes: block 0 costs nothing alone, so moving it to float gains nothing
+    fake = FakeModels({0: 0.0, 1: 0.05, 2: 0.02, 3: 0.0}, floor=0.01)
+    res = search_mixed_precision(BLOCKS, fake.quantize, fake.evaluate, [], 0.005, tmp_path)
+    assert res.kept_float == [1, 2] and not res.budget_met
+    assert [(s["block"], s["kept_float"]) for s in res.steps] == [(1, True), (2, True), (0, False), (3, False)]
+    assert "stays INT8" in res.steps[-1]["reason"] and res.final_iou == pytest.approx(0.99)
 
 
 def test_time_limit_stops_the_scan(tmp_path: Path) -> None:
