@@ -15,9 +15,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--frames", type=int, default=48, help="frames in the generated night-sky clip (default 48)")
     parser.add_argument("--imgsz", type=int, nargs="+", default=[320], metavar="N",
                         help="model input size S or H W (default 320)")
+    parser.add_argument("--clip-size", type=int, nargs=2, default=[640, 360], metavar=("W", "H"),
+                        help="size of the generated clip (default 640 360)")
     parser.add_argument("--calib-frames", type=int, default=40, help="synthetic calibration frames (default 40)")
     parser.add_argument("--int8-budget", type=float, default=0.02,
                         help="allowed hold-out sky-mask IoU drop of INT8 vs FP32 (default 0.02)")
+    parser.add_argument("--sensitivity-s", type=float, default=60.0,
+                        help="time limit of the INT8 mixed-precision search in seconds (default 60)")
     parser.add_argument("--bench-frames", type=int, default=20, help="timed frames per bench run (default 20)")
     parser.add_argument("--bench-threads", type=int, default=1, help="inference threads in the bench (default 1)")
     parser.add_argument("--run-model", choices=("int8", "fp32"), default="int8",
@@ -30,7 +34,8 @@ def run(args: argparse.Namespace) -> int:
     if len(args.imgsz) not in (1, 2):
         raise InputError(f"--imgsz takes one size or H W, got {len(args.imgsz)} numbers")
     config = DemoConfig(out=args.out, weights=args.weights, frames=args.frames,
-                        imgsz=(args.imgsz[0], args.imgsz[-1]), calib_frames=args.calib_frames,
+                        imgsz=(args.imgsz[0], args.imgsz[-1]), clip_wh=(args.clip_size[0], args.clip_size[1]),
+                        calib_frames=args.calib_frames, sensitivity_s=args.sensitivity_s,
                         int8_budget=args.int8_budget, bench_frames=args.bench_frames,
                         bench_threads=args.bench_threads, run_model=args.run_model)
     summary = run_demo(config)
