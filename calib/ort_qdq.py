@@ -144,7 +144,9 @@ def calibrate(
         sorted(set(QLinearOpsRegistry) | set(QDQRegistry)),
         augmented_model_path=str(scratch_dir / "augmented.onnx"),
         calibrate_method=_calibration_method(settings),
-        extra_options={"max_intermediate_outputs": CALIB_CHUNK, "percentile": settings.percentile},
+        # no "max_intermediate_outputs": ORT 1.32's MinMax calibrator DISCARDS the outputs when that count is reached
+        # (clear without compute); chunking below bounds memory instead
+        extra_options={"percentile": settings.percentile},
     )
     chatter = io.StringIO()  # ORT's histogram calibrators print progress to stdout
     with contextlib.redirect_stdout(chatter):

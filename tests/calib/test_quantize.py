@@ -120,3 +120,23 @@ def test_unknown_exclude_pattern_is_an_error(seg_model: Path, synth_calib: Path,
     rc = main(["quantize", str(seg_model), "--calib", str(synth_calib), "-o", str(tmp_path / "x.onnx"),
                "--exclude", "/model.99/*", "--no-sensitivity"])
     assert rc == 2 and not (tmp_path / "x.onnx").exists()
+
+
+def test_chunked_minmax_calibration_equals_one_pass(seg_model: Path, synth_calib: Path, tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    from onnxruntime.quantization.calibrate import load_tensors_data
+
+    from skyseg.calib import ort_qdq
+    from skyseg.calib.calib_set import CalibrationSet
+
+    entries = CalibrationSet.load(synth_calib).entries[:6]
+    settings = ort_qdq.QdqSettings(method="minmax")
+    ranges = {}
+    for chunk in (100, 3):  # one collect call vs. two (3 + 3 frames), merged by the calibrator
+        monkeypatch.setattr(ort_qdq, "CALIB_CHUNK", chunk)
+        cache = tmp_path / f"r{chunk}.json"
+        ort_qdq.calibrate(seg_model, entries, "images", (256, 256), settings, cache, tmp_path)
+        ranges[chunk] = load_tensors_data(cache).data
+    assert ranges[3].keys() == ranges[100].keys() and len(ranges[3]) > 100
+    for name, whole in ranges[100].items():
+        np.testing.assert_allclose(ranges[3][name].range_value, whole.range_value, rtol=1e-6, err_msg=name)
