@@ -5,8 +5,13 @@ TensorRT needs signed, symmetric INT8 activations (zero point 0). ONNX Runtime's
 DequantizeLinear→Conv→QuantizeLinear into an integer convolution for UINT8 activations on CPUs without
 AVX-VNNI (like this one), so the TensorRT graph runs as float convs plus Q/DQ there — slower than FP32.
 Shifting every activation's integer code by +128 is exact: clamp(round(x/s)+128, 0, 255) − 128 =
-clamp(round(x/s), −128, 127), so the dequantized values, and every output, are unchanged. Weights stay INT8;
-biases stay float (ONNX Runtime's fused kernels quantize them internally).
+clamp(round(x/s), −128, 127), so the dequantized values, and every output, are unchanged. Biases stay float
+(ONNX Runtime's fused kernels quantize them internally).
+
+Weights: without VNNI, ONNX Runtime's AVX2 UINT8×INT8 kernels add pairs of products in saturating 16-bit
+arithmetic (2·255·127 > 32767), and with activation codes centred on 128 they saturate often — scores drift
+upward. `reduce_range=True` (the default, ONNX Runtime's own advice for such CPUs) re-quantizes weights to 7 bits
+(codes −64..63, scale ×2), which cannot saturate; `reduce_range=False` keeps TensorRT's exact INT8 weights.
 """
 from __future__ import annotations
 
@@ -15,11 +20,11 @@ import onnx
 from onnx import numpy_helper
 
 
-def to_ort_cpu_form(model: onnx.ModelProto) -> onnx.ModelProto:
-    """A copy of `model` whose activation Q/DQ pairs use uint8 with zero point 128 (weights untouched)."""
+def to_ort_cpu_form(model: onnx.ModelProto, reduce_range: bool = True) -> onnx.ModelProto:
+    """A copy of `model` with uint8 activations (zero point 128) and folded 8- or 7-bit (reduce_range) weights."""
     out = onnx.ModelProto()
     out.CopyFrom(model)
-    _fold_weight_quantize(out)
+    _fold_weight_quantize(out, reduce_range)
     inits = {i.name: i for i in out.graph.initializer}
     activation_codes: set[str] = set()
     for node in out.graph.node:  # Q nodes on activations (their input is computed, not a weight initializer)
@@ -53,9 +58,14 @@ def to_ort_cpu_form(model: onnx.ModelProto) -> onnx.ModelProto:
     return out
 
 
-def _fold_weight_quantize(model: onnx.ModelProto) -> None:
-    """Replace QuantizeLinear on float weight initializers by their INT8 result (what TensorRT's parser does)."""
+def _fold_weight_quantize(model: onnx.ModelProto, reduce_range: bool = False) -> None:
+    """Replace QuantizeLinear on float weight initializers by its integer result (what TensorRT's parser does);
+    with `reduce_range`, use half the integer range and twice the scale (the consuming DQ gets the new scale)."""
     inits = {i.name: i for i in model.graph.initializer}
+    consumers: dict[str, list[onnx.NodeProto]] = {}
+    for node in model.graph.node:
+        for i in node.input:
+            consumers.setdefault(i, []).append(node)
     keep_nodes = []
     for node in model.graph.node:
         if node.op_type != "QuantizeLinear" or node.input[0] not in inits:
@@ -65,12 +75,21 @@ def _fold_weight_quantize(model: onnx.ModelProto) -> None:
         scale = numpy_helper.to_array(inits[node.input[1]]).astype(np.float32)
         zp = numpy_helper.to_array(inits[node.input[2]]) if len(node.input) > 2 else np.zeros((), np.int8)
         axis = next((a.i for a in node.attribute if a.name == "axis"), 1)
+        info = np.iinfo(zp.dtype)
+        lo, hi = info.min, info.max
+        if reduce_range:
+            scale = scale * 2.0
+            lo, hi = lo // 2, hi // 2
+            new_scale = f"{node.input[1]}_x2"
+            model.graph.initializer.append(numpy_helper.from_array(scale, new_scale))
+            for dq in consumers.get(node.output[0], []):
+                dq.input[1] = new_scale
+        s_b, zp_b = scale, zp
         if scale.ndim == 1 and scale.size > 1:
             shape = [1] * w.ndim
             shape[axis] = scale.size
-            scale, zp = scale.reshape(shape), zp.reshape(shape)
-        info = np.iinfo(zp.dtype)
-        q = np.clip(np.rint(w / scale) + zp.astype(np.int32), info.min, info.max).astype(zp.dtype)
+            s_b, zp_b = scale.reshape(shape), zp.reshape(shape)
+        q = np.clip(np.rint(w / s_b) + zp_b.astype(np.int32), lo, hi).astype(zp.dtype)
         model.graph.initializer.append(numpy_helper.from_array(q, node.output[0]))
     del model.graph.node[:]
     model.graph.node.extend(keep_nodes)

@@ -23,7 +23,7 @@ def _run(model: onnx.ModelProto, x: np.ndarray, optimize: bool) -> list[np.ndarr
 
 def test_cpu_form_is_exact_and_fuses(int8_model: Path) -> None:
     trt_form = onnx.load(str(int8_model))
-    cpu_form = to_ort_cpu_form(trt_form)
+    cpu_form = to_ort_cpu_form(trt_form, reduce_range=False)
     inits = {i.name: numpy_helper.to_array(i) for i in cpu_form.graph.initializer}
     q_zps = [inits[n.input[2]] for n in cpu_form.graph.node if n.op_type == "QuantizeLinear"]
     assert q_zps and all(z.dtype == np.uint8 and (z == 128).all() for z in q_zps)
@@ -38,6 +38,20 @@ def test_cpu_form_is_exact_and_fuses(int8_model: Path) -> None:
     fused = _run(cpu_form, x, optimize=True)
     diff = np.abs(fused[0][0, 4] - ref[0][0, 4])  # fused integer kernels requantize with their own rounding
     assert diff.max() < 0.05 and np.median(diff) < 0.005
+
+
+def test_reduce_range_halves_weight_codes(int8_model: Path) -> None:
+    cpu7 = to_ort_cpu_form(onnx.load(str(int8_model)))  # default: 7-bit weights for CPUs without VNNI
+    inits = {i.name: numpy_helper.to_array(i) for i in cpu7.graph.initializer}
+    weights = [inits[n.input[0]] for n in cpu7.graph.node
+               if n.op_type == "DequantizeLinear" and n.input[0] in inits and inits[n.input[0]].dtype == np.int8]
+    assert len(weights) >= 80
+    assert min(w.min() for w in weights) >= -64 and max(w.max() for w in weights) <= 63
+    assert max(w.max() for w in weights) >= 60  # the range is used, not just clipped
+    x = np.random.default_rng(1).random((1, 3, 256, 256)).astype(np.float32)
+    ref = _run(onnx.load(str(int8_model)), x, optimize=False)
+    got = _run(cpu7, x, optimize=True)
+    assert np.abs(got[0][0, 4] - ref[0][0, 4]).mean() < 0.01  # close to the TensorRT form's scores
 
 
 def test_cpu_bench_reports_latency_and_iou(seg_model: Path, int8_model: Path) -> None:
