@@ -6,6 +6,12 @@ Per backend we report sky-mask IoU against the reference (a .pt's deploy form, o
 raw output differences (boxes in input pixels, scores, mask coefficients, protos) and how often instance
 counts agree. A backend fails when its mean sky-mask IoU is below the threshold or it errors; an engine that
 cannot run here (no TensorRT) is listed as skipped with the reason — never silently replaced.
+
+JSON (`schema_version` 1): {schema_version, reference: path, min_iou, frames: [names], backends: [{label, model,
+status: reference|pass|FAIL|error|skipped, reason, input_hw: [H, W], frames, iou_mean, iou_min, worst_frame,
+instances_agree (fraction of frames with equal instance counts), instances_mean, max_diff: {boxes_px, scores,
+coeffs, protos}}]}. Raw output differences are over all anchors (before NMS), so INT8 shows large box deltas on
+anchors that NMS discards; the sky-mask IoU is the verdict.
 """
 from __future__ import annotations
 

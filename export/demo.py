@@ -250,6 +250,7 @@ def _verify(config: DemoConfig, weights: Path, fp32: Path, int8: Path, summary: 
         summary.numbers[f"verify: {b.label} sky-mask IoU vs PyTorch (mean/min)"] = (
             f"{b.iou_mean:.4f} / {b.iou_min:.4f} → {b.status}" if b.iou_mean is not None else b.status)
     for b in report.failed:
+        log.warning("verify: %s %s disagrees with PyTorch: %s", b.label, Path(b.model).name, b.reason)
         summary.notes.append(f"verify: {b.label} {Path(b.model).name} below IoU {report.min_iou}: {b.reason}")
 
 
