@@ -3,7 +3,7 @@
 Method (chosen to fit a few minutes on 2 cores): calibrate once; quantize ONE block at a time (everything else
 float) and measure the hold-out sky-mask IoU drop against FP32 — the block's own cost, free of interactions.
 Then, starting from the fully quantized model, move blocks to float most-sensitive first, re-measuring the whole
-model after each move (a move that does not raise the IoU is undone: float costs speed), until the drop is within
+model after each move (a move that raises the IoU by less than `min_gain` is undone: float costs speed), until the drop is within
 budget or the time limit is reached.
 """
 from __future__ import annotations
@@ -78,6 +78,7 @@ def search_mixed_precision(
     budget: float,
     scratch: Path,
     time_limit_s: float = 240.0,
+    min_gain: float = 0.001,
 ) -> MixedPrecisionResult:
     """Run the block-sensitivity search.
 
@@ -115,10 +116,10 @@ def search_mixed_precision(
         trial = [*result.kept_float, cost.block]
         excl = sorted(excluded.union(*(candidates[b] for b in trial)))
         iou, _ = evaluate(quantize(excl, None, scratch / "mixed.onnx"))
-        gained = iou > current
+        gained = iou > current + min_gain  # smaller gains are noise; float costs speed
         result.steps.append({"block": cost.block, "iou_after": iou, "kept_float": gained,
                              "reason": f"alone it costs {cost.iou_drop:.4f} IoU (output error {cost.output_error:.3g})"
-                                       + ("" if gained else "; keeping it float gained nothing, so it stays INT8")})
+                                       + ("" if gained else f"; float gained < {min_gain} IoU, so it stays INT8")})
         log.info("block %d float → IoU %.4f (%s)", cost.block, iou, "kept float" if gained else "no gain, stays INT8")
         if gained:
             result.kept_float.append(cost.block)
