@@ -30,8 +30,8 @@ class LetterboxInfo:
         out[:, [0, 2]] = (xyxy[:, [0, 2]] - self.pad_left) / self.scale
         out[:, [1, 3]] = (xyxy[:, [1, 3]] - self.pad_top) / self.scale
         h, w = self.src_hw
-        np.clip(out[:, [0, 2]], 0, w, out=out[:, [0, 2]])
-        np.clip(out[:, [1, 3]], 0, h, out=out[:, [1, 3]])
+        out[:, [0, 2]] = np.clip(out[:, [0, 2]], 0, w)  # fancy indexing copies: assign, don't clip in place
+        out[:, [1, 3]] = np.clip(out[:, [1, 3]], 0, h)
         return out
 
 

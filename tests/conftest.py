@@ -5,7 +5,11 @@ import os
 import tempfile
 from pathlib import Path
 
-import pytest
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot  # noqa: E402,F401  load matplotlib's FreeType before GStreamer's (segfault otherwise)
+import pytest  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 os.environ.setdefault("YOLO_CONFIG_DIR", tempfile.mkdtemp(prefix="skyseg-yolo-cfg-"))
