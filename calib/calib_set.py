@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
@@ -17,6 +15,7 @@ import cv2
 import numpy as np
 
 from skyseg.runtime.errors import InputError
+from skyseg.runtime import atomic_file
 from skyseg.runtime.preprocess import preprocess
 
 log = logging.getLogger(__name__)
@@ -37,14 +36,7 @@ def write_png_atomic(path: Path, rgb: np.ndarray) -> None:
 def write_bytes_atomic(path: Path, data: bytes) -> None:
     """Write bytes to `path` through a temp file in the same folder and an atomic rename."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_file.write_bytes_atomic(path, data)
 
 
 def write_json_atomic(path: Path, obj: Any) -> None:

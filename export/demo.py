@@ -26,7 +26,7 @@ from typing import Any, TypeVar
 
 import numpy as np
 
-from skyseg.runtime.errors import InputError, MissingDependencyError, SkysegError, VerificationError
+from skyseg.runtime.errors import InputError, MissingDependencyError, VerificationError
 from skyseg.runtime.sysinfo import CpuLoadMeter
 
 log = logging.getLogger(__name__)
@@ -185,7 +185,7 @@ class _GroundTruthScore:
 def _run_clip(config: DemoConfig, model: Path, clip: Any, summary: DemoSummary) -> None:
     """The runtime's run loop on a GStreamer file:// source, with the --save-dir sinks plus an XLSX table."""
     from skyseg.runtime.backend import open_backend
-    from skyseg.runtime.pipeline import Progress, RunConfig, StopRequest, build_sinks, process
+    from skyseg.runtime.pipeline import Progress, RunConfig, StopRequest, build_sinks, close_all, process
     from skyseg.runtime.segmenter import Segmenter
     from skyseg.runtime.sources import open_source
     from skyseg.runtime.table_sink import TableSink
@@ -203,7 +203,7 @@ def _run_clip(config: DemoConfig, model: Path, clip: Any, summary: DemoSummary) 
             process(segmenter, source, sinks, lambda: stop.reason is not None, None, progress,
                     lambda: source.dropped)
         finally:
-            outputs = _close_sinks(sinks)
+            outputs = close_all(sinks)
         seconds = time.perf_counter() - progress.start
     if stop.reason is not None:
         raise InputError(f"demo stopped by {stop.reason} during the clip run; completed files were kept")
@@ -219,22 +219,6 @@ def _run_clip(config: DemoConfig, model: Path, clip: Any, summary: DemoSummary) 
     summary.numbers["run: throughput incl. decode + sinks (frames/s)"] = round(progress.frames / max(seconds, 1e-9), 2)
     if score.ious:
         summary.numbers["run: sky-mask IoU vs the clip's true mask (mean)"] = round(float(np.mean(score.ious)), 4)
-
-
-def _close_sinks(sinks: list[Any]) -> list[Path]:
-    """Close every sink even if one fails (re-raising the first failure); returns the files they completed."""
-    first: BaseException | None = None
-    outputs: list[Path] = []
-    for sink in sinks:
-        try:
-            sink.close()
-            outputs.extend(sink.outputs())
-        except (SkysegError, OSError) as err:
-            log.error("closing %s failed: %s", type(sink).__name__, err)
-            first = first or err
-    if first is not None:
-        raise first
-    return outputs
 
 
 def _verify(config: DemoConfig, weights: Path, fp32: Path, int8: Path, summary: DemoSummary) -> None:

@@ -35,6 +35,7 @@ from typing import Any
 
 import numpy as np
 
+from skyseg.runtime.atomic_file import write_bytes_atomic
 from skyseg.runtime.errors import MissingDependencyError
 
 log = logging.getLogger(__name__)
@@ -175,33 +176,14 @@ def comparison_table(reports: list[BenchReport]) -> str:
 
 def write_json_atomic(doc: dict[str, Any], path: Path) -> Path:
     """Write JSON to a temp file beside `path`, then rename into place."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as fh:
-            json.dump(doc, fh, indent=2, default=_json_default)
-            fh.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return write_text_atomic(json.dumps(doc, indent=2, default=_json_default) + "\n", path)
 
 
 def write_text_atomic(text: str, path: Path) -> Path:
     """Write text to a temp file beside `path`, then rename into place."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return write_bytes_atomic(path, text.encode())
 
 
 def _json_default(value: Any) -> Any:

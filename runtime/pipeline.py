@@ -272,7 +272,7 @@ def run(config: RunConfig) -> RunSummary:
                 process(segmenter, source, sinks, lambda: stop.reason is not None, config.max_frames, progress,
                         lambda: source.dropped)
             finally:
-                summary.outputs = _close_all(sinks)
+                summary.outputs = close_all(sinks)
                 summary.frames, summary.errors = progress.frames, progress.errors
                 summary.seconds = time.perf_counter() - progress.start
                 summary.stage_ms = progress.means()
@@ -295,7 +295,7 @@ def run(config: RunConfig) -> RunSummary:
     return summary
 
 
-def _close_all(sinks: list[Sink]) -> list[Path]:
+def close_all(sinks: list[Sink]) -> list[Path]:
     """Close every sink even if one fails; re-raise the first failure after all are closed."""
     first: BaseException | None = None
     outputs: list[Path] = []
