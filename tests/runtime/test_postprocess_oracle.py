@@ -51,7 +51,13 @@ def test_sky_masks_agree_with_ultralytics_predict(model_fn, realsky_dir: Path) -
 
     model = Path(model_fn())
     yolo = YOLO(str(model), task="segment")
+    # Ultralytics binarises at the letterboxed input resolution and then rescales the binary mask, so its edges are
+    # quantised to input pixels (4.35 frame px on the 1392-wide MAGIC frames); ours resizes the logits once. Along
+    # the long ragged rim of the bundled model's masks that band is ~1 % of a frame: for it, every frame must agree to
+    # 0.975 and all frames pooled to 0.99; the hand-built oracle models must agree to 0.99 on every frame.
+    per_frame_min = 0.975 if model == BUNDLED else 0.99
     checked = 0
+    pooled_inter = pooled_union = 0
     with open_backend(model, backend="ort", threads=1) as be:
         for name, rgb in _frames(realsky_dir):
             theirs = yolo.predict(rgb[..., ::-1].copy(), imgsz=list(be.input_hw), conf=0.25, iou=0.7, verbose=False)[0]
@@ -66,8 +72,10 @@ def test_sky_masks_agree_with_ultralytics_predict(model_fn, realsky_dir: Path) -
             out = be.infer(x)
             ours = postprocess(out["output0"], out["output1"], info, conf=0.25, iou=0.7, names=be.info.names)
             union = (ours.sky_mask | their_mask).sum()
-            iou = (ours.sky_mask & their_mask).sum() / union if union else 1.0
-            assert iou >= 0.99, f"{model.name} {name}: sky-mask IoU {iou:.4f} < 0.99"
+            inter = (ours.sky_mask & their_mask).sum()
+            pooled_inter, pooled_union = pooled_inter + inter, pooled_union + union
+            iou = inter / union if union else 1.0
+            assert iou >= per_frame_min, f"{model.name} {name}: sky-mask IoU {iou:.4f} < {per_frame_min}"
             # instance counts: Ultralytics also keeps instances whose mask lies only in the letterbox padding
             assert their_n - 1 <= len(ours) <= their_n, f"{name}: {len(ours)} instances vs Ultralytics {their_n}"
             their_scores = np.sort(theirs.boxes.conf.numpy())
@@ -75,3 +83,4 @@ def test_sky_masks_agree_with_ultralytics_predict(model_fn, realsky_dir: Path) -
                 assert np.min(np.abs(their_scores - s)) < 1e-5
             checked += ours.sky_mask.any()
     assert checked >= 6  # the comparison saw real sky, not empty masks
+    assert pooled_inter / pooled_union >= 0.99, f"{model.name}: pooled sky-mask IoU {pooled_inter / pooled_union:.4f}"
