@@ -16,6 +16,7 @@ from typing import Any, Iterable, Iterator
 import numpy as np
 
 from skyseg.calib.calib_set import write_bytes_atomic
+from skyseg.runtime.backend_trt import cuda_check, import_cudart
 from skyseg.runtime.errors import InputError, MissingDependencyError, SkysegError
 
 log = logging.getLogger(__name__)
@@ -112,27 +113,6 @@ def _tensorrt() -> Any:
     return trt
 
 
-def _cudart() -> Any:
-    try:
-        from cuda.bindings import runtime as cudart
-    except ImportError:
-        try:
-            from cuda import cudart  # cuda-python < 12.6 layout
-        except ImportError as err:
-            raise MissingDependencyError(
-                "the legacy INT8 calibrator copies batches to the GPU with the CUDA Python bindings: "
-                "`pip install cuda-python`."
-            ) from err
-    return cudart
-
-
-def _check(result: Any, what: str) -> Any:
-    err, *rest = result if isinstance(result, tuple) else (result,)
-    if int(err) != 0:
-        raise SkysegError(f"CUDA {what} failed with error {int(err)} ({err}).")
-    return rest[0] if len(rest) == 1 else rest
-
-
 def make_calibrator(
     batches: Iterable[np.ndarray], cache_path: Path | str | None, method: str = "entropy", batch_size: int = 1
 ) -> Any:
@@ -144,7 +124,7 @@ def make_calibrator(
     if method not in ("entropy", "minmax"):
         raise InputError(f"legacy calibration method must be 'entropy' or 'minmax', got '{method}'.")
     trt = _tensorrt()
-    cudart = _cudart()
+    cudart = import_cudart()
     base = trt.IInt8EntropyCalibrator2 if method == "entropy" else trt.IInt8MinMaxCalibrator
 
     class SkysegCalibrator(base):  # type: ignore[misc, valid-type]
@@ -165,8 +145,8 @@ def make_calibrator(
                 return None
             if self.device_ptr is None:
                 self.nbytes = batch.nbytes
-                self.device_ptr = int(_check(cudart.cudaMalloc(self.nbytes), "cudaMalloc"))
-            _check(cudart.cudaMemcpy(self.device_ptr, batch.ctypes.data, self.nbytes,
+                self.device_ptr = int(cuda_check(cudart.cudaMalloc(self.nbytes), "cudaMalloc"))
+            cuda_check(cudart.cudaMemcpy(self.device_ptr, batch.ctypes.data, self.nbytes,
                                      cudart.cudaMemcpyKind.cudaMemcpyHostToDevice), "cudaMemcpy")
             return [self.device_ptr] * len(names)
 
@@ -178,7 +158,7 @@ def make_calibrator(
 
         def free(self) -> None:
             if self.device_ptr is not None:
-                _check(cudart.cudaFree(self.device_ptr), "cudaFree")
+                cuda_check(cudart.cudaFree(self.device_ptr), "cudaFree")
                 self.device_ptr = None
 
         def __del__(self) -> None:
