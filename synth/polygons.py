@@ -1,8 +1,13 @@
 """Sky mask ⇄ polygons: the ground-truth convention shared by the generator, the labels and the tests.
 
-A mask is uint8 (H, W) with 255 = sky. Each connected sky region is one instance, described by its outer
-contour in pixel-index coordinates; the mask is *defined* as the filled outer contours, so it never has
-holes and rasterising the written polygons (cv2.fillPoly) reproduces it.
+A mask is uint8 (H, W) with 255 = sky. Each connected sky region is described by its outer contour in
+pixel-index coordinates; the mask is *defined* as the filled outer contours, so it never has holes and
+rasterising the polygons (cv2.fillPoly) reproduces it.
+
+A frame's sky is labelled as ONE instance: the regions are joined into a single polygon by zero-width
+bridges (`merge_regions`). "The sky" is one object; labelling each gap between trees as its own instance
+made most ground-truth instances tiny fragments that no detector should be asked to separate (the first
+bundled model's recall was stuck at 0.45 on them), while the product only ever uses the union.
 """
 from __future__ import annotations
 
@@ -52,6 +57,32 @@ def mask_iou(a: np.ndarray, b: np.ndarray) -> float:
     a, b = a > 0, b > 0
     union = np.count_nonzero(a | b)
     return 1.0 if union == 0 else np.count_nonzero(a & b) / union
+
+
+def merge_regions(polygons: list[np.ndarray]) -> list[np.ndarray]:
+    """Join region polygons into one polygon ([] stays [], one stays one).
+
+    Prim-style: the region nearest to what is already joined is spliced in next, at the closest pair of
+    vertices, by walking out along a bridge, once round the region and back along the same bridge. The
+    bridge encloses no area, so fillPoly paints it as a 1-px line and nothing else changes.
+    """
+    polys = [np.asarray(p, np.float32).reshape(-1, 2) for p in polygons if len(p) >= 3]
+    if len(polys) <= 1:
+        return polys
+    polys.sort(key=lambda p: -abs(cv2.contourArea(p)))  # start from the largest region
+    merged, rest = polys[0], polys[1:]
+    while rest:
+        best = None
+        for k, poly in enumerate(rest):
+            d2 = ((merged[:, None, :] - poly[None, :, :]) ** 2).sum(-1)
+            i, j = np.unravel_index(int(np.argmin(d2)), d2.shape)
+            if best is None or d2[i, j] < best[0]:
+                best = (d2[i, j], k, i, j)
+        _, k, i, j = best
+        poly = rest.pop(k)
+        loop = np.concatenate([poly[j:], poly[: j + 1]])  # round the region, back to where the bridge landed
+        merged = np.concatenate([merged[: i + 1], loop, merged[i:]])
+    return [merged]
 
 
 def to_label_lines(polygons: list[np.ndarray], size_wh: tuple[int, int], class_id: int = 0) -> list[str]:

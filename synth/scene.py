@@ -15,7 +15,7 @@ import numpy as np
 from skyseg.synth.allsky import build_allsky_layout
 from skyseg.synth.camera import build_camera_layout
 from skyseg.synth.layout import Layout, Light
-from skyseg.synth.polygons import MIN_REGION_FRACTION, MIN_REGION_PX, close_mask, simplify
+from skyseg.synth.polygons import MIN_REGION_FRACTION, MIN_REGION_PX, close_mask, merge_regions, simplify
 from skyseg.synth.sensor import expose, sample_sensor
 from skyseg.synth.sky import LUMA, render_sky, sample_conditions
 
@@ -128,7 +128,7 @@ def render_scene(seed: int, kind: str = "mixed", size: tuple[int, int] = (640, 6
     radiance = _composite(rng, lay, mask, conditions, sensor["mono"])
     sky_level = _sky_level(radiance, mask)
     image = expose(rng, radiance, sensor, bit_depth, sky_level)
-    polygons = [simplify(cnt).astype(np.float32) for cnt in contours]
+    polygons = merge_regions([simplify(cnt).astype(np.float32) for cnt in contours])
     conditions.update(sensor)
     conditions.update({
         "kind": kind, "seed": int(seed), "bit_depth": bit_depth,
@@ -137,7 +137,7 @@ def render_scene(seed: int, kind: str = "mixed", size: tuple[int, int] = (640, 6
         "brightness": sky_level,
         "noise": float(np.sqrt(sensor["sky_electrons"] + sensor["read_noise_e"] ** 2) / sensor["sky_electrons"]),
         "sky_fraction": float(np.count_nonzero(mask)) / mask.size,
-        "instances": len(polygons), "wires": len(lay.wires), "lights": len(lay.lights),
+        "regions": len(contours), "instances": len(polygons), "wires": len(lay.wires), "lights": len(lay.lights),
         "layout": {k: v for k, v in lay.notes.items()},
     })
     return Scene(image=image, mask=mask, polygons=polygons, kind=kind, conditions=conditions)

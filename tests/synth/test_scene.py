@@ -61,3 +61,21 @@ def test_full_size_frames_keep_exact_ground_truth(seed: int) -> None:
     assert scene.conditions["instances"] == len(scene.polygons) >= 1
     for key in ("moon", "clouds", "brightness", "noise", "light_pollution", "mono", "bit_depth"):
         assert key in scene.conditions
+
+
+def test_regions_merge_into_one_instance_without_changing_the_mask() -> None:
+    """Three separate regions become one polygon whose fill equals the union up to the 1-px bridges."""
+    from skyseg.synth.polygons import merge_regions
+
+    mask = np.zeros((120, 200), np.uint8)
+    mask[10:50, 10:60] = 255
+    mask[70:110, 30:90] = 255
+    mask[20:100, 140:190] = 255
+    regions = [np.array([[x0, y0], [x1, y0], [x1, y1], [x0, y1]], np.float32)
+               for x0, y0, x1, y1 in [(10, 10, 59, 49), (30, 70, 89, 109), (140, 20, 189, 99)]]
+    merged = merge_regions(regions)
+    assert len(merged) == 1 and len(merged[0]) == 4 * 3 + 2 * 2  # every vertex kept, +2 per bridge
+    filled = rasterize(merged, mask.shape)
+    assert np.count_nonzero(filled & ~mask) < 120  # only the bridge lines are extra
+    assert np.all(filled[mask > 0] == 255)
+    assert merge_regions([]) == [] and len(merge_regions(regions[:1])) == 1
