@@ -28,7 +28,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_imgsz_arg(parser)
     shape = parser.add_mutually_exclusive_group()
     shape.add_argument("--batch", type=int, default=1, help="static batch size (default 1)")
-    shape.add_argument("--dynamic", action="store_true", help="dynamic batch, height and width")
+    shape.add_argument("--dynamic", nargs="?", const="auto", default=False, choices=("auto", "batch", "full"),
+                       help="symbolic dims: 'batch', 'full' (batch, height, width) or, bare, auto: full unless the "
+                            "model has SS2D blocks, whose unrolled scan fixes height and width (then batch only)")
     parser.add_argument("--opset", type=int, default=17, help="ONNX opset (default 17, the newest TensorRT 8.6 parses)")
     parser.add_argument("--half", action="store_true", help="FP16 weights/activations, float32 I/O (for TensorRT 11)")
     parser.add_argument("--simplify", action=argparse.BooleanOptionalAction, default=True,

@@ -42,7 +42,7 @@ def _load_ultralytics(weights: str | os.PathLike[str]) -> nn.Module:
     return yolo.model if hasattr(yolo, "model") and isinstance(yolo.model, nn.Module) else yolo
 
 
-def prepare_for_export(net: nn.Module, dynamic: bool = False) -> nn.Module:
+def prepare_for_export(net: nn.Module) -> nn.Module:
     """Put an Ultralytics SegmentationModel into deploy/export form, in place: reparameterized, eval, fp32."""
     from skyseg.models import reparameterize_model  # noqa: PLC0415
     from ultralytics.nn.modules import C2f, Detect, Segment  # noqa: PLC0415
@@ -59,21 +59,31 @@ def prepare_for_export(net: nn.Module, dynamic: bool = False) -> nn.Module:
         )
     for m in net.modules():
         if isinstance(m, Detect):  # what Ultralytics' Exporter sets for format='onnx'
-            m.export, m.format, m.dynamic, m.shape = True, "onnx", dynamic, None
+            m.export, m.format, m.dynamic, m.shape = True, "onnx", False, None
             m.xyxy = False
         elif isinstance(m, C2f):
             m.forward = m.forward_split  # Split instead of chunk: the cleaner graph Ultralytics exports
     return net
 
 
-def load_deploy_model(weights: str | os.PathLike[str], dynamic: bool = False) -> DeployModel:
+def set_head_dynamic(net: nn.Module, dynamic: bool) -> None:
+    """Dynamic height/width: the Segment head recomputes its anchors from the feature sizes on every call
+    (Ultralytics' `dynamic`); with a fixed size they are traced once as constants."""
+    from ultralytics.nn.modules import Detect  # noqa: PLC0415
+
+    for m in net.modules():
+        if isinstance(m, Detect):
+            m.dynamic = dynamic
+
+
+def load_deploy_model(weights: str | os.PathLike[str]) -> DeployModel:
     """Load weights (or a YAML) and return the deploy module with its names/stride/channels."""
     source = Path(weights)
     if source.suffix not in (".pt", ".yaml", ".yml"):
         raise InputError(f"cannot export {source}: expected a .pt checkpoint or a model .yaml, got '{source.suffix}'.")
     if source.suffix == ".pt" and not source.is_file():
         raise InputError(f"weights file {source} does not exist.")
-    net = prepare_for_export(_load_ultralytics(source), dynamic=dynamic)
+    net = prepare_for_export(_load_ultralytics(source))
     names = {int(k): str(v) for k, v in dict(getattr(net, "names", {0: "sky"})).items()}
     stride = int(max(getattr(net, "stride", torch.tensor([32])).tolist()))
     channels = int(getattr(net, "yaml", {}).get("channels", 3))

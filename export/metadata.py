@@ -51,7 +51,7 @@ def build_metadata(
     stride: int,
     imgsz: tuple[int, int],
     batch: int,
-    dynamic: bool,
+    dynamic: str,
     half: bool,
     opset: int,
     simplify: bool,
@@ -61,7 +61,7 @@ def build_metadata(
     channels: int = 3,
     description: str | None = None,
 ) -> dict[str, Any]:
-    """The metadata dict (decoded values) for an exported model."""
+    """The metadata dict (decoded values) for an exported model; `dynamic` is 'none', 'batch' or 'full'."""
     try:
         skyseg_version = importlib.metadata.version("skyseg")
     except importlib.metadata.PackageNotFoundError:  # running from a source tree that was never installed
@@ -86,7 +86,7 @@ def build_metadata(
             "batch": int(batch),
             "imgsz": [int(imgsz[0]), int(imgsz[1])],
             "half": bool(half),
-            "dynamic": bool(dynamic),
+            "dynamic": dynamic != "none",
             "simplify": bool(simplify),
             "opset": int(opset),
             "nms": False,
@@ -98,6 +98,7 @@ def build_metadata(
         "skyseg_source_sha256": source_sha256,
         "skyseg_preprocess": preprocess_contract(),
         "skyseg_precision": precision,
+        "skyseg_dynamic_axes": {"none": "", "batch": "batch", "full": "batch,height,width"}[dynamic],
     }
 
 

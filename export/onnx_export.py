@@ -31,6 +31,7 @@ log = logging.getLogger(__name__)
 
 DEFAULT_OPSET = 17  # the newest opset TensorRT 8.6 (JetPack 5) parses; 10.x and 11.x accept it too
 MIN_OPSET = 11
+DYNAMIC_MODES = (False, True, "auto", "batch", "full")
 
 
 @dataclass(frozen=True)
@@ -41,7 +42,7 @@ class ExportConfig:
     output: Path
     imgsz: tuple[int, int] = (640, 640)  # (height, width)
     batch: int = 1
-    dynamic: bool = False
+    dynamic: bool | str = False  # False, True (= "auto"), "batch" or "full"; see resolve_dynamic
     opset: int = DEFAULT_OPSET
     half: bool = False
     simplify: bool = True
@@ -77,6 +78,8 @@ def _check_config(cfg: ExportConfig) -> None:
         raise InputError(f"--imgsz must be positive, got {h}x{w}.")
     if cfg.batch < 1:
         raise InputError(f"--batch must be at least 1, got {cfg.batch}.")
+    if cfg.dynamic not in DYNAMIC_MODES:
+        raise InputError(f"--dynamic takes {', '.join(m for m in DYNAMIC_MODES if isinstance(m, str))}, got {cfg.dynamic!r}.")
     if cfg.dynamic and cfg.batch != 1:
         raise InputError("--dynamic and --batch N are exclusive: a dynamic model takes any batch at run time.")
     if not MIN_OPSET <= cfg.opset <= onnx.defs.onnx_opset_version():
@@ -88,9 +91,36 @@ def _check_config(cfg: ExportConfig) -> None:
         raise InputError(f"--verify-images {cfg.verify_images} is not a folder.")
 
 
-def _dynamic_axes(dynamic: bool) -> dict[str, dict[int, str]] | None:
-    if not dynamic:
+def has_static_spatial_blocks(net: Any) -> list[str]:
+    """Names of the modules that fix the input's height and width at export: SS2D's selective scan is unrolled
+    over the H·W tokens when traced (the chunk loops are Python loops, by design: no ONNX Loop/Scan)."""
+    from skyseg.models.ss2d import SS2D  # noqa: PLC0415
+
+    return [name for name, m in net.named_modules() if isinstance(m, SS2D)]
+
+
+def resolve_dynamic(requested: bool | str, static_blocks: list[str]) -> str:
+    """'none', 'batch' or 'full': `--dynamic` (auto) is full unless the graph has SS2D, then batch only."""
+    if not requested:
+        return "none"
+    if requested == "full" and static_blocks:
+        raise InputError(
+            f"--dynamic full is impossible for this model: its SS2D block(s) ({', '.join(static_blocks[:3])}) unroll "
+            "the selective scan over the H·W tokens at export, so height and width are fixed; use --dynamic batch "
+            "and export one model per input size.")
+    if requested in (True, "auto"):
+        if static_blocks:
+            log.info("dynamic batch only: SS2D fixes height and width at export (the scan is unrolled over H·W)")
+            return "batch"
+        return "full"
+    return str(requested)
+
+
+def _dynamic_axes(mode: str) -> dict[str, dict[int, str]] | None:
+    if mode == "none":
         return None
+    if mode == "batch":
+        return {"images": {0: "batch"}, "output0": {0: "batch"}, "output1": {0: "batch"}}
     return {
         "images": {0: "batch", 2: "height", 3: "width"},
         "output0": {0: "batch", 2: "anchors"},
@@ -106,11 +136,13 @@ def _io_shapes(model: onnx.ModelProto) -> dict[str, list[Any]]:
     return {vi.name: dims(vi) for vi in [*model.graph.input, *model.graph.output] if vi.name not in inits}
 
 
-def _check_contract(io: dict[str, list[Any]], batch: int, imgsz: tuple[int, int], dynamic: bool) -> None:
+def _check_contract(io: dict[str, list[Any]], batch: int | str, imgsz: tuple[int, int], mode: str) -> None:
     """The exported graph must be `images` → `output0`, `output1` with the contract's shapes."""
     if set(io) != {"images", "output0", "output1"}:
         raise ModelContractError(f"exported graph has I/O {sorted(io)}, expected images, output0, output1.")
-    if not dynamic:
+    if mode == "batch":
+        batch = "batch"
+    if mode != "full":
         h, w = imgsz
         want = {"images": [batch, 3, h, w], "output1": [batch, 32, h // 4, w // 4]}
         for name, shape in want.items():
@@ -134,7 +166,7 @@ def _source_hash(weights: Path) -> str:
     return file_sha256(weights) if Path(weights).is_file() else f"untrained-config:{Path(weights).name}"
 
 
-def _torch_export(net: Any, cfg: ExportConfig, target: Path) -> None:
+def _torch_export(net: Any, cfg: ExportConfig, mode: str, target: Path) -> None:
     import torch  # noqa: PLC0415
 
     dummy = torch.zeros(cfg.batch, 3, *cfg.imgsz)
@@ -147,7 +179,7 @@ def _torch_export(net: Any, cfg: ExportConfig, target: Path) -> None:
             opset_version=cfg.opset,
             input_names=["images"],
             output_names=["output0", "output1"],
-            dynamic_axes=_dynamic_axes(cfg.dynamic),
+            dynamic_axes=_dynamic_axes(mode),
             do_constant_folding=True,
             dynamo=False,
         )
@@ -155,12 +187,14 @@ def _torch_export(net: Any, cfg: ExportConfig, target: Path) -> None:
 
 def export_onnx(cfg: ExportConfig) -> ExportResult:
     """Export, simplify, tag and verify; the file appears at `cfg.output` only if everything passed."""
-    from skyseg.export.deploy_model import load_deploy_model  # noqa: PLC0415 - imports torch/Ultralytics
+    from skyseg.export.deploy_model import load_deploy_model, set_head_dynamic  # noqa: PLC0415 - torch/Ultralytics
     from skyseg.export.verify_frames import folder_frames, synthetic_frames  # noqa: PLC0415
 
     _check_config(cfg)
     start = time.perf_counter()
-    deploy = load_deploy_model(cfg.weights, dynamic=cfg.dynamic)
+    deploy = load_deploy_model(cfg.weights)
+    mode = resolve_dynamic(cfg.dynamic, has_static_spatial_blocks(deploy.module))
+    set_head_dynamic(deploy.module, mode == "full")
     h, w = cfg.imgsz
     if h % deploy.stride or w % deploy.stride:
         raise InputError(f"--imgsz {h}x{w} must be a multiple of the model stride {deploy.stride}.")
@@ -170,25 +204,25 @@ def export_onnx(cfg: ExportConfig) -> ExportResult:
     os.close(fd)
     tmp = Path(tmp_name)
     try:
-        log.info("exporting %s at %dx%d (batch %s, opset %d)", cfg.weights, h, w, "dynamic" if cfg.dynamic else cfg.batch, cfg.opset)
-        _torch_export(deploy.module, cfg, tmp)
+        log.info("exporting %s at %dx%d (batch %s, opset %d)", cfg.weights, h, w, f"dynamic ({mode})" if mode != "none" else cfg.batch, cfg.opset)
+        _torch_export(deploy.module, cfg, mode, tmp)
         model = onnx.load(str(tmp))
         if cfg.simplify:
             import onnxslim  # noqa: PLC0415
 
             model = onnxslim.slim(model)
-        if cfg.dynamic:  # tracing leaves output0's channel count symbolic; it is fixed by the head
+        if mode != "none":  # tracing leaves output0's channel count symbolic; it is fixed by the head
             _pin_dims(model, {"output0": {1: 4 + len(deploy.names) + 32}, "output1": {1: 32}})
         if cfg.half:
             model = to_fp16(model)
         metadata = build_metadata(
-            names=deploy.names, stride=deploy.stride, imgsz=cfg.imgsz, batch=cfg.batch, dynamic=cfg.dynamic,
+            names=deploy.names, stride=deploy.stride, imgsz=cfg.imgsz, batch=cfg.batch, dynamic=mode,
             half=cfg.half, opset=cfg.opset, simplify=cfg.simplify, source_sha256=_source_hash(cfg.weights),
             source_name=Path(cfg.weights).name, precision="fp16" if cfg.half else "fp32", channels=deploy.channels,
         )
         set_onnx_metadata(model, metadata)
         io = _io_shapes(model)
-        _check_contract(io, cfg.batch, cfg.imgsz, cfg.dynamic)
+        _check_contract(io, cfg.batch, cfg.imgsz, mode)
         onnx.save(model, str(tmp))
         report = None
         if cfg.verify:
@@ -196,7 +230,7 @@ def export_onnx(cfg: ExportConfig) -> ExportResult:
             if cfg.verify_images is not None:
                 frames += folder_frames(cfg.verify_images)
             report = verify_onnx(
-                tmp, deploy.module, frames, cfg.imgsz, batch=cfg.batch, dynamic=cfg.dynamic,
+                tmp, deploy.module, frames, cfg.imgsz, batch=cfg.batch, dynamic=mode,
                 tolerances=FP16_TOLERANCES if cfg.half else FP32_TOLERANCES, lint_targets=cfg.lint_targets,
             )
             if not report.ok:

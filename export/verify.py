@@ -177,11 +177,11 @@ class _OrtFailure(Exception):
         super().__init__(f"{type(err).__name__}: {text.splitlines()[0][:300] if text else 'no message'}")
 
 
-def dynamic_probes(imgsz: tuple[int, int], stride: int = 32) -> list[tuple[tuple[int, int], int]]:
-    """(input size, batch) runs that prove a dynamic model is really dynamic: batch 2 at the export size, and a
-    size two strides larger on each side (a different anchor count, and different P5 grid)."""
+def dynamic_probes(imgsz: tuple[int, int], mode: str = "full", stride: int = 32) -> list[tuple[tuple[int, int], int]]:
+    """(input size, batch) runs that prove a dynamic model is really dynamic: batch 2 at the export size, and
+    (mode 'full') a size two strides larger on each side (a different anchor count, and different P5 grid)."""
     h, w = imgsz
-    return [(imgsz, 2), ((h + 2 * stride, w + 2 * stride), 1)]
+    return [(imgsz, 2)] + ([((h + 2 * stride, w + 2 * stride), 1)] if mode == "full" else [])
 
 
 def _compare_frames(
@@ -227,7 +227,7 @@ def verify_onnx(
     frames: Sequence[VerifyFrame],
     imgsz: tuple[int, int],
     batch: int = 1,
-    dynamic: bool = False,
+    dynamic: str = "none",  # 'none', 'batch' or 'full' (which dims of `images` are symbolic)
     tolerances: Tolerances = FP32_TOLERANCES,
     conf: float = 0.25,
     lint_targets: Sequence[str] = ("8.6", "10", "11"),
@@ -241,13 +241,13 @@ def verify_onnx(
         report.checker_error = str(err).splitlines()[0][:200]
         report.failures.append(f"onnx.checker full check failed: {report.checker_error}")
     model = onnx.load(str(path))
-    report.lint = lint_onnx(model, lint_targets, expect_static=not dynamic)
+    report.lint = lint_onnx(model, lint_targets, expect_static=dynamic == "none")
     report.failures += [f"TensorRT lint: {f.message}" for f in report.lint.errors]
 
     try:
-        _compare_frames(report, path, net, frames, imgsz, 1 if dynamic else batch, conf)
-        if dynamic and frames:
-            for size, probe_batch in dynamic_probes(imgsz):
+        _compare_frames(report, path, net, frames, imgsz, 1 if dynamic != "none" else batch, conf)
+        if dynamic != "none" and frames:
+            for size, probe_batch in dynamic_probes(imgsz, dynamic):
                 _compare_frames(report, path, net, frames[:probe_batch], size, probe_batch, conf,
                                 suffix=f"@{probe_batch}x{size[0]}x{size[1]}")
     except _OrtFailure as failure:

@@ -165,3 +165,30 @@ def test_dynamic_export_is_verified_at_other_batch_and_size(tmp_path):
     assert [f.name.split("@")[1] for f in rep.frames if "@" in f.name] == ["2x128x128", "2x128x128", "1x192x192"]
     assert res.io["images"] == ["batch", 3, "height", "width"] and res.io["output0"][1] == 37
     assert {f.code for f in rep.lint.findings} == {"dynamic-dim"} and rep.lint.ok
+
+
+def test_dynamic_skyseg_export_is_dynamic_in_batch_only_and_verified_at_batch_2(skyseg_pt, tmp_path):
+    """SS2D unrolls its scan over H·W at export, so bare --dynamic gives a dynamic batch with a fixed size; the
+    batch-2 run is checked against PyTorch and ONNX Runtime really accepts batch 3."""
+    import onnxruntime as ort
+
+    res = export_onnx(ExportConfig(skyseg_pt, tmp_path / "b.onnx", imgsz=(128, 160), synth_frames=2, dynamic=True))
+    rep = res.verification
+    assert rep.ok, rep.format_table()
+    assert [f.name.split("@")[1] for f in rep.frames if "@" in f.name] == ["2x128x160", "2x128x160"]
+    assert res.io == {"images": ["batch", 3, 128, 160], "output0": ["batch", 37, 420], "output1": ["batch", 32, 32, 40]}
+    meta = read_onnx_metadata(res.path)
+    assert meta["args"]["dynamic"] is True and meta["skyseg_dynamic_axes"] == "batch"
+    x = np.random.default_rng(0).random((3, 3, 128, 160), np.float32)
+    out0, out1 = ort.InferenceSession(str(res.path)).run(None, {"images": x})
+    assert out0.shape == (3, 37, 420) and out1.shape == (3, 32, 32, 40)
+    with pytest.raises(Exception, match="INVALID_ARGUMENT|Got invalid dimensions"):  # the size is fixed
+        ort.InferenceSession(str(res.path)).run(None, {"images": x[:, :, :96]})
+
+
+def test_dynamic_full_is_refused_for_ss2d_models_with_the_reason(skyseg_pt, tmp_path):
+    from skyseg.runtime.errors import InputError
+
+    with pytest.raises(InputError, match=r"--dynamic full is impossible .* SS2D .* use --dynamic batch"):
+        export_onnx(ExportConfig(skyseg_pt, tmp_path / "f.onnx", imgsz=(128, 128), dynamic="full"))
+    assert not list(tmp_path.iterdir())
