@@ -18,7 +18,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--imgsz", type=int, default=640)
     parser.add_argument("--device", default="cpu", help="'cpu' or a CUDA index such as 0")
     parser.add_argument("--batch", type=int, default=16)
-    parser.add_argument("--workers", type=int, default=2, help="data-loader worker processes")
+    parser.add_argument("--workers", type=int, default=2, help="data-loader worker processes (also on CPU)")
+    parser.add_argument("--threads", type=int, default=None, help="CPU training: torch threads (default: all cores)")
     parser.add_argument("--project", type=Path, default=None, help="output folder (Ultralytics' runs/segment)")
     parser.add_argument("--name", default=None, help="run name inside --project (reused if it exists)")
     parser.add_argument("--seed", type=int, default=0)
@@ -38,7 +39,7 @@ def run(args: argparse.Namespace) -> int:
     config = TrainConfig(data=args.data, model=args.model, epochs=args.epochs, imgsz=args.imgsz, device=args.device,
                          batch=args.batch, workers=args.workers, project=args.project, name=args.name,
                          seed=args.seed, patience=args.patience, fraction=args.fraction, plots=args.plots,
-                         time=args.time, cache=args.cache)
+                         time=args.time, cache=args.cache, threads=args.threads)
     best = train(config)
     log.info("done: %s", best)
     return 0

@@ -3,9 +3,10 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Callable, Iterator
 
 from skyseg.runtime.errors import InputError, SkysegError
 
@@ -31,6 +32,7 @@ class TrainConfig:
     plots: bool = True
     time: float | None = None  # hours; Ultralytics then fits the epochs and LR schedule to this budget
     cache: bool = False  # keep decoded, resized images in RAM
+    threads: int | None = None  # CPU training: torch threads (default: every core)
 
 
 @contextlib.contextmanager
@@ -50,6 +52,24 @@ def _amp_check_without_download() -> Iterator[None]:
         yield
     finally:
         trainer_module.check_amp = original
+
+
+def _cpu_resources(config: TrainConfig) -> Callable[[Any], None]:
+    """A trainer callback undoing two Ultralytics CPU defaults that halve a small machine: torch threads set to
+    cpu_count − 1 (one thread on 2 cores) and data-loader workers forced to 0 (augmentation then runs in the
+    training thread). It runs after both, in the trainer's constructor."""
+
+    def restore(trainer: Any) -> None:
+        if trainer.device.type != "cpu":
+            return
+        import torch  # noqa: PLC0415
+
+        threads = config.threads or os.cpu_count() or 1
+        torch.set_num_threads(threads)
+        trainer.args.workers = config.workers
+        log.info("CPU training with %d torch thread(s) and %d data-loader worker(s)", threads, config.workers)
+
+    return restore
 
 
 def train(config: TrainConfig) -> Path:
@@ -77,6 +97,7 @@ def train(config: TrainConfig) -> Path:
         overrides["name"] = config.name
     log.info("training %s on %s for %d epoch(s) at %d px on %s", config.model, config.data, config.epochs,
              config.imgsz, config.device)
+    model.add_callback("on_pretrain_routine_start", _cpu_resources(config))
     with _amp_check_without_download():
         model.train(**overrides)
     trainer = model.trainer

@@ -81,3 +81,26 @@ def test_amp_check_is_replaced_only_during_training():
     with _amp_check_without_download():
         assert trainer_module.check_amp is not original and trainer_module.check_amp(None) is True
     assert trainer_module.check_amp is original
+
+
+def test_cpu_training_gets_every_core_and_its_workers_back():
+    """Ultralytics sets torch to cpu_count − 1 threads and 0 workers on CPU; skyseg's callback undoes both."""
+    from types import SimpleNamespace
+
+    import torch
+
+    from skyseg.models.train import TrainConfig, _cpu_resources
+
+    before = torch.get_num_threads()
+    trainer = SimpleNamespace(device=torch.device("cpu"), args=SimpleNamespace(workers=0))
+    try:
+        torch.set_num_threads(1)
+        _cpu_resources(TrainConfig(data=Path("d.yaml"), workers=3))(trainer)
+        assert torch.get_num_threads() == os.cpu_count() and trainer.args.workers == 3
+        _cpu_resources(TrainConfig(data=Path("d.yaml"), threads=1, workers=2))(trainer)
+        assert torch.get_num_threads() == 1 and trainer.args.workers == 2
+        gpu = SimpleNamespace(device=torch.device("cuda", 0), args=SimpleNamespace(workers=8))
+        _cpu_resources(TrainConfig(data=Path("d.yaml"), workers=2))(gpu)
+        assert gpu.args.workers == 8  # GPU training is left to Ultralytics
+    finally:
+        torch.set_num_threads(before)
