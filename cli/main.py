@@ -35,6 +35,7 @@ COMMANDS: dict[str, Subcommand] = {
     "quantize": Subcommand("skyseg.cli.quantize", "INT8 Q/DQ quantization with sensitivity-guided mixed precision"),
     "run": Subcommand("skyseg.cli.run", "run a camera/video/image source through the model and write results"),
     "bench": Subcommand("skyseg.cli.bench", "per-stage latency benchmark"),
+    "evaluate": Subcommand("skyseg.cli.evaluate", "sky-mask IoU of a model against labelled frames"),
     "verify": Subcommand("skyseg.cli.verify", "compare backends on the same frames (sky-mask IoU, output diffs)"),
     "demo": Subcommand("skyseg.cli.demo", "the whole pipeline end to end on the bundled model and sample data"),
 }

@@ -1,0 +1,55 @@
+"""`skyseg evaluate DATASET…`: sky-mask IoU of a model against labelled frames (masks or YOLO-seg polygons)."""
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from pathlib import Path
+
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # as in `skyseg run`: the post-processing's small matmuls
+
+from skyseg.runtime.errors import InputError, VerificationError  # noqa: E402
+
+log = logging.getLogger(__name__)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("datasets", nargs="+", type=Path, metavar="DATASET",
+                        help="dataset folders: images/<split>/ with masks/<split>/*.png or labels/<split>/*.txt")
+    parser.add_argument("--model", help="model file (.onnx or .engine); default: the bundled model")
+    parser.add_argument("--backend", choices=("auto", "trt", "ort"), default="auto", help="inference backend")
+    parser.add_argument("--split", default="all", help="which split folder to use (default: all of them)")
+    parser.add_argument("--max-frames", type=int, default=None, help="at most this many frames per dataset")
+    parser.add_argument("--conf", type=float, default=0.25, help="score threshold (default 0.25)")
+    parser.add_argument("--iou", type=float, default=0.7, help="NMS IoU threshold (default 0.7)")
+    parser.add_argument("--threads", type=int, default=None, help="ONNX Runtime intra-op threads")
+    parser.add_argument("--min-iou", type=float, default=None,
+                        help="exit 3 when a dataset's mean IoU is below this (a quality gate for CI)")
+    parser.add_argument("--json", type=Path, default=None, metavar="OUT.json", help="also write per-frame JSON")
+
+
+def run(args: argparse.Namespace) -> int:
+    from skyseg.runtime.atomic_file import write_bytes_atomic
+    from skyseg.runtime.backend import open_backend
+    from skyseg.runtime.bundled_model import bundled_model_path
+    from skyseg.runtime.evaluate import evaluate_dataset, markdown, to_json
+    from skyseg.runtime.segmenter import Segmenter
+
+    if args.min_iou is not None and not 0.0 <= args.min_iou <= 1.0:
+        raise InputError(f"--min-iou must be within 0–1, got {args.min_iou}")
+    if args.max_frames is not None and args.max_frames < 1:
+        raise InputError(f"--max-frames must be at least 1, got {args.max_frames}")
+    model = args.model or str(bundled_model_path())
+    with open_backend(model, backend=args.backend, threads=args.threads) as backend:
+        segmenter = Segmenter(backend, conf=args.conf, iou=args.iou)
+        scores = [evaluate_dataset(segmenter, root, args.split, args.max_frames) for root in args.datasets]
+    sys.stdout.write(markdown(scores, model))
+    if args.json:
+        write_bytes_atomic(args.json, to_json(scores, model).encode())
+        log.info("wrote %s", args.json)
+    low = [s for s in scores if args.min_iou is not None and s.mean_iou < args.min_iou]
+    if low:
+        raise VerificationError(f"mean sky-mask IoU {low[0].mean_iou:.4f} on {low[0].root} is below --min-iou "
+                                f"{args.min_iou}.")
+    return 0
