@@ -7,63 +7,33 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 from pathlib import Path
 
 import cv2
 import numpy as np
 
-from skyseg.runtime.errors import InputError, MissingDependencyError
+from skyseg.runtime.atomic_file import write_image_atomic
+from skyseg.runtime.fits_reader import read_fits
+from skyseg.runtime.overlay_sheet import fit_tile, grid
 from skyseg.runtime.preprocess import to_rgb8
 from skyseg.synth.scene import render_scene
 
 log = logging.getLogger(__name__)
 
 
-def read_fits(path: Path) -> np.ndarray:
-    """The first image HDU of a (possibly gzipped) FITS file, as a float32/uint16 array."""
-    try:
-        from astropy.io import fits
-    except ImportError as err:
-        raise MissingDependencyError("reading FITS needs astropy: pip install astropy") from err
-    with fits.open(path) as hdul:
-        for hdu in hdul:
-            if hdu.data is not None and hdu.data.ndim >= 2:
-                data = np.asarray(hdu.data)
-                return data.astype(np.uint16) if data.dtype.kind in "ui" else data.astype(np.float32)
-    raise InputError(f"{path} holds no image data.")
-
-
-def _tile(rgb: np.ndarray, size: int, label: str) -> np.ndarray:
-    h, w = rgb.shape[:2]
-    s = size / max(h, w)
-    small = cv2.resize(rgb, (max(1, round(w * s)), max(1, round(h * s))), interpolation=cv2.INTER_AREA)
-    out = np.zeros((size, size, 3), np.uint8)
-    y0, x0 = (size - small.shape[0]) // 2, (size - small.shape[1]) // 2
-    out[y0:y0 + small.shape[0], x0:x0 + small.shape[1]] = small
-    cv2.putText(out, label, (4, size - 6), cv2.FONT_HERSHEY_SIMPLEX, 0.38, (255, 220, 0), 1, cv2.LINE_AA)
-    return out
-
-
 def make_contact_sheet(real_dir: Path, out: Path, seed: int = 0, n_synth: int = 12, tile: int = 220,
                        columns: int = 6) -> Path:
     """Write a PNG: a row of real frames (stretched), then synthetic all-sky and camera frames."""
     real = sorted(p for p in real_dir.iterdir() if p.name.endswith((".fits", ".fits.gz", ".fit")))
-    tiles = [_tile(to_rgb8(read_fits(p)), tile, f"REAL {p.name.split('.')[0]}") for p in real]
+    tiles = [fit_tile(to_rgb8(read_fits(p)[0]), tile, f"REAL {p.name.split('.')[0]}") for p in real]
     while len(tiles) % columns:
         tiles.append(np.zeros((tile, tile, 3), np.uint8))
     for i in range(n_synth):
         kind = "allsky" if i < (2 * n_synth) // 3 else "camera"
         depth = 16 if i % 2 else 8
         scene = render_scene(seed + i, kind, (640, 480) if kind == "allsky" and i % 3 == 0 else (640, 640), depth)
-        tiles.append(_tile(to_rgb8(scene.image), tile, f"SYNTH {kind} {depth}-bit"))
-    while len(tiles) % columns:
-        tiles.append(np.zeros((tile, tile, 3), np.uint8))
-    rows = [np.hstack(tiles[k:k + columns]) for k in range(0, len(tiles), columns)]
-    ok, buf = cv2.imencode(".png", np.vstack(rows)[..., ::-1], [cv2.IMWRITE_PNG_COMPRESSION, 9])
-    tmp = out.with_name(f".{out.name}.tmp{os.getpid()}")
-    tmp.write_bytes(buf.tobytes())
-    os.replace(tmp, out)
+        tiles.append(fit_tile(to_rgb8(scene.image), tile, f"SYNTH {kind} {depth}-bit"))
+    write_image_atomic(out, grid(tiles, columns))
     log.info("wrote %s (%d real, %d synthetic frames, %.0f kB)", out, len(real), n_synth, out.stat().st_size / 1e3)
     return out
 
@@ -76,14 +46,8 @@ def make_mask_sheet(out: Path, seed: int = 100, n: int = 12, tile: int = 220, co
         img = scene.image.copy()
         polys = [np.round(p).astype(np.int32).reshape(-1, 1, 2) for p in scene.polygons]
         cv2.polylines(img, polys, True, (0, 255, 0), 3, cv2.LINE_AA)
-        tiles.append(_tile(img, tile, f"{scene.kind} sky {100 * scene.conditions['sky_fraction']:.0f}%"))
-    while len(tiles) % columns:
-        tiles.append(np.zeros((tile, tile, 3), np.uint8))
-    rows = [np.hstack(tiles[k:k + columns]) for k in range(0, len(tiles), columns)]
-    ok, buf = cv2.imencode(".png", np.vstack(rows)[..., ::-1], [cv2.IMWRITE_PNG_COMPRESSION, 9])
-    tmp = out.with_name(f".{out.name}.tmp{os.getpid()}")
-    tmp.write_bytes(buf.tobytes())
-    os.replace(tmp, out)
+        tiles.append(fit_tile(img, tile, f"{scene.kind} sky {100 * scene.conditions['sky_fraction']:.0f}%"))
+    write_image_atomic(out, grid(tiles, columns))
     log.info("wrote %s (%d synthetic frames with label outlines)", out, n)
     return out
 
