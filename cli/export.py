@@ -33,8 +33,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                             "model has SS2D blocks, whose unrolled scan fixes height and width (then batch only)")
     parser.add_argument("--opset", type=int, default=17, help="ONNX opset (default 17, the newest TensorRT 8.6 parses)")
     parser.add_argument("--half", action="store_true", help="FP16 weights/activations, float32 I/O (for TensorRT 11)")
-    parser.add_argument("--simplify", action=argparse.BooleanOptionalAction, default=True,
-                        help="simplify with onnxslim (default on)")
+    parser.add_argument("--simplify", dest="simplify", action="store_true", default=True,
+                        help="simplify with onnxslim (the default)")
+    parser.add_argument("--no-simplify", dest="simplify", action="store_false", help="keep the traced graph as is")
     parser.add_argument("--verify-images", type=Path, default=None, metavar="DIR",
                         help="also verify on real frames from DIR (FITS/PNG/JPEG/TIFF)")
     parser.add_argument("--synth-frames", type=int, default=4, help="synthetic verification frames (default 4)")

@@ -20,12 +20,12 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from importlib import resources
 from pathlib import Path
 from typing import Any, TypeVar
 
 import numpy as np
 
+from skyseg.runtime.bundled_model import weights_dir
 from skyseg.runtime.errors import InputError, MissingDependencyError, VerificationError
 from skyseg.runtime.sysinfo import CpuLoadMeter
 
@@ -113,7 +113,8 @@ def _cpu_seconds() -> float:
 
 def bundled_weights() -> Path:
     """The bundled checkpoint inside the installed skyseg.models package, or an InputError saying what to do."""
-    path = Path(str(resources.files("skyseg.models") / "weights" / BUNDLED_WEIGHTS))
+    folder = weights_dir()
+    path = (folder if folder is not None else Path("skyseg/models/weights")) / BUNDLED_WEIGHTS
     if not path.is_file():
         raise InputError(f"the bundled weights {BUNDLED_WEIGHTS} are not in this installation (looked in "
                          f"{path.parent}); pass --weights WEIGHTS.pt (e.g. from `skyseg train`)")

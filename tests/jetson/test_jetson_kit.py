@@ -510,3 +510,22 @@ def test_readme_covers_the_required_topics() -> None:
         assert needle in text, needle
     for name in ("install.sh", "skyseg-camera.service", "skyseg-camera.env", "skyseg-camera.sh", "Dockerfile"):
         assert f"`{name}`" in text
+
+
+def test_package_needs_nothing_newer_than_python_3_8():
+    """JetPack 5's TensorRT bindings exist only for its system Python 3.8, so skyseg's code must stay 3.8-clean:
+    vermin (a static minimum-version analyser) checks every package folder against requires-python."""
+    import re
+    import subprocess
+    import sys
+
+    pytest.importorskip("vermin", reason="vermin is in the dev extras: pip install -e '.[dev]'")
+    root = Path(__file__).resolve().parents[2]
+    need = re.search(r'^requires-python = ">=(\d+\.\d+)"', (root / "pyproject.toml").read_text(), re.M).group(1)
+    assert need == "3.8"
+    folders = [str(root / d) for d in ("runtime", "cli", "export", "calib", "models", "synth")]
+    script = Path(sys.executable).with_name("vermin")  # the package has no __main__; its console script
+    proc = subprocess.run([str(script), "--no-tips", "--violations", f"-t={need}-", *folders],
+                          capture_output=True, text=True, check=False)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert f"Minimum required versions: {need}" in proc.stdout
