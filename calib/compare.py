@@ -13,6 +13,7 @@ import numpy as np
 
 from skyseg.runtime.letterbox import LetterboxInfo
 from skyseg.runtime.postprocess import postprocess
+from skyseg.runtime.mask_metrics import mask_iou
 
 CONF = 0.25
 IOU = 0.7
@@ -42,12 +43,6 @@ class OrtModel:
     def __call__(self, tensor: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         out0, out1 = self.session.run(self.output_names, {self.input_name: tensor})
         return out0, out1
-
-
-def mask_iou(a: np.ndarray, b: np.ndarray) -> float:
-    """IoU of two boolean masks; two empty masks agree perfectly (1.0)."""
-    union = np.count_nonzero(a | b)
-    return 1.0 if union == 0 else float(np.count_nonzero(a & b)) / union
 
 
 def _box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:

@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from skyseg.runtime.errors import InputError, SkysegError, VerificationError
+from skyseg.runtime.mask_metrics import mask_iou
 from skyseg.runtime.preprocess import preprocess
 
 log = logging.getLogger(__name__)
@@ -109,12 +110,6 @@ class VerifyReport:
             names = ", ".join(f"{b.label} ({Path(b.model).name}: {b.reason or 'below threshold'})" for b in self.failed)
             raise VerificationError(f"{len(self.failed)} backend(s) disagree with the reference "
                                     f"{Path(self.reference).name}: {names}.")
-
-
-def sky_iou(a: np.ndarray, b: np.ndarray) -> float:
-    """IoU of two boolean masks; two empty masks agree perfectly (1.0)."""
-    union = np.logical_or(a, b).sum()
-    return 1.0 if union == 0 else float(np.logical_and(a, b).sum() / union)
 
 
 def count_qdq(model_path: str) -> int:
@@ -222,7 +217,7 @@ def _static_hw(models: list[str], config: VerifyConfig) -> tuple[int, int]:
 
 
 def _compare(result: BackendResult, outs: list[_Outputs], ref: list[_Outputs], names: list[str]) -> None:
-    ious = [sky_iou(o.mask, r.mask) for o, r in zip(outs, ref)]
+    ious = [mask_iou(o.mask, r.mask) for o, r in zip(outs, ref)]
     worst = int(np.argmin(ious))
     result.iou_mean, result.iou_min, result.worst_frame = float(np.mean(ious)), float(ious[worst]), names[worst]
     result.instances_agree = float(np.mean([o.count == r.count for o, r in zip(outs, ref)]))

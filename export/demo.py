@@ -172,9 +172,9 @@ class _GroundTruthScore:
     def write(self, record: Any) -> None:
         if record.result is None:
             return
-        from skyseg.export.cross_verify import sky_iou
+        from skyseg.runtime.mask_metrics import mask_iou
 
-        self.ious.append(sky_iou(record.result.sky_mask, self.truth))
+        self.ious.append(mask_iou(record.result.sky_mask, self.truth))
 
     def close(self) -> None:
         return None

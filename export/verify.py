@@ -34,6 +34,7 @@ from skyseg.export.trt_lint import LintReport, lint_onnx
 from skyseg.export.verify_frames import VerifyFrame
 from skyseg.runtime.errors import MissingDependencyError
 from skyseg.runtime.preprocess import preprocess
+from skyseg.runtime.mask_metrics import mask_iou
 
 log = logging.getLogger(__name__)
 
@@ -115,12 +116,6 @@ class VerificationReport:
             lines.append(self.lint.format_table())
         lines.append("verification: PASSED" if self.ok else "verification: FAILED\n  - " + "\n  - ".join(self.failures))
         return "\n".join(lines)
-
-
-def mask_iou(a: np.ndarray, b: np.ndarray) -> float:
-    """IoU of two boolean masks; two empty masks agree perfectly (1.0)."""
-    union = np.logical_or(a, b).sum()
-    return 1.0 if union == 0 else float(np.logical_and(a, b).sum() / union)
 
 
 def _split_parts(output0: np.ndarray, output1: np.ndarray, nc: int) -> dict[str, np.ndarray]:

@@ -52,13 +52,6 @@ def rasterize(polygons: list[np.ndarray], hw: tuple[int, int]) -> np.ndarray:
     return out
 
 
-def mask_iou(a: np.ndarray, b: np.ndarray) -> float:
-    """IoU of two masks (non-zero = set); 1.0 when both are empty."""
-    a, b = a > 0, b > 0
-    union = np.count_nonzero(a | b)
-    return 1.0 if union == 0 else np.count_nonzero(a & b) / union
-
-
 def merge_regions(polygons: list[np.ndarray]) -> list[np.ndarray]:
     """Join region polygons into one polygon ([] stays [], one stays one).
 

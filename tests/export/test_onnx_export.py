@@ -113,7 +113,7 @@ def test_fp16_conversion_keeps_fp32_io_and_masks(square, realsky_dir):
     import onnxruntime as ort
 
     from skyseg.export.fp16 import to_fp16
-    from skyseg.export.verify import mask_iou
+    from skyseg.runtime.mask_metrics import mask_iou
     from skyseg.runtime.fits_reader import read_fits
     from skyseg.runtime.postprocess import postprocess
     from skyseg.runtime.preprocess import preprocess

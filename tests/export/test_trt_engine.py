@@ -18,7 +18,7 @@ from skyseg.export.inspect_model import inspect_file  # noqa: E402
 from skyseg.export.onnx_export import ExportConfig, export_onnx  # noqa: E402
 from skyseg.export.trt_build import BuildConfig, parse_trt_version  # noqa: E402
 from skyseg.export.trt_engine import build_engine  # noqa: E402
-from skyseg.export.verify import mask_iou  # noqa: E402
+from skyseg.runtime.mask_metrics import mask_iou  # noqa: E402
 from skyseg.export.verify_frames import folder_frames, synthetic_frames  # noqa: E402
 from skyseg.runtime.backend import open_backend  # noqa: E402
 from skyseg.runtime.engine_file import read_engine_file, sidecar_path  # noqa: E402

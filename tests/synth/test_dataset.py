@@ -11,7 +11,8 @@ import yaml
 
 from skyseg.cli.main import main
 from skyseg.synth.dataset import SynthConfig, generate_dataset
-from skyseg.synth.polygons import mask_iou, rasterize
+from skyseg.runtime.mask_metrics import mask_iou
+from skyseg.synth.polygons import rasterize
 
 N = 6
 SIZE = (160, 128)

@@ -6,7 +6,8 @@ import pytest
 
 from skyseg.runtime.stretch import stretch_to_uint8
 from skyseg.synth import render_scene
-from skyseg.synth.polygons import mask_iou, rasterize
+from skyseg.runtime.mask_metrics import mask_iou
+from skyseg.synth.polygons import rasterize
 
 SIZE = (256, 192)
 

@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from skyseg.cli.main import main
-from skyseg.export.cross_verify import VerifyConfig, backend_label, cross_verify, sky_iou
+from skyseg.export.cross_verify import VerifyConfig, backend_label, cross_verify
+from skyseg.runtime.mask_metrics import mask_iou
 from skyseg.runtime.errors import InputError, VerificationError
 
 HEADER = "| backend | model | status | input | sky IoU mean | sky IoU min | instances agree |"
@@ -110,8 +111,8 @@ def test_bad_inputs_exit_2(tiny_model: tuple[Path, Path], tmp_path: Path, caplog
         (np.eye(4, dtype=bool), np.ones((4, 4), bool), 0.25),
     ],
 )
-def test_sky_iou(a: np.ndarray, b: np.ndarray, expected: float) -> None:
-    assert sky_iou(a, b) == expected
+def test_mask_iou(a: np.ndarray, b: np.ndarray, expected: float) -> None:
+    assert mask_iou(a, b) == expected
 
 
 def test_unknown_model_type(tmp_path: Path) -> None:
