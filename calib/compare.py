@@ -12,8 +12,8 @@ from typing import Any
 import numpy as np
 
 from skyseg.runtime.letterbox import LetterboxInfo
-from skyseg.runtime.postprocess import postprocess
 from skyseg.runtime.mask_metrics import mask_iou
+from skyseg.runtime.postprocess import postprocess
 
 CONF = 0.25
 IOU = 0.7

@@ -33,8 +33,8 @@ import onnx
 from skyseg.export.trt_lint import LintReport, lint_onnx
 from skyseg.export.verify_frames import VerifyFrame
 from skyseg.runtime.errors import MissingDependencyError
-from skyseg.runtime.preprocess import preprocess
 from skyseg.runtime.mask_metrics import mask_iou
+from skyseg.runtime.preprocess import preprocess
 
 log = logging.getLogger(__name__)
 
