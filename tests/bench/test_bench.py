@@ -47,7 +47,7 @@ def test_synthetic_run_json_schema(tiny_model: tuple[Path, Path]) -> None:
     assert doc["stages"][TOTAL]["mean_ms"] >= doc["stages"]["inference"]["mean_ms"]
     load = doc["conditions"]["cpu_load"]
     assert set(load) == {"other_cores", "other_fraction", "own_cores", "wall_s", "method"}
-    assert load["own_cores"] > 0.2  # we were busy inferring
+    assert load["own_cores"] > 0.0  # we were busy inferring (how busy depends on what else runs: not asserted)
     machine = doc["conditions"]["machine"]
     assert isinstance(machine["cpu_model"], str) and machine["cpu_model"]
     assert {"numpy", "onnxruntime", "python"} <= set(machine["versions"])
