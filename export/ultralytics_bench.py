@@ -39,7 +39,7 @@ def _load(model: str) -> Any:
     return YOLO(model, task="segment")
 
 
-def _match_threads(yolo: Any, model: str, threads: int | None) -> str:
+def match_threads(yolo: Any, model: str, threads: int | None) -> str:
     """Give Ultralytics' inference the same thread count as ours; returns a note saying what was done."""
     if not threads:
         return "both with their default thread counts"
@@ -74,7 +74,7 @@ def measure_ultralytics(
         return cv2.cvtColor(to_rgb8(frame), cv2.COLOR_RGB2BGR)  # its input convention
 
     yolo.predict(bgr(warm_frames[0]), **kwargs)  # builds the predictor (and its session)
-    note = _match_threads(yolo, config.model, config.threads)
+    note = match_threads(yolo, config.model, config.threads)
     for i in range(max(config.warmup, 1)):
         yolo.predict(bgr(warm_frames[i % len(warm_frames)]), **kwargs)
     log.info("Ultralytics predict: %s", note)

@@ -36,7 +36,7 @@ PYTHON="${SKYSEG_PYTHON:-python3}"
 readonly RUNTIME_DEPS=(
     "numpy>=1.23,<2"
     "onnxruntime>=1.16"
-    "astropy>=5.3"
+    "astropy>=5.2"
     "openpyxl>=3.1"
     "pyyaml>=6.0"
 )

@@ -91,7 +91,7 @@ def run(model: str, threads: int, frames: int, ultralytics: bool, pin: bool) -> 
     with open_backend(model, backend="ort", threads=threads) as be:
         seg = Segmenter(be, conf=0.25, iou=0.7)
         hw = be.input_hw
-        yolo = _ultralytics_predictor(model, hw) if ultralytics else None
+        yolo = _ultralytics_predictor(model, hw, threads) if ultralytics else None
         x = np.random.default_rng(0).random((1, 3, *hw), dtype=np.float32)
         session = be.session
         timings: dict[str, list[float]] = {k: [] for k in ("pre", "infer", "post", "e2e", "raw", "ultralytics")}
@@ -133,10 +133,14 @@ def run(model: str, threads: int, frames: int, ultralytics: bool, pin: bool) -> 
     return res
 
 
-def _ultralytics_predictor(model: str, hw: tuple[int, int]) -> Callable[[np.ndarray], float]:
-    """A function that runs `YOLO(model).predict` on one RGB frame and returns its wall time in ms."""
+def _ultralytics_predictor(model: str, hw: tuple[int, int], threads: int) -> Callable[[np.ndarray], float]:
+    """A function that runs `YOLO(model).predict` on one RGB frame and returns its wall time in ms. Its ONNX
+    Runtime session is rebuilt with our thread count (Ultralytics leaves ORT's default, a pool sized to every
+    core), so the comparison is at equal threads."""
     import skyseg.models  # noqa: F401  - makes Ultralytics offline before it loads
     from ultralytics import YOLO
+
+    from skyseg.export.ultralytics_bench import match_threads
 
     yolo = YOLO(model, task="segment")
 
@@ -146,7 +150,9 @@ def _ultralytics_predictor(model: str, hw: tuple[int, int]) -> Callable[[np.ndar
         yolo.predict(bgr, imgsz=list(hw), conf=0.25, iou=0.7, verbose=False)
         return (time.perf_counter() - t) * 1e3
 
-    predict(night_frames(1, seed=99)[0])  # warm-up: the session is created on first use
+    predict(night_frames(1, seed=99)[0])  # the session is created on first use
+    log.info("Ultralytics predict: %s", match_threads(yolo, model, threads))
+    predict(night_frames(1, seed=99)[0])  # warm-up of the rebuilt session
     return predict
 
 
