@@ -15,6 +15,8 @@ upward. `reduce_range=True` (the default, ONNX Runtime's own advice for such CPU
 """
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import onnx
 from onnx import numpy_helper
@@ -93,3 +95,10 @@ def _fold_weight_quantize(model: onnx.ModelProto, reduce_range: bool = False) ->
         model.graph.initializer.append(numpy_helper.from_array(q, node.output[0]))
     del model.graph.node[:]
     model.graph.node.extend(keep_nodes)
+
+
+def write_ort_cpu_form(qdq_path: str | Path, out_path: str | Path, reduce_range: bool = True) -> Path:
+    """Write the ONNX Runtime CPU form of a Q/DQ model file (see the module notes); atomic, like every output."""
+    from skyseg.runtime.atomic_file import write_bytes_atomic
+
+    return write_bytes_atomic(out_path, to_ort_cpu_form(onnx.load(str(qdq_path)), reduce_range).SerializeToString())

@@ -27,6 +27,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--realsky", type=Path, default=None, help="folder of real frames for the report")
     parser.add_argument("--threads", type=int, default=1, help="ONNX Runtime threads for evaluation")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--ort-cpu", type=Path, default=None, metavar="OUT.onnx",
+                        help="also write the ONNX Runtime CPU form (UINT8 activations, 7-bit weights; the fast "
+                             "INT8 form for ORT on x86 CPUs without VNNI) — -o stays the TensorRT form")
     parser.add_argument("--calib-cache", type=Path, default=None,
                         help="activation-range cache (JSON): reused if it exists, written otherwise")
 
@@ -44,6 +47,10 @@ def run(args: argparse.Namespace) -> int:
     result = quantize_model(cfg)
     log.info("INT8 model: %s (%d convs INT8, %d float; blocks kept float: %s)", result.output,
              result.quantized_convs, result.float_convs, result.kept_float_blocks or "none")
+    if args.ort_cpu is not None:
+        from skyseg.calib.ort_cpu import write_ort_cpu_form
+
+        log.info("ONNX Runtime CPU form: %s", write_ort_cpu_form(result.output, args.ort_cpu))
     if result.report is not None:
         log.info("accuracy report: %s (verdict %s)", args.report, result.report["verdict"])
         for flag in result.report["flags"]:

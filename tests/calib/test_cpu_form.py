@@ -63,3 +63,16 @@ def test_cpu_bench_reports_latency_and_iou(seg_model: Path, int8_model: Path) ->
     assert res["other_cpu_load_cores"] is not None
     text = format_bench(res)
     assert "speed-up INT8 (ORT CPU form) vs FP32" in text and "sky-mask IoU vs FP32 on synthetic" in text
+
+
+def test_quantize_writes_the_ort_cpu_form_on_request(int8_model):
+    """`skyseg quantize --ort-cpu OUT` writes exactly `to_ort_cpu_form` of the TensorRT-form model it wrote."""
+    import onnx
+
+    from skyseg.calib.ort_cpu import to_ort_cpu_form
+
+    written = onnx.load(str(int8_model.with_name("m.int8.cpu.onnx")))
+    expected = to_ort_cpu_form(onnx.load(str(int8_model)))
+    assert written.graph.SerializeToString() == expected.graph.SerializeToString()
+    zero_points = {i.name: i.data_type for i in written.graph.initializer if i.name.endswith("_u8")}
+    assert zero_points and set(zero_points.values()) == {onnx.TensorProto.UINT8}
