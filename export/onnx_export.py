@@ -91,7 +91,7 @@ def _check_config(cfg: ExportConfig) -> None:
         raise InputError(f"--verify-images {cfg.verify_images} is not a folder.")
 
 
-def has_static_spatial_blocks(net: Any) -> list[str]:
+def static_spatial_blocks(net: Any) -> list[str]:
     """Names of the modules that fix the input's height and width at export: SS2D's selective scan is unrolled
     over the H·W tokens when traced (the chunk loops are Python loops, by design: no ONNX Loop/Scan)."""
     from skyseg.models.ss2d import SS2D  # noqa: PLC0415
@@ -193,7 +193,7 @@ def export_onnx(cfg: ExportConfig) -> ExportResult:
     _check_config(cfg)
     start = time.perf_counter()
     deploy = load_deploy_model(cfg.weights)
-    mode = resolve_dynamic(cfg.dynamic, has_static_spatial_blocks(deploy.module))
+    mode = resolve_dynamic(cfg.dynamic, static_spatial_blocks(deploy.module))
     set_head_dynamic(deploy.module, mode == "full")
     h, w = cfg.imgsz
     if h % deploy.stride or w % deploy.stride:

@@ -18,7 +18,9 @@ import cv2
 import numpy as np
 
 from skyseg.runtime.errors import InputError
+from skyseg.runtime.frame import FrameError
 from skyseg.runtime.image_reader import read_frame_file
+from skyseg.runtime.mask_metrics import overlap_counts
 from skyseg.runtime.segmenter import Segmenter
 from skyseg.runtime.sources import FITS_SUFFIXES, IMAGE_SUFFIXES
 
@@ -124,11 +126,10 @@ def evaluate_dataset(segmenter: Segmenter, root: str | Path, split: str = "all",
     pairs = dataset_frames(root, split)[:max_frames]
     for i, (image, truth_path) in enumerate(pairs):
         frame = read_frame_file(image, i, str(root))
-        if not hasattr(frame, "pixels"):
+        if isinstance(frame, FrameError):
             raise InputError(f"cannot read {image}: {frame.message}.")
-        pred = segmenter.segment_frame(frame).sky_mask > 0
-        truth = read_truth(truth_path, pred.shape)
-        inter, union = int(np.count_nonzero(pred & truth)), int(np.count_nonzero(pred | truth))
+        pred = segmenter.segment_frame(frame).sky_mask
+        inter, union = overlap_counts(pred, read_truth(truth_path, pred.shape))
         score.frames.append(FrameScore(f"{image.parent.name}/{image.name}", inter / union if union else 1.0,
                                        inter, union))
         if (i + 1) % 50 == 0:

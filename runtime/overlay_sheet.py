@@ -57,7 +57,7 @@ def overlay_sheet(images: Path, out: Path, model: str, tile: int = 300, threads:
             if isinstance(frame, FrameError):
                 raise InputError(f"cannot read {frame.path}: {frame.message}")
             res = segmenter.segment_frame(frame)
-            rgb = segmenter.last_rgb8 if segmenter.last_rgb8.ndim == 3 else np.repeat(segmenter.last_rgb8[..., None], 3, 2)
+            rgb = segmenter.last_rgb8  # always H×W×3 (preprocess.to_rgb8)
             drawn = annotator.draw(rgb, res)
             contours, _ = cv2.findContours(res.sky_mask.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
             cv2.drawContours(drawn, contours, -1, (0, 255, 0), max(1, round(max(rgb.shape[:2]) / tile)))
