@@ -112,21 +112,27 @@ class VerifyReport:
                                     f"{Path(self.reference).name}: {names}.")
 
 
-def count_qdq(model_path: str) -> int:
-    """Number of QuantizeLinear/DequantizeLinear nodes (0 for a float model)."""
+def onnx_precision(model_path: str) -> str:
+    """'fp32' for a float model; 'int8-qdq' for TensorRT's Q/DQ form (int8 activation codes); 'int8-cpu' for
+    ONNX Runtime's CPU form of it (uint8 activation codes, `skyseg.calib.ort_cpu`)."""
     import onnx
 
     graph = onnx.load(model_path, load_external_data=False).graph
-    return sum(node.op_type in ("QuantizeLinear", "DequantizeLinear") for node in graph.node)
+    quantize = [node for node in graph.node if node.op_type == "QuantizeLinear"]
+    if not quantize:
+        return "fp32"
+    zero_points = {init.name: init.data_type for init in graph.initializer}
+    uint8 = any(len(q.input) > 2 and zero_points.get(q.input[2]) == onnx.TensorProto.UINT8 for q in quantize)
+    return "int8-cpu" if uint8 else "int8-qdq"
 
 
 def backend_label(model_path: str) -> tuple[str, str]:
-    """(label, backend kind) for a model file: torch-deploy, ort-fp32, ort-int8-qdq, trt."""
+    """(label, backend kind) for a model file: torch-deploy, ort-fp32, ort-int8-qdq, ort-int8-cpu, trt."""
     suffix = Path(model_path).suffix.lower()
     if suffix == ".pt":
         return "torch-deploy", "torch"
     if suffix == ".onnx":
-        return ("ort-int8-qdq" if count_qdq(model_path) else "ort-fp32"), "ort"
+        return f"ort-{onnx_precision(model_path)}", "ort"
     if suffix in (".engine", ".plan"):
         return "trt", "trt"
     raise InputError(f"cannot verify {model_path}: expected .pt, .onnx, .engine or .plan")

@@ -158,8 +158,17 @@ def _quantize(config: DemoConfig, fp32: Path, summary: DemoSummary) -> Path:
         # The model was written for inspection; the demo goes on and says so loudly (verify below shows it too).
         log.warning("INT8 accuracy budget not met: %s", err)
         summary.notes.append(f"INT8 accuracy budget ({config.int8_budget}) NOT met: {err}")
-    summary.files["INT8 Q/DQ model"] = int8
+    summary.files["INT8 Q/DQ model (TensorRT form)"] = int8
     return int8
+
+
+def _cpu_form(config: DemoConfig, int8: Path, summary: DemoSummary) -> Path:
+    """ONNX Runtime's CPU form of the Q/DQ model (uint8 activation codes): what a CPU runs fastest."""
+    from skyseg.calib.ort_cpu import write_ort_cpu_form
+
+    path = write_ort_cpu_form(int8, config.out / "model" / "skyseg.int8.ort-cpu.onnx")
+    summary.files["INT8 model, ONNX Runtime CPU form"] = path
+    return path
 
 
 class _GroundTruthScore:
@@ -222,11 +231,11 @@ def _run_clip(config: DemoConfig, model: Path, clip: Any, summary: DemoSummary) 
         summary.numbers["run: sky-mask IoU vs the clip's true mask (mean)"] = round(float(np.mean(score.ious)), 4)
 
 
-def _verify(config: DemoConfig, weights: Path, fp32: Path, int8: Path, summary: DemoSummary) -> None:
+def _verify(config: DemoConfig, weights: Path, models: tuple[Path, ...], summary: DemoSummary) -> None:
     from skyseg.export.cross_verify import VerifyConfig, cross_verify
     from skyseg.runtime.bench_report import write_json_atomic, write_text_atomic
 
-    report = cross_verify(VerifyConfig(models=(str(fp32), str(int8)), reference=str(weights),
+    report = cross_verify(VerifyConfig(models=tuple(map(str, models)), reference=str(weights),
                                        images=str(config.out / "calib"), max_frames=config.verify_frames))
     summary.files["cross-backend verification"] = write_text_atomic(report.markdown(),
                                                                     config.out / "verify" / "verify.md")
@@ -254,7 +263,7 @@ def _bench(config: DemoConfig, fp32: Path, int8: Path, summary: DemoSummary) -> 
     reports = [
         run_bench(BenchConfig(model=str(fp32), label="fp32", compare_ultralytics=True, **common),
                   compare_runner=measure_ultralytics),
-        run_bench(BenchConfig(model=str(int8), label="int8", **common)),
+        run_bench(BenchConfig(model=str(int8), label="int8-cpu", **common)),
     ]
     bench_dir = config.out / "bench"
     text = "# skyseg bench: FP32 vs INT8 vs Ultralytics\n\n" + comparison_table(reports) + "\n"
@@ -299,14 +308,15 @@ def run_demo(config: DemoConfig) -> DemoSummary:
     meter = CpuLoadMeter().start()
     fp32 = _timed(summary, "export + verify ONNX", lambda: _export(config, weights, summary))
     int8 = _timed(summary, "calibration set + INT8 quantization", lambda: _quantize(config, fp32, summary))
+    int8_cpu = _timed(summary, "INT8 ONNX Runtime CPU form", lambda: _cpu_form(config, int8, summary))
     clip = _timed(summary, "night-sky clip", lambda: write_clip(out / "clip" / "night_sky.mp4", config.seed,
                                                                 config.frames, config.clip_wh, config.fps))
     summary.files["night-sky clip (input)"] = clip.path
-    run_model = int8 if config.run_model == "int8" else fp32
+    run_model = int8_cpu if config.run_model == "int8" else fp32
     _timed(summary, f"GStreamer file pipeline ({config.run_model}, ONNX Runtime)",
            lambda: _run_clip(config, run_model, clip, summary))
-    _timed(summary, "cross-backend verification", lambda: _verify(config, weights, fp32, int8, summary))
-    _timed(summary, "bench FP32 / INT8 / Ultralytics", lambda: _bench(config, fp32, int8, summary))
+    _timed(summary, "cross-backend verification", lambda: _verify(config, weights, (fp32, int8, int8_cpu), summary))
+    _timed(summary, "bench FP32 / INT8 / Ultralytics", lambda: _bench(config, fp32, int8_cpu, summary))
     load = meter.stop()
     summary.numbers["other CPU load during the demo (cores)"] = f"{load.other_cores:.2f} of {os.cpu_count()}"
     summary.files["this summary"] = out / "SUMMARY.md"

@@ -89,24 +89,14 @@ def rtsp_launch(url: str, latency_ms: int = 200, protocols: str = "tcp") -> str:
     )
 
 
-def _is_iso_media(path: str) -> bool:
-    """MP4/MOV/3GP files start with a box whose type is 'ftyp'."""
-    try:
-        with open(path, "rb") as f:
-            return f.read(12)[4:8] == b"ftyp"
-    except OSError:
-        return False
-
-
 def file_launch(path: str) -> str:
     """Video file: filesrc → decodebin → RGB appsink, never dropping frames.
 
-    MP4/MOV get a queue before decodebin, which puts qtdemux in push mode: pulling, GStreamer 1.22's decodebin
-    stalls without any error on an MP4 cut off before its index (moov) in most runs; pushed, it reports "no
-    playable streams" at once. Other containers stay in pull mode (avidemux pushed misses small files' frames).
+    decodebin pulls from filesrc (no queue in between): pushed, qtdemux returns a single frame from short MP4s
+    (≤ 6 frames) and avidemux misses small files' frames. MP4/MOV files whose index is missing, on which pulling
+    stalls, are refused before the pipeline is built (`skyseg.runtime.iso_media`).
     """
-    head = "queue ! decodebin" if _is_iso_media(path) else "decodebin"
-    return f"filesrc location={quote(path)} ! {head} ! " + appsink_tail(live=False)
+    return f"filesrc location={quote(path)} ! decodebin ! " + appsink_tail(live=False)
 
 
 def videotestsrc_launch(pattern: str = "smpte", num_buffers: int = -1, width: int = 640, height: int = 480,

@@ -18,6 +18,7 @@ import numpy as np
 from skyseg.runtime.errors import InputError
 from skyseg.runtime.frame import Frame, FrameError
 from skyseg.runtime.gst_pipeline import APPSINK_NAME, load_gst
+from skyseg.runtime.iso_media import index_problem, is_iso_media
 from skyseg.runtime.sources import Source, SourceSpec
 
 log = logging.getLogger(__name__)
@@ -99,6 +100,10 @@ class GstSource(Source):
     def _start(self) -> None:
         Gst, _, _ = self._gst
         launch = self.spec.launch
+        if self.spec.kind == "video" and is_iso_media(self.spec.location):
+            problem = index_problem(self.spec.location)
+            if problem is not None:
+                raise InputError(f"cannot open source {self.source_id}: {problem}")
         try:
             pipeline = Gst.parse_launch(launch)
         except Exception as err:  # GLib.Error: no such element, bad syntax

@@ -54,7 +54,7 @@ def test_file_paths_and_shorthands(tmp_path: Path) -> None:
     (tmp_path / "a.png").write_bytes(b"\0")
     plain, full = parse_uri(str(clip)), parse_uri(f"file://{clip}")
     assert plain.kind == full.kind == "video"
-    assert plain.launch == full.launch == f'filesrc location="{clip}" ! queue ! decodebin ! ' + TAIL_FILE
+    assert plain.launch == full.launch == f'filesrc location="{clip}" ! decodebin ! ' + TAIL_FILE
     (tmp_path / "b.mkv").write_bytes(b"\x1a\x45\xdf\xa3")
     assert parse_uri(str(tmp_path / "b.mkv")).launch == f"filesrc location={tmp_path / 'b.mkv'} ! decodebin ! " + TAIL_FILE
     assert parse_uri(str(tmp_path / "a.png")).kind == "images"

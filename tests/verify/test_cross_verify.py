@@ -64,6 +64,15 @@ def test_naively_quantized_head_is_caught(tiny_model: tuple[Path, Path], naive_i
         report.raise_for_failures()
 
 
+def test_labels_tell_the_two_int8_forms_apart(tiny_model: tuple[Path, Path], naive_int8_model: Path,
+                                              tmp_path: Path) -> None:
+    from skyseg.calib.ort_cpu import write_ort_cpu_form
+
+    cpu = write_ort_cpu_form(naive_int8_model, tmp_path / "naive.int8.ort-cpu.onnx")
+    assert [backend_label(str(p))[0] for p in (tiny_model[0], tiny_model[1], naive_int8_model, cpu)] == [
+        "torch-deploy", "ort-fp32", "ort-int8-qdq", "ort-int8-cpu"]
+
+
 @pytest.mark.skipif(__import__("importlib").util.find_spec("tensorrt") is not None,
                     reason="TensorRT is installed: the engine would be run, not skipped")
 def test_engine_without_tensorrt_is_listed_as_skipped(tiny_model: tuple[Path, Path], frames_dir: Path,
