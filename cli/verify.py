@@ -19,6 +19,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="reference model (default: the first MODEL)")
     parser.add_argument("--min-iou", type=float, default=0.99,
                         help="fail a backend whose mean sky-mask IoU vs the reference is below this (default 0.99)")
+    parser.add_argument("--min-iou-int8", type=float, default=0.98,
+                        help="the same for INT8 models and engines (default 0.98, the INT8 accuracy target)")
     parser.add_argument("--max-frames", type=int, default=20, help="use at most this many frames (default 20)")
     parser.add_argument("--imgsz", type=int, nargs="+", metavar="N",
                         help="input size S or H W for a .pt reference (default: the first static ONNX's size)")
@@ -37,10 +39,11 @@ def run(args: argparse.Namespace) -> int:
         if len(args.imgsz) not in (1, 2):
             raise InputError(f"--imgsz takes one size or H W, got {len(args.imgsz)} numbers")
         imgsz = (args.imgsz[0], args.imgsz[-1])
-    if not 0.0 <= args.min_iou <= 1.0:
-        raise InputError(f"--min-iou must be within 0–1, got {args.min_iou}")
+    for flag, value in (("--min-iou", args.min_iou), ("--min-iou-int8", args.min_iou_int8)):
+        if not 0.0 <= value <= 1.0:
+            raise InputError(f"{flag} must be within 0–1, got {value}")
     config = VerifyConfig(models=tuple(args.models), images=args.images, reference=args.reference,
-                          min_iou=args.min_iou, max_frames=args.max_frames, conf=args.conf, iou=args.iou,
+                          min_iou=args.min_iou, min_iou_int8=args.min_iou_int8, max_frames=args.max_frames, conf=args.conf, iou=args.iou,
                           threads=args.threads, imgsz=imgsz)
     report = cross_verify(config)
     sys.stdout.write(report.markdown())

@@ -50,7 +50,7 @@ class DemoConfig:
     sensitivity_s: float = 60.0  # time limit of the mixed-precision search
     bench_frames: int = 20
     bench_threads: int = 1
-    verify_frames: int = 8
+    verify_frames: int = 16  # fresh synthetic frames (not the calibration set) for the cross-backend check
     seed: int = 7
     run_model: str = "int8"  # which model the clip runs through: int8 | fp32
 
@@ -232,11 +232,14 @@ def _run_clip(config: DemoConfig, model: Path, clip: Any, summary: DemoSummary) 
 
 
 def _verify(config: DemoConfig, weights: Path, models: tuple[Path, ...], summary: DemoSummary) -> None:
+    from skyseg.calib.selection import SynthCalibConfig, synth_calibration_set
     from skyseg.export.cross_verify import VerifyConfig, cross_verify
     from skyseg.runtime.bench_report import write_json_atomic, write_text_atomic
 
+    frames = config.out / "verify" / "frames"  # held out: another seed range than the calibration set
+    synth_calibration_set(SynthCalibConfig(output=frames, n=config.verify_frames, seed=2000, write_masks=False))
     report = cross_verify(VerifyConfig(models=tuple(map(str, models)), reference=str(weights),
-                                       images=str(config.out / "calib"), max_frames=config.verify_frames))
+                                       images=str(frames), max_frames=config.verify_frames))
     summary.files["cross-backend verification"] = write_text_atomic(report.markdown(),
                                                                     config.out / "verify" / "verify.md")
     write_json_atomic(report.to_json(), config.out / "verify" / "verify.json")

@@ -64,6 +64,27 @@ def test_naively_quantized_head_is_caught(tiny_model: tuple[Path, Path], naive_i
         report.raise_for_failures()
 
 
+def test_int8_models_are_judged_by_the_int8_threshold(tiny_model: tuple[Path, Path], naive_int8_model: Path,
+                                                      frames_dir: Path) -> None:
+    models = (str(tiny_model[1]), str(naive_int8_model))
+    lenient = cross_verify(VerifyConfig(models=models, images=str(frames_dir), min_iou=1.0, min_iou_int8=0.0))
+    strict = cross_verify(VerifyConfig(models=models, images=str(frames_dir), min_iou=0.0, min_iou_int8=1.0))
+    assert lenient.backends[1].status == "pass" and strict.backends[1].status == "FAIL"
+    assert strict.backends[1].reason.startswith(f"mean sky-mask IoU {strict.backends[1].iou_mean:.4f} < 1.0 ")
+    assert lenient.to_json()["min_iou_int8"] == 0.0 and "(INT8: ≥ 0.0)" in lenient.markdown()
+
+
+def test_engine_precision_comes_from_its_sidecar(tmp_path: Path) -> None:
+    from skyseg.export.cross_verify import is_int8
+
+    for precision, expect in (("int8", True), ("best", True), ("fp16", False)):
+        engine = tmp_path / f"{precision}.engine"
+        engine.write_bytes(b"plan")
+        (tmp_path / f"{precision}.engine.json").write_text(json.dumps({"precision": precision}))
+        assert is_int8(str(engine), "trt") is expect
+    assert not is_int8(str(tmp_path / "none.engine"), "trt")  # no sidecar: judged as a float engine
+
+
 def test_labels_tell_the_two_int8_forms_apart(tiny_model: tuple[Path, Path], naive_int8_model: Path,
                                               tmp_path: Path) -> None:
     from skyseg.calib.ort_cpu import write_ort_cpu_form
