@@ -17,6 +17,9 @@ from skyseg.runtime.errors import ModelContractError
 _BLOCK_RE = re.compile(r"^/model\.(\d+)/")
 # Ops whose inputs carry the INT8 math (TensorRT runs these in INT8 when fed by DequantizeLinear).
 WEIGHTED_OPS = ("Conv", "ConvTranspose")
+# in a VSS block: an op made by SS2D.forward itself (not by a submodule), SS2D's activations (they feed the scan and
+# the gate, both float), or a LayerNorm (and its layout transposes)
+_SCAN_OP_RE = re.compile(r"/ss2d/[A-Z][^/]*$|/ss2d/act(_\d+)?/[^/]*$|/norm/[^/]*$")
 
 
 def block_of(node_name: str) -> int | None:
@@ -81,6 +84,37 @@ def head_float_nodes(model: onnx.ModelProto, head: int | None = None) -> list[st
         if out not in graph_outputs and consumers[out] and all(c.op_type in WEIGHTED_OPS for c in consumers[out]):
             keep_quantized.update(module)
     return [n.name for n in nodes if n.name not in keep_quantized]
+
+
+def scan_float_nodes(model: onnx.ModelProto) -> list[str]:
+    """Nodes of every VSS block that stay float: SS2D's own forward (the selective scan, the x/Δ projections, the
+    direction merge and the gate — everything named `.../ss2d/<Op>` directly, and its SiLUs, which only feed
+    those) and the LayerNorms, while the convs (`.../ss2d/in_proj/Conv`, `dwconv`, `out_proj`, the FFN and the
+    block's own 1×1 convs with their activations) stay INT8.
+
+    The scan multiplies a state by a decay and adds new input hundreds of times per map; Q/DQ between those steps
+    rounds the state at every step (TensorRT would run the chain in INT8), and a LayerNorm gains nothing from
+    INT8 inputs or an INT8 gain vector. Quantized, the block is also slower on ONNX Runtime's
+    CPU: each broadcasting QLinearMul costs more than the float Mul it replaces (measured 12.1 vs 9.1 ms for the
+    P5 block of skyseg-n at 320, interleaved runs, one thread).
+    """
+    vss = {block_of(n.name) for n in model.graph.node if "/ss2d/" in n.name}
+    return [n.name for n in model.graph.node if block_of(n.name) in vss and _SCAN_OP_RE.search(n.name)]
+
+
+def stem_float_nodes(model: onnx.ModelProto) -> list[str]:
+    """The stem: the conv module that reads the image (its conv and activation) stays float.
+
+    Quantizing the image itself gives a dark night frame (most pixels in the bottom tenth of the range) only a
+    dozen INT8 levels, and the 3-channel conv gains nothing from INT8: on ONNX Runtime's CPU the quantized stem
+    was slower (1.9 vs 1.1 ms at 320), and TensorRT pads 3 input channels for its INT8 kernels.
+    """
+    inputs = {i.name for i in model.graph.input}
+    first = next((n for n in model.graph.node if n.op_type == "Conv" and n.input and n.input[0] in inputs), None)
+    if first is None:
+        return []
+    scope = first.name.rsplit("/", 2)[0] + "/" if first.name.count("/") >= 3 else first.name
+    return [n.name for n in model.graph.node if n.name == first.name or n.name.startswith(scope)]
 
 
 def match_patterns(model: onnx.ModelProto, patterns: tuple[str, ...] | list[str]) -> list[str]:

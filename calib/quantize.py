@@ -36,6 +36,8 @@ class QuantizeConfig:
     method: str = "entropy"
     exclude: tuple[str, ...] = ()
     keep_head_float: bool = True
+    keep_scan_float: bool = True  # SS2D's own ops (scan, projections, merge, gate): see graph.scan_float_nodes
+    keep_stem_float: bool = True  # the conv module reading the image: see graph.stem_float_nodes
     budget: float = 0.01
     sensitivity: bool = True
     holdout: float = 0.2
@@ -106,6 +108,14 @@ def _set_metadata(model: onnx.ModelProto, values: dict[str, str]) -> None:
             model.metadata_props.add(key=key, value=value)
 
 
+def default_float_nodes(fp32: onnx.ModelProto, head: int, cfg: QuantizeConfig) -> list[str]:
+    """What stays float before any sensitivity search: the head's decode, SS2D's scan and the stem (each optional)."""
+    groups = [graph.head_float_nodes(fp32, head) if cfg.keep_head_float else [],
+              graph.scan_float_nodes(fp32) if cfg.keep_scan_float else [],
+              graph.stem_float_nodes(fp32) if cfg.keep_stem_float else []]
+    return list(dict.fromkeys(n for group in groups for n in group))
+
+
 def quantize_model(cfg: QuantizeConfig) -> QuantizeResult:
     """Calibrate, quantize, search mixed precision within the budget, verify the Q/DQ structure, write the model."""
     if not cfg.model.is_file():
@@ -117,7 +127,7 @@ def quantize_model(cfg: QuantizeConfig) -> QuantizeResult:
     cal_entries, hold_entries = calib.split(cfg.holdout if cfg.sensitivity else 0.0, cfg.seed)
     hold_entries = hold_entries[: cfg.max_holdout]
     head = graph.find_head_index(fp32)
-    excluded = graph.head_float_nodes(fp32, head) if cfg.keep_head_float else []
+    excluded = default_float_nodes(fp32, head, cfg)
     excluded += [n for n in graph.match_patterns(fp32, cfg.exclude) if n not in excluded]
     log.info("head is /model.%d/; %d nodes stay float by default%s", head, len(excluded),
              f", plus --exclude {list(cfg.exclude)}" if cfg.exclude else "")
@@ -170,7 +180,8 @@ def quantize_model(cfg: QuantizeConfig) -> QuantizeResult:
             "quantization": repr({"tool": "onnxruntime.quantization.quantize_static", "format": "QDQ",
                                   "activations": "int8 symmetric", "weights": "int8 symmetric per-channel",
                                   "calibration": settings.method, "kept_float_blocks": kept,
-                                  "head_float": cfg.keep_head_float}),
+                                  "head_float": cfg.keep_head_float, "scan_float": cfg.keep_scan_float,
+                                  "stem_float": cfg.keep_stem_float}),
             "calibration_manifest_sha256": _file_sha256(cfg.calib_dir / MANIFEST),
             "source_model_sha256": _file_sha256(cfg.model),
         })

@@ -18,6 +18,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="node-name patterns kept float, e.g. '/model.10/*'")
     parser.add_argument("--quantize-head", action="store_true",
                         help="also quantize the Segment head's decode (for experiments: collapses scores)")
+    parser.add_argument("--quantize-scan", action="store_true",
+                        help="also quantize SS2D's selective scan and projections (kept float by default)")
+    parser.add_argument("--quantize-stem", action="store_true",
+                        help="also quantize the first conv, which reads the image (kept float by default)")
     parser.add_argument("--budget", type=float, default=0.01, help="allowed hold-out sky-mask IoU drop vs FP32")
     parser.add_argument("--no-sensitivity", action="store_true", help="skip the mixed-precision search")
     parser.add_argument("--holdout", type=float, default=0.2, help="fraction of the set held out (default 0.2)")
@@ -39,7 +43,8 @@ def run(args: argparse.Namespace) -> int:
 
     cfg = QuantizeConfig(
         model=args.model, calib_dir=args.calib, output=args.output, method=args.method,
-        exclude=tuple(args.exclude), keep_head_float=not args.quantize_head, budget=args.budget,
+        exclude=tuple(args.exclude), keep_head_float=not args.quantize_head,
+        keep_scan_float=not args.quantize_scan, keep_stem_float=not args.quantize_stem, budget=args.budget,
         sensitivity=not args.no_sensitivity, holdout=args.holdout, report=args.report,
         report_synth=args.report_synth, realsky=args.realsky, seed=args.seed, time_limit_s=args.time_limit,
         threads=args.threads, calib_cache=args.calib_cache,

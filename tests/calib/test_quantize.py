@@ -44,8 +44,13 @@ def test_head_found_from_graph_not_hard_coded(seg_model: Path) -> None:
 
 def test_every_quantized_conv_is_fed_by_dequantize(seg_model: Path, int8_model: Path) -> None:
     fp32, q = onnx.load(str(seg_model)), onnx.load(str(int8_model))
-    excluded = graph.head_float_nodes(fp32)
+    stem = graph.stem_float_nodes(fp32)
+    assert stem == ["/model.0/conv/Conv", "/model.0/act/Sigmoid", "/model.0/act/Mul"]
+    excluded = graph.head_float_nodes(fp32) + stem
     prod = _producers(q)
+    stem_conv = next(n for n in q.graph.node if n.name == stem[0])
+    assert stem_conv.input[0] == "images"  # the image itself is never quantized
+    assert graph.scan_float_nodes(fp32) == []  # stock yolo11n-seg has no SS2D
     convs = [n for n in q.graph.node if n.op_type == "Conv"]
     quantized = [n for n in convs if n.name not in excluded]
     assert len(quantized) >= 80  # the whole backbone, neck and head conv modules
@@ -140,3 +145,52 @@ def test_chunked_minmax_calibration_equals_one_pass(seg_model: Path, synth_calib
     assert ranges[3].keys() == ranges[100].keys() and len(ranges[3]) > 100
     for name, whole in ranges[100].items():
         np.testing.assert_allclose(ranges[3][name].range_value, whole.range_value, rtol=1e-6, err_msg=name)
+
+
+@pytest.fixture(scope="module")
+def skyseg_fp32(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A fresh yolo11n-sky-seg (SS2D at P5) exported at 128, without the export's own verification."""
+    from skyseg.export.fresh_weights import build_fresh_checkpoint
+    from skyseg.export.onnx_export import ExportConfig, export_onnx
+
+    root = tmp_path_factory.mktemp("skyseg-q")
+    pt = build_fresh_checkpoint(root / "sky.pt", cfg="yolo11n-sky-seg.yaml", imgsz=128, active_fraction=0.02)
+    return export_onnx(ExportConfig(pt, root / "sky.onnx", imgsz=(128, 128), verify=False)).path
+
+
+def _quantized_scan_outputs(q: onnx.ModelProto, scan: set[str]) -> int:
+    """QuantizeLinear nodes that read an output of a scan node."""
+    prod = _producers(q)
+    return sum(1 for n in q.graph.node if n.op_type == "QuantizeLinear" and n.input[0] in prod
+               and prod[n.input[0]].name in scan)
+
+
+def test_ss2d_scan_and_norms_stay_float(skyseg_fp32: Path, synth_calib: Path, tmp_path: Path) -> None:
+    from skyseg.calib.quantize import QuantizeConfig, quantize_model
+
+    fp32 = onnx.load(str(skyseg_fp32))
+    scan = set(graph.scan_float_nodes(fp32))
+    ops = {n.op_type for n in fp32.graph.node if n.name in scan}
+    assert {"Exp", "Mul", "Add", "ReduceSum", "MatMul", "LayerNormalization"} <= ops and "Conv" not in ops
+    convs = {n.name for n in fp32.graph.node if n.op_type == "Conv" and "/ss2d/" in n.name}
+    assert convs == {f"/model.10/m/m.0/ss2d/{m}/Conv" for m in ("in_proj", "dwconv", "out_proj")}
+    consumers: dict[str, list[str]] = {}
+    for n in fp32.graph.node:
+        for i in n.input:
+            consumers.setdefault(i, []).append(n.op_type)
+    feeding_convs = sum(1 for n in fp32.graph.node if n.name in scan and "Conv" in consumers.get(n.output[0], []))
+
+    counts = {}
+    for keep in (True, False):
+        out = tmp_path / f"scan_{keep}.onnx"
+        res = quantize_model(QuantizeConfig(skyseg_fp32, synth_calib, out, method="minmax", sensitivity=False,
+                                            keep_scan_float=keep))
+        q = onnx.load(str(out))
+        counts[keep] = _quantized_scan_outputs(q, scan)
+        assert res.quantized_convs >= 80  # the SS2D convs and everything else stay INT8 either way
+        if keep:
+            kept = {n.name for n in q.graph.node if n.op_type == "Conv" and "/ss2d/" in n.name
+                    and _producers(q)[n.input[1]].op_type == "DequantizeLinear"}
+            assert kept == convs
+    assert counts[True] <= feeding_convs  # only the gate product that feeds out_proj is quantized
+    assert counts[False] > 20  # without the rule, the scan's steps are rounded to INT8
