@@ -29,6 +29,7 @@ class DeployModel:
     stride: int
     channels: int
     source: Path
+    train_imgsz: int | None = None  # the size a .pt was trained at (its train_args), None for a .yaml
 
 
 def _load_ultralytics(weights: str | os.PathLike[str]) -> nn.Module:
@@ -87,7 +88,15 @@ def load_deploy_model(weights: str | os.PathLike[str]) -> DeployModel:
     names = {int(k): str(v) for k, v in dict(getattr(net, "names", {0: "sky"})).items()}
     stride = int(max(getattr(net, "stride", torch.tensor([32])).tolist()))
     channels = int(getattr(net, "yaml", {}).get("channels", 3))
-    return DeployModel(net, names, stride, channels, source)
+    return DeployModel(net, names, stride, channels, source, _train_imgsz(net) if source.suffix == ".pt" else None)
+
+
+def _train_imgsz(net: nn.Module) -> int | None:
+    """The training image size recorded in a checkpoint's train_args (an int, or the larger of a pair)."""
+    value = (getattr(net, "args", None) or {}).get("imgsz") if isinstance(getattr(net, "args", None), dict) else None
+    if isinstance(value, (list, tuple)) and value:
+        value = max(value)
+    return int(value) if isinstance(value, (int, float)) and value > 0 else None
 
 
 @torch.no_grad()

@@ -20,7 +20,7 @@ from skyseg.runtime.letterbox import PAD_VALUE
 SKYSEG_PREFIX = "skyseg_"
 # Values Ultralytics itself decodes from strings; skyseg's structured keys are decoded the same way.
 _LITERAL_KEYS = {"stride", "batch", "channels", "imgsz", "names", "kpt_shape", "args", "end2end", "dynamic"}
-_SKYSEG_LITERAL_KEYS = {"skyseg_preprocess", "skyseg_input_shape", "skyseg_calibration"}
+_SKYSEG_LITERAL_KEYS = {"skyseg_preprocess", "skyseg_input_shape", "skyseg_calibration", "skyseg_train_imgsz"}
 
 
 def file_sha256(path: str | os.PathLike[str], chunk: int = 1 << 20) -> str:
@@ -60,6 +60,7 @@ def build_metadata(
     precision: str,
     channels: int = 3,
     description: str | None = None,
+    train_imgsz: int | None = None,
 ) -> dict[str, Any]:
     """The metadata dict (decoded values) for an exported model; `dynamic` is 'none', 'batch' or 'full'."""
     try:
@@ -99,6 +100,7 @@ def build_metadata(
         "skyseg_preprocess": preprocess_contract(),
         "skyseg_precision": precision,
         "skyseg_dynamic_axes": {"none": "", "batch": "batch", "full": "batch,height,width"}[dynamic],
+        "skyseg_train_imgsz": int(train_imgsz) if train_imgsz else "",  # "" when unknown (a .yaml, no training)
     }
 
 

@@ -26,6 +26,7 @@ from skyseg.export.fp16 import to_fp16
 from skyseg.export.metadata import build_metadata, file_sha256, set_onnx_metadata
 from skyseg.export.verify import FP16_TOLERANCES, FP32_TOLERANCES, VerificationReport, verify_onnx
 from skyseg.runtime.errors import InputError, ModelContractError, VerificationError
+from skyseg.runtime.train_size import size_mismatch
 
 log = logging.getLogger(__name__)
 
@@ -198,6 +199,9 @@ def export_onnx(cfg: ExportConfig) -> ExportResult:
     h, w = cfg.imgsz
     if h % deploy.stride or w % deploy.stride:
         raise InputError(f"--imgsz {h}x{w} must be a multiple of the model stride {deploy.stride}.")
+    mismatch = size_mismatch(Path(cfg.weights).name, (h, w), deploy.train_imgsz)
+    if mismatch:
+        log.warning(mismatch)
     out = Path(cfg.output)
     out.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{out.stem}.", suffix=".tmp.onnx", dir=out.parent)
@@ -219,6 +223,7 @@ def export_onnx(cfg: ExportConfig) -> ExportResult:
             names=deploy.names, stride=deploy.stride, imgsz=cfg.imgsz, batch=cfg.batch, dynamic=mode,
             half=cfg.half, opset=cfg.opset, simplify=cfg.simplify, source_sha256=_source_hash(cfg.weights),
             source_name=Path(cfg.weights).name, precision="fp16" if cfg.half else "fp32", channels=deploy.channels,
+            train_imgsz=deploy.train_imgsz,
         )
         set_onnx_metadata(model, metadata)
         io = _io_shapes(model)

@@ -19,6 +19,7 @@ from typing import Any, Sequence, Union
 import numpy as np
 
 from skyseg.runtime.errors import InputError, MissingDependencyError, ModelContractError
+from skyseg.runtime.train_size import size_mismatch
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +77,15 @@ def parse_metadata(raw: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def _as_int(value: Any) -> int | None:
+    """A positive int from metadata (parsed or text), else None."""
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        return None
+    return number if number > 0 else None
+
+
 def _as_hw(value: Any) -> tuple[int, int] | None:
     if isinstance(value, int):
         return value, value
@@ -112,6 +122,9 @@ def check_contract(inputs: Sequence[TensorSpec], outputs: Sequence[TensorSpec], 
     elif meta_hw is not None and meta_hw != hw:
         log.warning("%s: metadata imgsz %s differs from the input shape %s; using the input shape", model, meta_hw, hw)
     h, w = int(hw[0]), int(hw[1])
+    mismatch = size_mismatch(Path(model).name, (h, w), _as_int(metadata.get("skyseg_train_imgsz")))
+    if mismatch:
+        log.warning(mismatch)
     ph, pw = o1.static_dim(2), o1.static_dim(3)
     if (ph is not None and ph * 4 != h) or (pw is not None and pw * 4 != w):
         raise ModelContractError(

@@ -48,6 +48,19 @@ def test_rectangular_export_has_rectangular_io(rect_cli_export):
     assert info.metadata["imgsz"] == [128, 256]
 
 
+def test_running_far_from_the_training_size_is_named():
+    from skyseg.runtime.train_size import size_mismatch
+
+    assert size_mismatch("a.pt", (320, 320), 320) is None
+    assert size_mismatch("a.pt", (384, 640), 512) is None  # within 1.34x
+    assert size_mismatch("a.onnx", (640, 640), None) is None  # unknown: a .yaml export, never trained
+    first = size_mismatch("skyseg-n.pt", (640, 640), 320)
+    assert first.startswith("skyseg-n.pt runs at 640x640, but its weights were trained at 320: objects appear 2.0x "
+                            "larger than in training and accuracy usually drops")
+    assert first.endswith("export at --imgsz 320, or fine-tune at the new size")
+    assert "4.0x smaller" in size_mismatch("b.pt", (160, 160), 640)
+
+
 def test_graph_is_deploy_form(square):
     model = onnx.load(str(square.path))
     ops = {n.op_type for n in model.graph.node}
@@ -65,6 +78,7 @@ def test_metadata_round_trips(square, skyseg_pt):
     assert meta["skyseg_source_sha256"] == file_sha256(skyseg_pt)
     assert meta["skyseg_preprocess"]["pad_value"] == 114 and meta["skyseg_preprocess"]["channel_order"] == "RGB"
     assert meta["skyseg_precision"] == "fp32"
+    assert meta["skyseg_train_imgsz"] == 128  # from the checkpoint's train_args
     raw = {p.key: p.value for p in onnx.load(str(square.path)).metadata_props}
     assert raw["names"] == "{0: 'sky'}" and raw["imgsz"] == "[256, 256]"  # Python literals, as Ultralytics writes
 
@@ -192,3 +206,17 @@ def test_dynamic_full_is_refused_for_ss2d_models_with_the_reason(skyseg_pt, tmp_
     with pytest.raises(InputError, match=r"--dynamic full is impossible .* SS2D .* use --dynamic batch"):
         export_onnx(ExportConfig(skyseg_pt, tmp_path / "f.onnx", imgsz=(128, 128), dynamic="full"))
     assert not list(tmp_path.iterdir())
+
+
+def test_runtime_warns_when_the_onnx_runs_far_from_its_training_size(square, caplog):
+    import logging
+
+    from skyseg.runtime.backend import open_backend
+
+    with caplog.at_level(logging.WARNING, logger="skyseg.runtime.backend"):
+        with open_backend(square.path, backend="ort") as backend:
+            assert backend.input_hw == (256, 256)
+    assert [r.getMessage() for r in caplog.records] == [
+        f"{square.path.name} runs at 256x256, but its weights were trained at 128: objects appear 2.0x larger than "
+        "in training and accuracy usually drops (the bundled skyseg-n, trained at 320, has sky IoU 0.97 at 320 and "
+        "0.65 at 640 on all-sky frames); export at --imgsz 128, or fine-tune at the new size"]
