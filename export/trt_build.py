@@ -164,8 +164,13 @@ def plan_build(cfg: BuildConfig, trt_version: tuple[int, int], info: OnnxInfo) -
                 notes.append("implicit INT8 with a calibrator is deprecated since TensorRT 10.1; prefer a Q/DQ ONNX")
         engine_precision = "+".join(p for p in ("int8", "fp16") if p.upper() in flags) or "fp32"
     if cfg.dla_core is not None:
+        minor = trt_version[1]
+        if major == 11 and minor < 4:  # docs.nvidia.com/deeplearning/tensorrt/11.4.1/inference-library/work-with-dla.html
+            raise InputError(f"--dla-core: TensorRT 11.{minor} has no DLA support (DLA returned in 11.4.1 for Jetson AGX "
+                             "Orin on JetPack 7.2.2+); build with that, or with JetPack 6's TensorRT 10.x.")
         if major >= 11:
-            raise InputError("--dla-core: TensorRT 11 has no DLA support; build with JetPack 6's TensorRT 10.x.")
+            notes.append("DLA on TensorRT 11 needs 11.4.1+ on Jetson AGX Orin with JetPack 7.2.2+ (strongly typed; "
+                         "11.4.0 had DLA only on Windows on ARM)")
         if engine_precision == "fp32":
             raise InputError("--dla-core needs --precision fp16, int8 or best: DLA has no FP32 mode.")
         if cfg.gpu_fallback:

@@ -141,7 +141,10 @@ def build_engine(cfg: BuildConfig) -> BuildResult:
     if cfg.timing_cache is not None:
         blob = cfg.timing_cache.read_bytes() if cfg.timing_cache.is_file() else b""
         cache = config.create_timing_cache(blob)
-        config.set_timing_cache(cache, ignore_mismatch=False)
+        if not config.set_timing_cache(cache, ignore_mismatch=False):  # another TensorRT version or GPU wrote it
+            log.warning("timing cache %s does not fit this TensorRT/GPU; starting a fresh one", cfg.timing_cache)
+            cache = config.create_timing_cache(b"")
+            config.set_timing_cache(cache, ignore_mismatch=False)
     if plan.calibrator:
         from skyseg.calib.legacy_calibrator import make_calibrator  # noqa: PLC0415
 
@@ -151,7 +154,9 @@ def build_engine(cfg: BuildConfig) -> BuildResult:
         if not batches and not cached:
             raise InputError(f"legacy INT8 calibration found no frames in --calib {cfg.calib_dir} and no cache at "
                              f"--calib-cache {cfg.calib_cache}; pass a folder of representative night frames.")
-        config.int8_calibrator = make_calibrator(batches, cfg.calib_cache, method=cfg.calib_method)
+        # one device buffer must hold the whole input tensor TensorRT calibrates with (the profile's opt shape)
+        config.int8_calibrator = make_calibrator(batches, cfg.calib_cache, method=cfg.calib_method,
+                                                 batch_size=int(shape[0]))
         if profile is not None:
             config.set_calibration_profile(profile)
     serialized = builder.build_serialized_network(network, config)
@@ -159,8 +164,9 @@ def build_engine(cfg: BuildConfig) -> BuildResult:
         raise SkysegError(f"TensorRT {trt.__version__} failed to build an engine from {cfg.onnx} (see the TensorRT "
                           "log above); try --workspace with more GiB or another --precision.")
     seconds = time.perf_counter() - start
-    if cache is not None:
-        _atomic_bytes(cfg.timing_cache, bytes(config.get_timing_cache().serialize()))
+    final_cache = config.get_timing_cache() if cache is not None else None
+    if final_cache is not None:
+        _atomic_bytes(cfg.timing_cache, bytes(final_cache.serialize()))
     gpu, cc = gpu_identity()
     metadata = dict(info.metadata)
     metadata["skyseg_precision"] = plan.engine_precision

@@ -117,9 +117,9 @@ def compatibility_problem(sidecar: dict[str, Any] | None, trt_version: str, gpu_
     return "; ".join(problems) or None
 
 
-def gpu_identity(cudart: Any) -> tuple[str, str]:
-    """(name, 'major.minor') of CUDA device 0."""
-    prop = cuda_check(cudart.cudaGetDeviceProperties(0), "cudaGetDeviceProperties")
+def gpu_identity(cudart: Any, device: int = 0) -> tuple[str, str]:
+    """(name, 'major.minor') of a CUDA device."""
+    prop = cuda_check(cudart.cudaGetDeviceProperties(device), "cudaGetDeviceProperties")
     name = prop.name.decode(errors="replace") if isinstance(prop.name, bytes) else str(prop.name)
     return name.strip("\x00 "), f"{prop.major}.{prop.minor}"
 
@@ -164,7 +164,7 @@ class TrtBackend(Backend):
         runtime = trt.Runtime(logger)
         self._engine = runtime.deserialize_cuda_engine(ef.plan)
         if self._engine is None:
-            gpu, cc = gpu_identity(cudart)
+            gpu, cc = gpu_identity(cudart, self.device)
             why = compatibility_problem(ef.sidecar, trt.__version__, gpu, cc)
             raise ModelContractError(
                 f"TensorRT {trt.__version__} could not deserialize {self.model_path.name}"
@@ -232,19 +232,28 @@ class TrtBackend(Backend):
             raise SkysegError(f"TensorRT execute_async_v3 failed on {self.model_path.name} (see the TensorRT log)")
 
     def _capture_graph(self) -> None:
-        """Record the enqueue into a CUDA graph (static shapes only; after one warm-up run). Failure → plain enqueue."""
+        """Record the enqueue into a CUDA graph (static shapes only; after one warm-up run). Any failure → plain
+        enqueue from then on (logged), never an error: the graph is an optimisation."""
         cudart = self._cudart
         mode = cudart.cudaStreamCaptureMode.cudaStreamCaptureModeGlobal
         cuda_check(cudart.cudaStreamBeginCapture(self._stream, mode), "cudaStreamBeginCapture")
         ok = self._context.execute_async_v3(int(self._stream))
-        graph = cuda_check(cudart.cudaStreamEndCapture(self._stream), "cudaStreamEndCapture")
-        if not ok:
-            cudart.cudaGraphDestroy(graph)
+        err, graph = cudart.cudaStreamEndCapture(self._stream)  # an invalidated capture reports an error here
+        captured = int(err) == 0
+        graph_exec = None
+        if ok and captured:
+            # cudaGraphInstantiateWithFlags has one signature in CUDA 11.4+ and 12 (cudaGraphInstantiate changed)
+            err, graph_exec = cudart.cudaGraphInstantiateWithFlags(graph, 0)
+            if int(err) != 0:
+                graph_exec = None
+        if graph_exec is None:
+            if captured:
+                cudart.cudaGraphDestroy(graph)
             self.use_cuda_graph = False
-            log.info("CUDA graph capture not possible for %s; enqueueing each run", self.model_path.name)
+            log.info("CUDA graph capture not possible for %s (%s); enqueueing each run", self.model_path.name,
+                     "enqueue refused during capture" if not ok else f"CUDA error {err}")
             return
-        self._graph = graph
-        self._graph_exec = cuda_check(cudart.cudaGraphInstantiate(graph, 0), "cudaGraphInstantiate")
+        self._graph, self._graph_exec = graph, graph_exec
         log.info("captured %s into a CUDA graph", self.model_path.name)
 
     def _launch(self) -> None:

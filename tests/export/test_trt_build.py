@@ -72,7 +72,8 @@ def test_legacy_calibrator_path_on_10_and_8():
         ((10, 3), "fp32", {"precision": "int8"}, "needs INT8 scales"),  # never INT8 without scales
         ((10, 3), "int8-qdq", {"precision": "int8", "calib_dir": Path("f")}, "already has Q/DQ"),
         ((10, 3), "int8-qdq", {"precision": "fp16"}, "is a Q/DQ"),
-        ((11, 0), "fp16", {"precision": "fp16", "dla_core": 0}, "no DLA"),
+        ((11, 0), "fp16", {"precision": "fp16", "dla_core": 0}, r"TensorRT 11\.0 has no DLA support"),
+        ((11, 3), "fp16", {"precision": "fp16", "dla_core": 0}, r"DLA returned in 11\.4\.1"),
         ((10, 3), "fp32", {"precision": "fp32", "dla_core": 0}, "no FP32 mode"),
         ((10, 3), "fp32", {"precision": "fp16", "gpu_fallback": True}, "only makes sense with --dla-core"),
         ((10, 3), "fp32", {"precision": "fp16", "opt_level": 7}, "0-5"),
@@ -83,6 +84,12 @@ def test_legacy_calibrator_path_on_10_and_8():
 def test_impossible_requests_are_errors_not_downgrades(trt, onnx_prec, kw, match):
     with pytest.raises(InputError, match=match):
         plan_build(_cfg(**kw), trt, _info(onnx_prec))
+
+
+def test_dla_on_tensorrt_11_4_is_allowed_with_its_conditions():
+    plan = plan_build(_cfg(precision="fp16", dla_core=0, gpu_fallback=True), (11, 4), _info(precision="fp16"))
+    assert "GPU_FALLBACK" in plan.builder_flags
+    assert any("11.4.1+ on Jetson AGX Orin with JetPack 7.2.2+" in n for n in plan.notes)
 
 
 def test_dla_with_gpu_fallback():

@@ -112,6 +112,57 @@ def test_cuda_check_unpacks_and_raises() -> None:
 
 @pytest.mark.tensorrt
 @pytest.mark.gpu
+class _Cudart:
+    """cuda-python's calling convention ((err, value) tuples, enum namespaces) for the graph-capture calls,
+    with scripted errors; records every call."""
+
+    class cudaStreamCaptureMode(enum.Enum):  # noqa: N801 - cuda-python's name
+        cudaStreamCaptureModeGlobal = 0
+
+    def __init__(self, end_err: int = 0, inst_err: int = 0) -> None:
+        self.end_err, self.inst_err, self.calls = end_err, inst_err, []
+
+    def cudaStreamBeginCapture(self, stream, mode):  # noqa: N802
+        self.calls.append("begin")
+        return (0,)
+
+    def cudaStreamEndCapture(self, stream):  # noqa: N802
+        self.calls.append("end")
+        return self.end_err, ("graph" if self.end_err == 0 else None)
+
+    def cudaGraphInstantiateWithFlags(self, graph, flags):  # noqa: N802
+        self.calls.append("instantiate")
+        return self.inst_err, ("exec" if self.inst_err == 0 else None)
+
+    def cudaGraphDestroy(self, graph):  # noqa: N802
+        self.calls.append(f"destroy {graph}")
+        return (0,)
+
+
+class _Context:
+    def __init__(self, ok: bool) -> None:
+        self.ok = ok
+
+    def execute_async_v3(self, stream: int) -> bool:
+        return self.ok
+
+
+@pytest.mark.parametrize(("end_err", "inst_err", "enqueue_ok", "calls", "captured"), [
+    (0, 0, True, ["begin", "end", "instantiate"], True),
+    (901, 0, True, ["begin", "end"], False),  # capture invalidated: EndCapture reports it, no graph to destroy
+    (0, 1, True, ["begin", "end", "instantiate", "destroy graph"], False),  # instantiate failed: graph freed
+    (0, 0, False, ["begin", "end", "destroy graph"], False),  # TensorRT refused to enqueue during capture
+])
+def test_cuda_graph_capture_falls_back_to_plain_enqueue(end_err, inst_err, enqueue_ok, calls, captured) -> None:
+    from skyseg.runtime.backend_trt import TrtBackend
+
+    backend = TrtBackend("model.engine")
+    backend._cudart, backend._context, backend._stream = _Cudart(end_err, inst_err), _Context(enqueue_ok), 7
+    backend._capture_graph()  # never raises: the graph is an optimisation
+    assert backend._cudart.calls == calls
+    assert (backend._graph_exec == "exec") is captured and backend.use_cuda_graph is captured
+
+
 def test_engine_runs_like_onnx(tmp_path: Path) -> None:
     pytest.importorskip("tensorrt", reason="TensorRT is not installed (not installable on this CPU machine)")
     cudart_spec = importlib.util.find_spec("cuda")
