@@ -5,8 +5,10 @@ It mirrors `skyseg.runtime.mask_decode.MaskDecoder` step by step — the same co
 min(logit, k·d) with k = CROP_SLOPE·mean|logit|, max over instances — with CuPy array operations, and then one
 CUDA kernel that samples the union logit map bilinearly at every frame pixel (OpenCV's centre convention,
 replicated borders) and thresholds it at 0. The result is an H×W bool (or 0/255 uint8) CuPy array; `.get()` it
-when a host sink needs it. Agreement with the NumPy decoder: sky-mask IoU ≥ 0.999 (differences sit on edge
-pixels only: OpenCV's warpAffine quantises sample positions to 1/32 pixel).
+when a host sink needs it. The kernel samples with `MaskDecoder.frame_affine` and computes what
+`mask_decode.bilinear_threshold` computes, in the same float32 order (compiled without fused multiply-adds);
+against `MaskDecoder.sky_mask` the masks agree to IoU ≥ 0.999 (cv2.resize on aligned frames may round edge pixels
+differently).
 """
 from __future__ import annotations
 
@@ -44,57 +46,14 @@ extern "C" __global__ void resample_threshold(
 """
 
 
-def frame_affine(decoder: MaskDecoder) -> tuple[float, float, float, float]:
-    """(ax, bx, ay, by): frame pixel (x, y) → content-window coordinate (ax·x + bx, ay·y + by).
-
-    The same mapping `MaskDecoder.to_frame` resamples with: cv2.resize's ratio when the window is exactly the
-    letterbox content, else its inverse affine map.
-    """
-    r0, r1, c0, c1 = decoder.content_window()
-    sy, sx = decoder.proto_scale
-    info = decoder.info
-    h, w = info.src_hw
-    nh, nw = info.resized_hw
-    aligned = (r0 / sy == info.pad_top and r1 / sy == info.pad_top + nh and c0 / sx == info.pad_left
-               and c1 / sx == info.pad_left + nw)
-    if aligned:
-        ax, ay = (c1 - c0) / w, (r1 - r0) / h
-        return ax, 0.5 * ax - 0.5, ay, 0.5 * ay - 0.5
-    ax, ay = sx * info.scale, sy * info.scale
-    bx = (0.5 * info.scale + info.pad_left) * sx - 0.5 - c0
-    by = (0.5 * info.scale + info.pad_top) * sy - 0.5 - r0
-    return ax, bx, ay, by
-
-
-def resample_reference(union: np.ndarray, affine: tuple[float, float, float, float],
-                       frame_hw: tuple[int, int]) -> np.ndarray:
-    """NumPy model of the resample kernel (float32, same formula): H×W bool."""
-    ax, bx, ay, by = (np.float32(v) for v in affine)
-    h, w = frame_hw
-    sh, sw = union.shape
-
-    def axis(n: int, a: np.float32, b: np.float32, size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        f = a * np.arange(n, dtype=np.float32) + b
-        f0 = np.floor(f)
-        frac = (f - f0).astype(np.float32)
-        i0 = f0.astype(np.int64)
-        return np.clip(i0, 0, size - 1), np.clip(i0 + 1, 0, size - 1), frac
-
-    x0, x1, fx = axis(w, ax, bx, sw)
-    y0, y1, fy = axis(h, ay, by, sh)
-    u = union.astype(np.float32)
-    top = (1 - fx)[None, :] * u[y0][:, x0] + fx[None, :] * u[y0][:, x1]
-    bot = (1 - fx)[None, :] * u[y1][:, x0] + fx[None, :] * u[y1][:, x1]
-    return ((1 - fy)[:, None] * top + fy[:, None] * bot) > 0
-
-
 class GpuMaskAssembler:
     """Full-frame sky masks from device-resident protos: `sky_mask(protos, coeffs, boxes_in, info)`."""
 
     def __init__(self, stream: Any = None) -> None:
         self.cp = cupy_module()
         self.stream = stream
-        self._kernel = self.cp.RawKernel(KERNEL_SOURCE, "resample_threshold")
+        # no fused multiply-adds: the same float32 rounding as mask_decode.bilinear_threshold
+        self._kernel = self.cp.RawKernel(KERNEL_SOURCE, "resample_threshold", options=("--fmad=false",))
 
     def union_logits(self, protos: Any, coeffs: Any, boxes_in: Any, info: LetterboxInfo) -> tuple[Any, Any]:
         """Max-over-instances cropped logit map on the content window (CuPy), and which instances are non-empty."""
@@ -123,10 +82,12 @@ class GpuMaskAssembler:
         """Resample the window logit map to the frame and threshold: H×W uint8 (0/on) CuPy array."""
         cp = self.cp
         decoder = MaskDecoder(_Shape(protos_shape), info)  # type: ignore[arg-type]
-        ax, bx, ay, by = frame_affine(decoder)
+        ax, bx, ay, by = decoder.frame_affine()
         h, w = info.src_hw
         if out is None:
             out = cp.empty((h, w), dtype=cp.uint8)
+        elif tuple(out.shape) != (h, w) or out.dtype != cp.uint8 or not out.flags.c_contiguous:
+            raise ValueError(f"out must be a C-contiguous uint8 [{h}, {w}] array, got {out.dtype} {tuple(out.shape)}")
         union = cp.ascontiguousarray(union, dtype=cp.float32)
         grid = ((w + BLOCK[0] - 1) // BLOCK[0], (h + BLOCK[1] - 1) // BLOCK[1], 1)
         args = (union, np.int32(union.shape[0]), np.int32(union.shape[1]), out, np.int32(h), np.int32(w),

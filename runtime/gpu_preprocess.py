@@ -19,6 +19,7 @@ from skyseg.runtime.errors import MissingDependencyError
 from skyseg.runtime.letterbox import PAD_VALUE, LetterboxInfo, letterbox_geometry
 
 log = logging.getLogger(__name__)
+PAD_FLOAT = np.float32(PAD_VALUE) * np.float32(1 / 255)  # the padding as `letterbox.to_tensor` scales it
 
 CUPY_HINT = ("GPU pre/post-processing needs CuPy built for your CUDA: `pip install cupy-cuda12x` "
              "(cupy-cuda11x on JetPack 5)")
@@ -109,7 +110,7 @@ def letterbox_reference(pixels: np.ndarray, dst_hw: tuple[int, int]) -> tuple[np
     top = (1 - fx)[None, :, None] * img[y0][:, x0] + fx[None, :, None] * img[y0][:, x1]
     bot = (1 - fx)[None, :, None] * img[y1][:, x0] + fx[None, :, None] * img[y1][:, x1]
     resized = np.floor((1 - fy)[:, None, None] * top + fy[:, None, None] * bot + np.float32(0.5))
-    out = np.full((1, 3, *dst_hw), np.float32(PAD_VALUE / 255), dtype=np.float32)
+    out = np.full((1, 3, *dst_hw), PAD_FLOAT, dtype=np.float32)
     out[0, :, info.pad_top : info.pad_top + nh, info.pad_left : info.pad_left + nw] = (
         resized.transpose(2, 0, 1) * np.float32(1 / 255)
     )
@@ -127,7 +128,8 @@ class GpuPreprocessor:
         self.cp = cupy_module()
         self.input_hw = (int(input_hw[0]), int(input_hw[1]))
         self.stream = stream
-        self._kernel = self.cp.RawKernel(KERNEL_SOURCE, "letterbox_chw")
+        # no fused multiply-adds: FMA rounding put values at .5 on the other side of letterbox_reference's rounding
+        self._kernel = self.cp.RawKernel(KERNEL_SOURCE, "letterbox_chw", options=("--fmad=false",))
         self._src: Any = None
         self._out: Any = None
 
@@ -152,12 +154,13 @@ class GpuPreprocessor:
             if self._out is None:
                 self._out = cp.empty((1, 3, dh, dw), dtype=cp.float32)
             out = self._out
-        elif tuple(out.shape) != (1, 3, dh, dw) or out.dtype != cp.float32:
-            raise ValueError(f"out must be float32 [1, 3, {dh}, {dw}], got {out.dtype} {tuple(out.shape)}")
+        elif tuple(out.shape) != (1, 3, dh, dw) or out.dtype != cp.float32 or not out.flags.c_contiguous:
+            raise ValueError(f"out must be a C-contiguous float32 [1, 3, {dh}, {dw}] array, got {out.dtype} "
+                             f"{tuple(out.shape)}")
         sy, sx = kernel_scales(info)
         grid = ((dw + BLOCK[0] - 1) // BLOCK[0], (dh + BLOCK[1] - 1) // BLOCK[1], 1)
         args = (src, np.int32(h), np.int32(w), np.int32(channels), np.int32(w * channels), out, np.int32(dh),
                 np.int32(dw), np.int32(info.pad_top), np.int32(info.pad_left), np.int32(info.resized_hw[0]),
-                np.int32(info.resized_hw[1]), np.float32(sy), np.float32(sx), np.float32(PAD_VALUE / 255))
+                np.int32(info.resized_hw[1]), np.float32(sy), np.float32(sx), PAD_FLOAT)
         self._kernel(grid, BLOCK, args, stream=self.stream)
         return out, info

@@ -15,6 +15,9 @@ import numpy as np
 
 from skyseg.runtime.letterbox import LetterboxInfo
 
+# OpenCV 4.x's warpAffine samples at positions rounded to 1/32 pixel; 5.x samples where asked (float32).
+WARP_SAMPLES_EXACTLY = int(cv2.__version__.split(".")[0]) >= 5
+
 # Crop sharpness: an instance is cropped as min(logit, CROP_SLOPE·mean|logit|·d), d = signed distance to its box
 # edge in proto pixels. Small enough that the box edge, not the logit, decides the crossing next to the edge;
 # large enough not to bend logit edges inside the box. 0.1 measured best against a per-instance exact decode.
@@ -111,32 +114,49 @@ class MaskDecoder:
         nonempty = (cropped > 0).reshape(len(coeffs), -1).any(axis=1)
         return cropped.max(axis=0), nonempty
 
-    def to_frame(self, union: np.ndarray) -> np.ndarray:
-        """Resample a content-window logit map to the frame (one bilinear resample) and threshold: H×W bool.
+    def aligned(self) -> bool:
+        """Whether the content window starts and ends exactly on the letterbox content (e.g. 1280×720 at 640)."""
+        r0, r1, c0, c1 = self.content_window()
+        sy, sx = self.proto_scale
+        info = self.info
+        nh, nw = info.resized_hw
+        return (r0 / sy == info.pad_top and r1 / sy == info.pad_top + nh and c0 / sx == info.pad_left
+                and c1 / sx == info.pad_left + nw)
 
-        When the letterbox content starts and ends on proto pixels (e.g. 1280×720 at 640) the window IS the
-        content and one cv2.resize does it (as Ultralytics' slice-and-resize); otherwise an exact affine warp.
-        """
+    def frame_affine(self) -> tuple[float, float, float, float]:
+        """(ax, bx, ay, by): frame pixel (x, y) → content-window coordinate (ax·x + bx, ay·y + by), pixel centres
+        mapped to pixel centres (OpenCV's convention). The GPU kernel samples with the same map."""
         r0, r1, c0, c1 = self.content_window()
         sy, sx = self.proto_scale
         info = self.info
         h, w = info.src_hw
-        nh, nw = info.resized_hw
+        if self.aligned():  # cv2.resize's ratio between the window and the frame
+            ax, ay = (c1 - c0) / w, (r1 - r0) / h
+            return ax, 0.5 * ax - 0.5, ay, 0.5 * ay - 0.5
+        # frame pixel centre x+0.5 → input (x+0.5)·scale + pad → proto ·sx → window index (centre −0.5)
+        ax, ay = sx * info.scale, sy * info.scale
+        bx = (0.5 * info.scale + info.pad_left) * sx - 0.5 - c0
+        by = (0.5 * info.scale + info.pad_top) * sy - 0.5 - r0
+        return ax, bx, ay, by
+
+    def to_frame(self, union: np.ndarray) -> np.ndarray:
+        """Resample a content-window logit map to the frame (one bilinear resample) and threshold: H×W bool.
+
+        When the letterbox content starts and ends on proto pixels (e.g. 1280×720 at 640) the window IS the
+        content and one cv2.resize does it (as Ultralytics' slice-and-resize); otherwise the frame's affine map
+        through cv2.warpAffine on OpenCV 5+, or `bilinear_threshold` (exact float32, the GPU kernel's reference;
+        ~3× slower) on OpenCV 4.x, whose warpAffine rounds sample positions to 1/32 pixel.
+        """
+        h, w = self.info.src_hw
         union = np.ascontiguousarray(union, dtype=np.float32)
-        aligned = (
-            r0 / sy == info.pad_top and r1 / sy == info.pad_top + nh and c0 / sx == info.pad_left and c1 / sx == info.pad_left + nw
-        )
-        if aligned:
-            full = cv2.resize(union, (w, h), interpolation=cv2.INTER_LINEAR)
-        else:
-            # frame pixel centre x+0.5 → input (x+0.5)·scale + pad → proto ·sx → window index (centre −0.5)
-            ax, ay = sx * info.scale, sy * info.scale
-            bx = (0.5 * info.scale + info.pad_left) * sx - 0.5 - c0
-            by = (0.5 * info.scale + info.pad_top) * sy - 0.5 - r0
-            m = np.array([[ax, 0.0, bx], [0.0, ay, by]], dtype=np.float64)
-            full = cv2.warpAffine(
-                union, m, (w, h), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_REPLICATE
-            )
+        if self.aligned():
+            return cv2.resize(union, (w, h), interpolation=cv2.INTER_LINEAR) > 0
+        ax, bx, ay, by = self.frame_affine()
+        if not WARP_SAMPLES_EXACTLY:
+            return bilinear_threshold(union, (ax, bx, ay, by), (h, w))
+        m = np.array([[ax, 0.0, bx], [0.0, ay, by]], dtype=np.float64)
+        full = cv2.warpAffine(union, m, (w, h), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+                              borderMode=cv2.BORDER_REPLICATE)
         return full > 0
 
     def sky_mask(self, coeffs: np.ndarray, boxes_in: np.ndarray) -> np.ndarray:
@@ -153,3 +173,34 @@ class MaskDecoder:
         fx = np.clip((x - self.info.pad_left) / self.info.scale, 0, w)
         fy = np.clip((y - self.info.pad_top) / self.info.scale, 0, h)
         return np.stack([fx, fy], axis=1).astype(np.float32)
+
+
+def bilinear_threshold(union: np.ndarray, affine: tuple[float, float, float, float],
+                       frame_hw: tuple[int, int]) -> np.ndarray:
+    """Sample `union` bilinearly at (ax·x + bx, ay·y + by) for every frame pixel (borders replicated) and threshold
+    at 0: H×W bool. Separable and float32 in the GPU kernel's operation order (x on the source rows, then y)."""
+    ax, bx, ay, by = (np.float32(v) for v in affine)
+    h, w = frame_hw
+    sh, sw = union.shape
+
+    def axis(n: int, a: np.float32, b: np.float32, size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        f = a * np.arange(n, dtype=np.float32) + b
+        f0 = np.floor(f)
+        frac = (f - f0).astype(np.float32)
+        i0 = f0.astype(np.int64)
+        return np.clip(i0, 0, size - 1), np.clip(i0 + 1, 0, size - 1), frac
+
+    x0, x1, fx = axis(w, ax, bx, sw)
+    y0, y1, fy = axis(h, ay, by, sh)
+    u = union.astype(np.float32, copy=False)
+    rows = np.take(u, x0, axis=1)  # x on the source rows: [sh, W]
+    rows *= np.float32(1) - fx
+    right = np.take(u, x1, axis=1)
+    right *= fx
+    rows += right
+    out = np.take(rows, y0, axis=0)  # then y: [H, W]
+    out *= (np.float32(1) - fy)[:, None]
+    bottom = np.take(rows, y1, axis=0)
+    bottom *= fy[:, None]
+    out += bottom
+    return out > 0
