@@ -23,3 +23,10 @@ def test_bench_times_models_round_robin():
     models = {"a": torch.nn.Identity(), "b": torch.nn.Conv2d(3, 3, 1)}
     t = bench.time_round_robin(models, torch.rand(1, 3, 8, 8), runs=3, warmup=1)
     assert set(t) == {"a", "b"} and all(v > 0 for v in t.values())
+
+
+def test_paired_ratio_cancels_drift_between_rounds():
+    slow = [13.0, 26.0, 39.0, 13.0, 130.0]  # the machine slows down 10x in the last round
+    fast = [10.0, 20.0, 30.0, 10.0, 100.0]
+    assert bench.paired_ratio(slow, fast) == pytest.approx((1.3, 1.3, 1.3))
+    assert bench.paired_ratio([2.0, 4.0, 9.0], [1.0, 1.0, 1.0]) == (4.0, 2.0, 9.0)
