@@ -43,8 +43,8 @@ def run(args: argparse.Namespace) -> int:
         if not 0.0 <= value <= 1.0:
             raise InputError(f"{flag} must be within 0–1, got {value}")
     config = VerifyConfig(models=tuple(args.models), images=args.images, reference=args.reference,
-                          min_iou=args.min_iou, min_iou_int8=args.min_iou_int8, max_frames=args.max_frames, conf=args.conf, iou=args.iou,
-                          threads=args.threads, imgsz=imgsz)
+                          min_iou=args.min_iou, min_iou_int8=args.min_iou_int8, max_frames=args.max_frames,
+                          conf=args.conf, iou=args.iou, threads=args.threads, imgsz=imgsz)
     report = cross_verify(config)
     sys.stdout.write(report.markdown())
     if args.json:

@@ -93,7 +93,8 @@ def load_deploy_model(weights: str | os.PathLike[str]) -> DeployModel:
 
 def _train_imgsz(net: nn.Module) -> int | None:
     """The training image size recorded in a checkpoint's train_args (an int, or the larger of a pair)."""
-    value = (getattr(net, "args", None) or {}).get("imgsz") if isinstance(getattr(net, "args", None), dict) else None
+    args = getattr(net, "args", None)
+    value = args.get("imgsz") if isinstance(args, dict) else None
     if isinstance(value, (list, tuple)) and value:
         value = max(value)
     return int(value) if isinstance(value, (int, float)) and value > 0 else None

@@ -112,15 +112,15 @@ def run(model: str, threads: int, frames: int, ultralytics: bool, pin: bool) -> 
                 timings[k].append(r.timings[k])
             instances.append(len(r))
 
-        def theirs(img: np.ndarray) -> None:
-            assert yolo is not None
-            timings["ultralytics"].append(yolo(img))
+        def theirs(key: str, retina: bool) -> Callable[[np.ndarray], None]:
+            def path(img: np.ndarray) -> None:
+                assert yolo is not None
+                timings[key].append(yolo(img, retina))
+            return path
 
-        def theirs_full(img: np.ndarray) -> None:
-            assert yolo is not None
-            timings["ultralytics_full"].append(yolo(img, True))
-
-        paths = [raw, ours] + ([theirs, theirs_full] if yolo is not None else [])
+        paths = [raw, ours]
+        if yolo is not None:
+            paths += [theirs("ultralytics", False), theirs("ultralytics_full", True)]
         for i, img in enumerate(imgs):  # rotate the order: no path always runs after another's cache footprint
             for path in paths[i % len(paths):] + paths[: i % len(paths)]:
                 path(img)

@@ -39,11 +39,9 @@ def top_level_boxes(path: str | Path) -> list[tuple[str, int, int]]:
                 size = struct.unpack(">Q", large)[0]
             elif size == 0:  # the box runs to the end of the file
                 size = file_size - offset
-            name = kind.decode("latin-1")
-            if size < 8:
-                boxes.append((name, offset, size))
+            boxes.append((kind.decode("latin-1"), offset, size))
+            if size < 8:  # a corrupt header: nothing after it can be located
                 break
-            boxes.append((name, offset, size))
             offset += size
     return boxes
 
