@@ -1,38 +1,39 @@
-"""Fixtures for tests/models: randomised BatchNorm and branch scales, so fusion errors cannot hide."""
+"""Fixtures for tests/models: randomised BatchNorm and branch scales, so fusion errors cannot hide, and the
+device the equivalence tests run on.
+
+`SKYSEG_TEST_DEVICE=cuda pytest tests/models/test_blocks.py tests/models/test_selective_scan.py …` runs the same
+tests with every module and tensor on the GPU (torch's default device), TF32 off so float32 means float32
+(`skyseg.models.gpu_check` adds the float16-autocast checks). Random inputs are drawn on the CPU with seeded
+generators and moved, so both devices see the same numbers.
+"""
 from __future__ import annotations
+
+import os
 
 import pytest
 import torch
-from torch import nn
+
+from skyseg.models.randomise import randomise as randomise_module
+
+DEVICE = os.environ.get("SKYSEG_TEST_DEVICE", "cpu")
 
 
-def randomise_bn(module: nn.Module, seed: int = 0) -> None:
-    """Give every BatchNorm non-trivial running stats and affine parameters."""
-    g = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for m in module.modules():
-            if isinstance(m, nn.BatchNorm2d):
-                c = m.num_features
-                m.running_mean.copy_(torch.rand(c, generator=g) * 1.0 - 0.5)
-                m.running_var.copy_(torch.rand(c, generator=g) * 1.5 + 0.5)
-                m.weight.copy_(torch.rand(c, generator=g) + 0.5)
-                m.bias.copy_(torch.rand(c, generator=g) - 0.5)
-
-
-def randomise_params(module: nn.Module, seed: int = 0) -> None:
-    """Perturb every OREPA branch scale and zero-initialised weight so each branch contributes."""
-    g = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for name, p in module.named_parameters():
-            if name.endswith("vector") or name.endswith("weight_1x1_kxk_a"):
-                p.copy_(torch.randn(p.shape, generator=g) * 0.5)
+@pytest.fixture(scope="session", autouse=True)
+def test_device():
+    """Make SKYSEG_TEST_DEVICE torch's default device for every test in this folder (cpu when unset)."""
+    if DEVICE == "cpu":
+        yield torch.device("cpu")
+        return
+    if DEVICE.startswith("cuda") and not torch.cuda.is_available():
+        pytest.exit(f"SKYSEG_TEST_DEVICE={DEVICE} but torch {torch.__version__} sees no CUDA device", returncode=2)
+    torch.backends.cudnn.allow_tf32 = False
+    torch.backends.cuda.matmul.allow_tf32 = False
+    torch.set_default_device(DEVICE)
+    yield torch.device(DEVICE)
+    torch.set_default_device("cpu")
 
 
 @pytest.fixture(scope="session")
 def randomise():
     """Callable that randomises BN statistics/affine and OREPA scales of a module in place."""
-    def apply(module: nn.Module, seed: int = 0) -> nn.Module:
-        randomise_bn(module, seed)
-        randomise_params(module, seed)
-        return module
-    return apply
+    return randomise_module

@@ -31,7 +31,8 @@ def models(randomise):
 @pytest.mark.slow
 def test_whole_model_outputs_match_at_640(models):
     _, train, deploy, _ = models
-    x = torch.rand(1, 3, 640, 640, generator=torch.Generator().manual_seed(1))
+    x = torch.rand(1, 3, 640, 640, generator=torch.Generator().manual_seed(1), device="cpu")
+    x = x.to(torch.get_default_device())
     with torch.no_grad():
         (y0, p0), _ = train(x)
         (y1, p1), _ = deploy(x)

@@ -22,16 +22,18 @@ def reference_scan(u, delta, A, B, C, D):
 
 
 def _inputs(length, seed=0, b=1, k=4, d=6, n=4):
+    """Seeded on the CPU, then moved to torch's default device (see conftest), so every device sees the same."""
     g = torch.Generator().manual_seed(seed)
-    u = torch.randn(b, k, d, length, generator=g)
+    cpu = dict(generator=g, device="cpu")
+    u = torch.randn(b, k, d, length, **cpu)
     # extreme Δ: half of the channels with bias −10 (Δ ≈ 5e-5), half with +10 (Δ ≈ 10)
-    bias = torch.where(torch.arange(d) % 2 == 0, -10.0, 10.0).reshape(1, 1, d, 1)
-    delta = softplus(torch.randn(b, k, d, length, generator=g) + bias)
-    A = -torch.exp(torch.rand(k, d, n, generator=g) * 5.0 - 2.0)  # A_logs ∈ [−2, 3]
-    B = torch.randn(b, k, n, length, generator=g)
-    C = torch.randn(b, k, n, length, generator=g)
-    D = torch.randn(k, d, generator=g)
-    return u, delta, A, B, C, D
+    bias = torch.where(torch.arange(d, device="cpu") % 2 == 0, -10.0, 10.0).reshape(1, 1, d, 1)
+    delta = softplus(torch.randn(b, k, d, length, **cpu) + bias)
+    A = -torch.exp(torch.rand(k, d, n, **cpu) * 5.0 - 2.0)  # A_logs ∈ [−2, 3]
+    B = torch.randn(b, k, n, length, **cpu)
+    C = torch.randn(b, k, n, length, **cpu)
+    D = torch.randn(k, d, **cpu)
+    return tuple(t.to(torch.get_default_device()) for t in (u, delta, A, B, C, D))
 
 
 def _rel_err(y, ref):
