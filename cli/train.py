@@ -28,6 +28,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--time", type=float, default=None,
                         help="training budget in hours; overrides --epochs (Ultralytics fits the schedule to it)")
     parser.add_argument("--cache", action="store_true", help="cache decoded, resized images in RAM")
+    parser.add_argument("--optimizer", default=None, help="Ultralytics optimizer (AdamW, SGD, …; default auto)")
+    parser.add_argument("--lr0", type=float, default=None, help="initial learning rate (fine-tuning: e.g. 0.0005)")
+    parser.add_argument("--warmup-epochs", type=float, default=None, help="warm-up epochs (default 3; 0 to fine-tune)")
+    parser.add_argument("--close-mosaic", type=int, default=None,
+                        help="turn mosaic augmentation off for the last N epochs (default 10)")
     parser.add_argument("--no-plots", dest="plots", action="store_false", help="skip training plots")
 
 
@@ -39,7 +44,8 @@ def run(args: argparse.Namespace) -> int:
     config = TrainConfig(data=args.data, model=args.model, epochs=args.epochs, imgsz=args.imgsz, device=args.device,
                          batch=args.batch, workers=args.workers, project=args.project, name=args.name,
                          seed=args.seed, patience=args.patience, fraction=args.fraction, plots=args.plots,
-                         time=args.time, cache=args.cache, threads=args.threads)
+                         time=args.time, cache=args.cache, threads=args.threads, optimizer=args.optimizer,
+                         lr0=args.lr0, warmup_epochs=args.warmup_epochs, close_mosaic=args.close_mosaic)
     best = train(config)
     log.info("done: %s", best)
     return 0

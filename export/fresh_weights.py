@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import logging
 import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
+from skyseg.runtime.atomic_file import temp_beside
 
 log = logging.getLogger(__name__)
 
@@ -92,7 +92,7 @@ def build_fresh_checkpoint(path: str | Path, cfg: str = STOCK_CFG, seed: int = 0
         p.requires_grad_(False)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = temp_beside(path)
     os.close(fd)
     try:
         torch.save({"model": net, "train_args": {"task": "segment", "imgsz": imgsz}, "epoch": -1}, tmp)

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import logging
 import os
-import tempfile
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -25,6 +24,7 @@ import onnx
 from skyseg.export.fp16 import to_fp16
 from skyseg.export.metadata import build_metadata, file_sha256, set_onnx_metadata
 from skyseg.export.verify import FP16_TOLERANCES, FP32_TOLERANCES, VerificationReport, verify_onnx
+from skyseg.runtime.atomic_file import temp_beside
 from skyseg.runtime.errors import InputError, ModelContractError, VerificationError
 from skyseg.runtime.train_size import size_mismatch
 
@@ -204,9 +204,8 @@ def export_onnx(cfg: ExportConfig) -> ExportResult:
         log.warning(mismatch)
     out = Path(cfg.output)
     out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{out.stem}.", suffix=".tmp.onnx", dir=out.parent)
+    fd, tmp = temp_beside(out.with_name(out.stem), suffix=".tmp.onnx")
     os.close(fd)
-    tmp = Path(tmp_name)
     try:
         log.info("exporting %s at %dx%d (batch %s, opset %d)", cfg.weights, h, w, f"dynamic ({mode})" if mode != "none" else cfg.batch, cfg.opset)
         _torch_export(deploy.module, cfg, mode, tmp)

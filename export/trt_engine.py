@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +18,7 @@ from skyseg.export.metadata import file_sha256
 from skyseg.export.onnx_info import read_onnx_info
 from skyseg.export.trt_build import BuildConfig, BuildPlan, parse_trt_version, plan_build, sidecar_document, trtexec_command
 from skyseg.export.trt_lint import lint_onnx
+from skyseg.runtime.atomic_file import write_bytes_atomic
 from skyseg.runtime.engine_file import write_engine_file
 from skyseg.runtime.errors import InputError, MissingDependencyError, SkysegError
 
@@ -87,13 +86,6 @@ def _calibration_batches(cfg: BuildConfig, shape: tuple[int, ...]) -> Iterator[n
     frames = folder_frames(cfg.calib_dir, limit=batch * cfg.calib_batches) if cfg.calib_dir else []
     for i in range(0, len(frames) - batch + 1, batch):
         yield np.concatenate([preprocess(f.pixels, (h, w))[0] for f in frames[i : i + batch]], axis=0)
-
-
-def _atomic_bytes(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(data)
-    os.replace(tmp, path)
 
 
 def build_engine(cfg: BuildConfig) -> BuildResult:
@@ -166,7 +158,7 @@ def build_engine(cfg: BuildConfig) -> BuildResult:
     seconds = time.perf_counter() - start
     final_cache = config.get_timing_cache() if cache is not None else None
     if final_cache is not None:
-        _atomic_bytes(cfg.timing_cache, bytes(final_cache.serialize()))
+        write_bytes_atomic(cfg.timing_cache, bytes(final_cache.serialize()))
     gpu, cc = gpu_identity()
     metadata = dict(info.metadata)
     metadata["skyseg_precision"] = plan.engine_precision

@@ -34,14 +34,19 @@ class BenchConfig:
 
 
 def build_models(model: str) -> dict[str, nn.Module]:
-    """Train form (eval), deploy form, stock yolo11n-seg (nc=1, from Ultralytics' YAML) fused and unfused."""
+    """Train form (eval), deploy form, stock yolo11n-seg (nc=1, from Ultralytics' YAML) fused and unfused.
+
+    Stock is fused by Ultralytics' own `fuse()` — what its users run — not by `reparameterize_model`, whose
+    sub-pixel Proto would speed stock up too."""
+    import copy
+
     import skyseg.models
     from ultralytics.nn.tasks import SegmentationModel
 
     train = skyseg.models.load_model(model).model.eval()
     deploy = skyseg.models.reparameterize_model(train)
     stock_unfused = SegmentationModel("yolo11n-seg.yaml", nc=1, verbose=False).eval()
-    stock = skyseg.models.reparameterize_model(stock_unfused)  # Ultralytics' own fuse() on a copy
+    stock = copy.deepcopy(stock_unfused).fuse(verbose=False)
     return {"train": train, "deploy": deploy, "stock": stock, "stock_unfused": stock_unfused}
 
 

@@ -126,11 +126,10 @@ def _median_ms(fn: Callable[[], object], sync: Callable[[], None], runs: int) ->
 
 def timing_lines(device: torch.device, amp: torch.dtype, sizes: Sequence[int], runs: int) -> list[str]:
     """Batch-1 forward latency (ms, median, synchronised) of train form, deploy form and stock yolo11n-seg."""
-    import skyseg.models
     from ultralytics.nn.tasks import SegmentationModel
 
     train, deploy = _whole_model(device)
-    stock = skyseg.models.reparameterize_model(SegmentationModel("yolo11n-seg.yaml", nc=1, verbose=False).eval())
+    stock = SegmentationModel("yolo11n-seg.yaml", nc=1, verbose=False).eval().fuse(verbose=False)  # as Ultralytics runs it
     models = {"train": train, "deploy": deploy, "stock": stock.to(device)}
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
     lines = ["| imgsz | precision | train ms | deploy ms | train/deploy | stock yolo11n-seg ms | deploy/stock |",

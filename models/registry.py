@@ -6,11 +6,11 @@ Ultralytics' `parse_model` gives width/depth/channel handling only to its own mo
 1. returns the original parser's result untouched when the YAML names no skyseg module (stock models stay
    byte-identical);
 2. otherwise rewrites each skyseg row to a stock *template* module with the same argument convention
-   (C3k2OREPA/C3k2Rep → C3k2, OREPA/RepVGGConv → Conv, VSSBlock → C2PSA), lets the original parser do all the
-   scaling (c2 = make_divisible(min(c2, max_channels)·width, 8), n = max(round(n·depth), 1), input channels,
-   C3k2's c3k override for m/l/x), and
-3. swaps each template instance for the skyseg module built with the template's resolved (c1, c2, n, c3k) and
-   the row's remaining YAML arguments.
+   (C3k2OREPA/C3k2Rep → C3k2, OREPA/RepVGGConv → Conv, VSSBlock → C2PSA, SegmentRep → Segment), lets the
+   original parser do all the scaling (c2 = make_divisible(min(c2, max_channels)·width, 8), n = max(round(n·depth),
+   1), input channels, C3k2's c3k override for m/l/x, Segment's proto width), and
+3. swaps each template instance for the skyseg module built with the template's resolved arguments (c1, c2, n,
+   c3k; for Segment nc, nm, npr, reg_max, end2end, ch) and the row's remaining YAML arguments.
 """
 from __future__ import annotations
 
@@ -25,10 +25,12 @@ import skyseg.models.offline  # noqa: F401  (offline switches before Ultralytics
 from ultralytics.nn import tasks
 from ultralytics.nn.modules.block import C3k, C3k2, C2PSA
 from ultralytics.nn.modules.conv import Conv
+from ultralytics.nn.modules.head import Segment
 
 from skyseg.models.c3k2_rep import C3k2OREPA, C3k2Rep
 from skyseg.models.orepa import OREPA
 from skyseg.models.repconv import RepVGGConv
+from skyseg.models.segment_rep import SegmentRep
 from skyseg.models.ss2d import VSSBlock
 
 
@@ -51,6 +53,10 @@ def _c3k2_args(m: C3k2) -> list[Any]:
     return [m.cv1.conv.in_channels, m.cv2.conv.out_channels, len(m.m), isinstance(m.m[0], C3k)]
 
 
+def _segment_args(m: Segment) -> list[Any]:
+    return [m.nc, m.nm, m.proto.cv1.conv.out_channels, m.reg_max, m.end2end, [b[0].conv.in_channels for b in m.cv2]]
+
+
 def _c2psa_args(m: C2PSA) -> list[Any]:
     return [m.cv1.conv.in_channels, m.cv2.conv.out_channels, len(m.m)]
 
@@ -62,6 +68,7 @@ TEMPLATES: dict[type[nn.Module], _Template] = {
     OREPA: _Template("Conv", 3, 1, _conv_args),  # YAML [c2, k, s, g, act]
     RepVGGConv: _Template("Conv", 3, 1, _conv_args),
     VSSBlock: _Template("C2PSA", 2, 1, _c2psa_args),  # YAML [c2, e, d_state]
+    SegmentRep: _Template("Segment", 3, 3, _segment_args),  # YAML [nc, nm, npr]; the parser scales npr
 }
 MODULES: dict[str, type[nn.Module]] = {cls.__name__: cls for cls in TEMPLATES}
 

@@ -11,7 +11,8 @@ log = logging.getLogger(__name__)
 
 
 def reparameterize_model(model: nn.Module, inplace: bool = False) -> nn.Module:
-    """Collapse every train-time structure: OREPA/RepVGG → one conv, SS2D → export form, Conv+BN folded.
+    """Collapse every train-time structure: OREPA/RepVGG → one conv, SS2D → export form, Conv+BN folded, and
+    Ultralytics' mask Proto → its sub-pixel form (transposed conv and the 3×3 after it as one 2×2 phase conv).
 
     Accepts an `nn.Module` (e.g. a SegmentationModel) or an Ultralytics `YOLO` wrapper (its `.model` is
     converted and the same kind is returned). Idempotent. With `inplace=False` the original is untouched.
@@ -29,7 +30,12 @@ def reparameterize_model(model: nn.Module, inplace: bool = False) -> nn.Module:
         for m in blocks:
             m.reparameterize()
         _fold_stock(target)
-    log.debug("reparameterized %d skyseg blocks", len(blocks))
+        protos = _swap_protos(target)
+        if _is_proto(target):  # a bare Proto (its own root)
+            from skyseg.models.subpixel_proto import SubPixelProto
+
+            target, protos = SubPixelProto.from_proto(target), 1
+    log.debug("reparameterized %d skyseg blocks and %d mask protos", len(blocks), protos)
     return target
 
 
@@ -41,6 +47,24 @@ def _fold_stock(model: nn.Module) -> None:
         model.fuse(verbose=False)
         return
     fold_stock_convs(model)
+
+
+def _is_proto(m: nn.Module) -> bool:
+    """Exactly Ultralytics' `Proto` (not its YOLO26 subclass, whose layout differs)."""
+    from ultralytics.nn.modules.block import Proto
+
+    return type(m) is Proto
+
+
+def _swap_protos(model: nn.Module) -> int:
+    """Replace every Ultralytics `Proto` below `model` by its `SubPixelProto`, in place; returns how many."""
+    from skyseg.models.subpixel_proto import SubPixelProto
+
+    found = [(parent, name, child) for parent in model.modules() for name, child in parent.named_children()
+             if _is_proto(child)]
+    for parent, name, child in found:
+        setattr(parent, name, SubPixelProto.from_proto(child))
+    return len(found)
 
 
 def fold_stock_convs(module: nn.Module) -> None:

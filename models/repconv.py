@@ -28,6 +28,12 @@ class RepVGGConv(nn.Module):
         self.bn_1x1 = nn.BatchNorm2d(c2)
         self.bn_id = nn.BatchNorm2d(c2) if c1 == c2 and s == 1 else None
 
+    @property
+    def conv(self) -> nn.Conv2d:
+        """The deployed conv; while training, the k×k branch — Ultralytics' head code reads `m[0].conv.in_channels`
+        of its box branch as it would of its own Conv, so a RepVGGConv there must answer it."""
+        return self._modules["conv" if self.deploy else "conv_kxk"]
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.deploy:
             return self.act(self.conv(x))

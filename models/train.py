@@ -33,6 +33,11 @@ class TrainConfig:
     time: float | None = None  # hours; Ultralytics then fits the epochs and LR schedule to this budget
     cache: bool = False  # keep decoded, resized images in RAM
     threads: int | None = None  # CPU training: torch threads (default: every core)
+    # fine-tuning knobs (None: Ultralytics' defaults — optimizer 'auto', 3 warm-up epochs, mosaic off for the last 10)
+    optimizer: str | None = None
+    lr0: float | None = None
+    warmup_epochs: float | None = None
+    close_mosaic: int | None = None
 
 
 @contextlib.contextmanager
@@ -89,8 +94,9 @@ def train(config: TrainConfig) -> Path:
         amp=config.device != "cpu",  # AMP only matters on CUDA; its download-based check is replaced below
         exist_ok=config.name is not None, cache="ram" if config.cache else False,
     )
-    if config.time is not None:
-        overrides["time"] = config.time
+    for key in ("time", "optimizer", "lr0", "warmup_epochs", "close_mosaic"):
+        if getattr(config, key) is not None:
+            overrides[key] = getattr(config, key)
     if config.project is not None:
         overrides["project"] = str(Path(config.project).resolve())
     if config.name is not None:

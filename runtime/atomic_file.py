@@ -16,14 +16,29 @@ import numpy as np
 from skyseg.runtime.errors import InputError
 
 
+def _default_mode() -> int:
+    """0o666 less the process umask: what open() would have given a new file (mkstemp gives 0o600)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
+def temp_beside(path: str | os.PathLike[str], suffix: str = ".tmp") -> tuple[int, Path]:
+    """(fd, path) of a new hidden temp file in `path`'s folder, with the permissions a plain new file gets there,
+    so a model or table renamed into place is as readable as one written directly (e.g. by a service user)."""
+    target = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=suffix, dir=target.parent)
+    os.fchmod(fd, _default_mode())
+    return fd, Path(tmp)
+
+
 class AtomicFile:
     """A temp file that becomes `path` on `commit()`, or disappears on `discard()` (a context manager)."""
 
     def __init__(self, path: str | os.PathLike[str], mode: str = "w", **open_kwargs: Any) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".tmp", dir=self.path.parent)
-        self.tmp_path = Path(tmp)
+        fd, self.tmp_path = temp_beside(self.path)
         self.handle: IO[Any] = os.fdopen(fd, mode, **open_kwargs)
 
     def commit(self) -> Path:

@@ -28,14 +28,13 @@ from __future__ import annotations
 import json
 import logging
 import os
-import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from skyseg.runtime.atomic_file import write_bytes_atomic
+from skyseg.runtime.atomic_file import temp_beside, write_bytes_atomic
 from skyseg.runtime.errors import MissingDependencyError
 
 log = logging.getLogger(__name__)
@@ -249,7 +248,7 @@ def plot_reports(reports: list[BenchReport], path: Path) -> Path:
     fig.tight_layout()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".png", dir=path.parent)
+    fd, tmp = temp_beside(path, suffix=".png")
     os.close(fd)
     try:
         fig.savefig(tmp, format="png")

@@ -21,11 +21,11 @@ import json
 import logging
 import os
 import struct
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from skyseg.runtime.atomic_file import temp_beside
 from skyseg.runtime.errors import InputError, ModelContractError
 
 log = logging.getLogger(__name__)
@@ -55,7 +55,7 @@ def sidecar_path(engine_path: str | os.PathLike[str]) -> Path:
 def _atomic_write(path: Path, data: bytes) -> None:
     """Write to a temp file in the same folder, fsync, rename: readers never see a half-written file."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = temp_beside(path)
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)

@@ -7,9 +7,12 @@ the appsink's small queue blocks the decoder instead.
 """
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from skyseg.runtime.errors import MissingDependencyError
+
+log = logging.getLogger(__name__)
 
 APPSINK_NAME = "skyseg_sink"
 FILE_QUEUE_BUFFERS = 4  # decoded frames held ahead of the model for files (memory vs. smoothness)
@@ -117,8 +120,29 @@ GST_INSTALL_HINT = (
 )
 
 
+def _gcc_unwinder_first() -> None:
+    """Put GCC's unwinder (libgcc_s) into the process-wide symbol scope before GStreamer arrives.
+
+    Debian's libgstreamer links the nongnu libunwind, which also defines the C++ exception ABI (`_Unwind_*`), and
+    GObject introspection loads it into the global scope. Any C++ library that first throws after that (ONNX's or
+    ONNX Runtime's pybind11 modules, torch's ONNX exporter) then unwinds with libunwind over frames built for
+    libgcc_s, and the process dies ("terminate called after throwing an instance of 'pybind11::stop_iteration'",
+    or a segfault). With libgcc_s loaded globally first, those symbols resolve to it. Harmless where GStreamer
+    does not link libunwind (the first definition in the global scope wins; libgcc_s is what C++ uses anyway).
+    """
+    import ctypes
+    import ctypes.util
+
+    name = ctypes.util.find_library("gcc_s") or "libgcc_s.so.1"
+    try:
+        ctypes.CDLL(name, mode=ctypes.RTLD_GLOBAL)
+    except OSError as err:  # not glibc/GCC (musl, macOS): nothing to order
+        log.debug("libgcc_s not loaded globally (%s)", err)
+
+
 def load_gst() -> tuple[Any, Any, Any]:
     """Import and initialise GStreamer (Gst, GstApp, GstVideo) lazily; a clear error names what to install."""
+    _gcc_unwinder_first()
     try:
         import gi
 

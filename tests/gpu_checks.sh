@@ -3,7 +3,7 @@
 # Ultralytics may come from SKYSEG_EXTRA_SITE (default .gpu/site: a copy of its package folder) when it is not
 # installed there. Results land in $OUT (default ./gpu-out).
 # The run: model equivalence on CUDA (pytest, float32/float64), autocast checks + GPU timings,
-# the CuPy pre/post-processing check and its pytest files.
+# the CuPy pre/post-processing check and its pytest files, and the model bench on the host CPU (one thread).
 export PYTHONUNBUFFERED=1 YOLO_OFFLINE=1 YOLO_AUTOINSTALL=0 ULTRALYTICS_SKIP_REQUIREMENTS_CHECKS=1 YOLO_CONFIG_DIR=/tmp/yolo
 mkdir -p /tmp/site/skyseg /tmp/yolo
 for p in cli models export calib runtime synth; do ln -sfn "$PWD/$p" /tmp/site/skyseg/$p; done
@@ -21,3 +21,7 @@ tail -15 "$OUT"/runtime_gpu_check.log
 timeout 90 python3 -m pytest -q -p no:cacheprovider -o addopts="--import-mode=importlib -ra" tests/runtime/test_gpu_preprocess.py \
   tests/runtime/test_gpu_masks.py tests/runtime/test_core_segmenter.py > "$OUT"/pytest_runtime_gpu.log 2>&1; echo "pytest runtime gpu rc=$?"
 tail -12 "$OUT"/pytest_runtime_gpu.log
+# the same machine's CPU, one thread: a second, quieter CPU for the train/deploy latency ratio
+timeout 240 python3 -m skyseg.models.bench --imgsz 320 640 --threads 1 --runs 20 > "$OUT"/models_bench_host_cpu.md 2>&1
+echo "models bench (host CPU) rc=$?"; cat "$OUT"/models_bench_host_cpu.md
+lscpu | grep -E "Model name|Flags" | cut -c1-400 > "$OUT"/host_cpu.txt

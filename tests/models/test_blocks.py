@@ -186,3 +186,76 @@ def test_deploy_built_block_loads_reparameterized_state(build, randomise):
     x = torch.randn(1, fresh.cv1.conv.in_channels, 6, 6)
     with torch.no_grad():
         assert torch.equal(fresh(x), trained(x))
+
+
+def _proto(c1, c_, c2, rep, randomise):
+    from ultralytics.nn.modules.block import Proto
+
+    torch.manual_seed(0)
+    p = Proto(c1, c_, c2)
+    if rep:  # SegmentRep's proto: RepVGG blocks for its two 3×3 convs
+        p.cv1, p.cv2 = RepVGGConv(c1, c_), RepVGGConv(c_, c_)
+    randomise(p)
+    with torch.no_grad():
+        p.upsample.bias.normal_()  # a transposed-conv bias that matters (it only reaches in-bounds taps)
+    return p.eval()
+
+
+@pytest.mark.parametrize("rep", [False, True], ids=["Proto", "Proto-RepVGG"])
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+def test_subpixel_proto_equals_proto(rep, dtype, randomise):
+    from skyseg.models.subpixel_proto import SubPixelProto
+
+    p = _proto(7, 10, 5, rep, randomise).to(dtype)
+    x = torch.randn(2, 7, 5, 8, dtype=dtype)  # odd, non-square: every border phase is exercised
+    with torch.no_grad():
+        y = p(x)
+        d = reparameterize_model(p)
+        z = d(x)
+    assert isinstance(d, SubPixelProto)
+    assert z.shape == y.shape == (2, 5, 10, 16)
+    assert not any(isinstance(m, (nn.ConvTranspose2d, nn.BatchNorm2d)) for m in d.modules())
+    if dtype is torch.float64:
+        assert (y - z).abs().max().item() <= 1e-9
+    else:
+        torch.testing.assert_close(z, y, rtol=1e-4, atol=1e-5)
+
+
+def test_subpixel_phases_match_the_transposed_conv_layout(randomise):
+    """One input pixel's influence lands on the same 2×2-upsampled neighbourhood in both forms."""
+    from skyseg.models.subpixel_proto import SubPixelProto
+
+    p = _proto(3, 4, 2, False, randomise).double()
+    x = torch.zeros(1, 3, 6, 6, dtype=torch.float64)
+    base_p, base_s = p(x), SubPixelProto.from_proto(p)(x)
+    x[0, :, 2, 3] = 1.0
+    moved_p = (p(x) - base_p).abs().sum(1)[0] > 1e-12
+    moved_s = (SubPixelProto.from_proto(p)(x) - base_s).abs().sum(1)[0] > 1e-12
+    # 3×3 (low-res rows 1–3) → ×2 (rows 2–7) → 3×3 (rows 1–8); columns likewise from 3 → 3–10
+    assert torch.equal(moved_p, moved_s) and moved_p[1:9, 3:11].all() and moved_p.sum() == 64
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+def test_segment_rep_head_deploy_equals_train(dtype, randomise):
+    from skyseg.models.segment_rep import SegmentRep
+    from skyseg.models.subpixel_proto import SubPixelProto
+
+    torch.manual_seed(0)
+    head = SegmentRep(nc=1, nm=8, npr=16, ch=(16, 24, 40))
+    head.stride = torch.tensor([8.0, 16.0, 32.0])
+    head = randomise(head.to(dtype)).eval()
+    reps = [m for m in head.modules() if isinstance(m, RepVGGConv)]
+    assert len(reps) == 3 * 4 + 2  # two per box branch, two per mask branch, two in the proto
+    xs = [torch.randn(1, c, s, s, dtype=dtype) for c, s in ((16, 8), (24, 4), (40, 2))]
+    with torch.no_grad():
+        (y, p), _ = head([x.clone() for x in xs])
+        d = reparameterize_model(head)
+        (z, q), _ = d([x.clone() for x in xs])
+    assert isinstance(d.proto, SubPixelProto) and all(m.deploy for m in d.modules() if isinstance(m, RepVGGConv))
+    if dtype is torch.float64:
+        assert max((y - z).abs().max().item(), (q - p).abs().max().item()) <= 1e-9
+    else:
+        torch.testing.assert_close(z, y, rtol=1e-4, atol=1e-3)  # boxes in pixels
+        torch.testing.assert_close(q, p, rtol=1e-4, atol=1e-5)
+    fresh = SegmentRep(nc=1, nm=8, npr=16, ch=(16, 24, 40), deploy=True).to(dtype)
+    fresh.load_state_dict(d.state_dict())  # strict: the deploy-built head has the same layout

@@ -14,6 +14,7 @@ import skyseg.models
 from skyseg.models.orepa import OREPA
 from skyseg.models.repconv import RepVGGConv
 from skyseg.models.ss2d import SS2D
+from skyseg.models.subpixel_proto import SubPixelProto
 
 FORBIDDEN_OPS = {"Loop", "Scan", "If", "Einsum"}
 
@@ -53,6 +54,8 @@ def test_original_untouched_and_deploy_structure(models):
     assert convs and all(m.deploy and list(dict(m.named_children())) == ["act", "conv"] for m in convs)
     assert all(m.conv.bias is not None for m in convs)
     assert all(m.deploy and not hasattr(m, "A_logs") for m in deploy.modules() if isinstance(m, SS2D))
+    assert isinstance(deploy.model[-1].proto, SubPixelProto)
+    assert not any(isinstance(m, nn.ConvTranspose2d) for m in deploy.modules())
     names = {n.split(".")[-1] for n, _ in deploy.named_parameters()}
     assert not names & {"vector", "weight_origin", "weight_dw", "A_logs"}
 

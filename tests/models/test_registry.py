@@ -8,6 +8,7 @@ import skyseg.models
 from skyseg.models.c3k2_rep import C3k2OREPA, C3k2Rep, RepC3k
 from skyseg.models.orepa import OREPA
 from skyseg.models.repconv import RepVGGConv
+from skyseg.models.segment_rep import SegmentRep
 from skyseg.models.loading import CFG_DIR, packaged_configs, resolve_config
 from skyseg.runtime.errors import InputError
 from skyseg.models.ss2d import VSSBlock
@@ -49,6 +50,14 @@ def test_layers_scale_like_stock(pair):
     for i in (13, 16, 19, 22):
         assert isinstance(ours.model[i], C3k2Rep)
         assert ours.model[i].cv2.conv.out_channels == stock.model[i].cv2.conv.out_channels
+    for i in (0, 1, 3, 5, 7, 17, 20):  # the stride-2 convs
+        assert isinstance(ours.model[i], RepVGGConv) and ours.model[i].s == 2 and ours.model[i].bn_id is None
+        assert ours.model[i].conv.weight.shape == stock.model[i].conv.weight.shape
+    head, stock_head = ours.model[23], stock.model[23]
+    assert isinstance(head, SegmentRep) and (head.nc, head.nm) == (stock_head.nc, stock_head.nm) == (1, 32)
+    assert head.proto.cv1.conv.weight.shape == stock_head.proto.cv1.conv.weight.shape  # npr scaled like stock
+    assert sum(isinstance(m, RepVGGConv) for m in head.modules()) == 14
+    assert sum(p.numel() for p in head.cv3.parameters()) == sum(p.numel() for p in stock_head.cv3.parameters())
     vss = ours.model[10]
     assert isinstance(vss, VSSBlock) and vss.m[0].ss2d.d_inner == {"n": 128, "s": 256}[scale]
     assert vss.m[0].ss2d.d_state == 8

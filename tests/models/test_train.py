@@ -104,3 +104,18 @@ def test_cpu_training_gets_every_core_and_its_workers_back():
         assert gpu.args.workers == 8  # GPU training is left to Ultralytics
     finally:
         torch.set_num_threads(before)
+
+
+@pytest.mark.slow
+def test_fine_tune_from_a_checkpoint_with_the_fine_tuning_knobs(checkpoint: Path, tmp_path: Path):
+    """`--model best.pt` loads every tensor (Ultralytics reads `cv2[i][0].conv` of the RepVGG head) and the
+    fine-tuning flags reach Ultralytics."""
+    import yaml
+
+    data = checkpoint.parents[3] / "ds" / "data.yaml"
+    rc = skyseg_main(["train", "--data", str(data), "--model", str(checkpoint), "--epochs", "1", "--imgsz", "64",
+                      "--batch", "4", "--workers", "0", "--project", str(tmp_path), "--name", "ft", "--no-plots",
+                      "--optimizer", "AdamW", "--lr0", "0.0005", "--warmup-epochs", "0", "--close-mosaic", "1"])
+    assert rc == 0 and (tmp_path / "ft" / "weights" / "best.pt").is_file()
+    args = yaml.safe_load((tmp_path / "ft" / "args.yaml").read_text())
+    assert (args["optimizer"], args["lr0"], args["warmup_epochs"], args["close_mosaic"]) == ("AdamW", 0.0005, 0.0, 1)

@@ -216,3 +216,28 @@ def test_dropped_stream_reconnects_then_gives_up() -> None:
     assert [r.index for r in recs] == list(range(len(recs)))
     assert isinstance(recs[-1], FrameError)
     assert f"stopped after {len(frames)} frame(s): Failed after iterations as requested." in recs[-1].message
+
+
+_AFTER_GST = """
+import sys
+import onnx, onnxruntime as ort
+from skyseg.runtime.sources import open_source
+with open_source("test://ball?n=2&w=32&h=24&fps=25") as src:
+    frames = sum(1 for _ in src)
+for fn in (lambda: ort.InferenceSession(b"not an onnx model", providers=["CPUExecutionProvider"]),
+           lambda: onnx.checker.check_model(onnx.ModelProto())):
+    try:
+        fn()
+    except Exception as err:
+        print("caught", type(err).__name__, frames, flush=True)
+"""
+
+
+def test_cxx_exceptions_still_reach_python_after_gstreamer() -> None:
+    """Debian's libgstreamer brings libunwind's `_Unwind_*` into the global scope; without libgcc_s there first,
+    the next C++ exception (ONNX Runtime, ONNX, torch's exporter) kills the process (it segfaulted here)."""
+    import sys
+
+    out = subprocess.run([sys.executable, "-c", _AFTER_GST], capture_output=True, text=True, timeout=180)
+    assert out.returncode == 0, f"exit {out.returncode}: {out.stderr[-1500:]}"
+    assert out.stdout.split("\n")[:2] == ["caught InvalidProtobuf 2", "caught ValidationError 2"]

@@ -137,3 +137,19 @@ def test_annotator_tints_sky_only_and_keeps_size() -> None:
     expected = (0.5 * 50 + 0.5 * np.array([40, 160, 255])).round()
     assert np.abs(out[mask].astype(int) - expected).max() <= 1
     assert np.array_equal(rgb, np.full((H, W, 3), 50, np.uint8))  # the input is untouched
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o077])
+def test_atomic_files_get_plain_new_file_permissions(tmp_path: Path, umask: int) -> None:
+    """mkstemp creates 0600 files; renamed into place they must read like any new file (a service user reading a
+    model or table written by its owner), i.e. 0666 less the umask."""
+    import os
+
+    from skyseg.runtime.atomic_file import write_bytes_atomic
+
+    old = os.umask(umask)
+    try:
+        out = write_bytes_atomic(tmp_path / "model.onnx", b"x")
+    finally:
+        os.umask(old)
+    assert (out.stat().st_mode & 0o777) == 0o666 & ~umask and out.read_bytes() == b"x"
