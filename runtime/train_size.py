@@ -2,7 +2,7 @@
 
 A segmentation net sees horizons, trees and domes at the scale it was trained on; run on a much larger input
 it sees them larger than ever in training and its masks degrade (the bundled skyseg-n, trained at 320, has sky
-IoU 0.97 at 320 and 0.65 at 640 on all-sky frames: models/weights/README.md).
+IoU 0.98 at 320 and 0.68 at 640 on all-sky frames: models/weights/README.md).
 """
 from __future__ import annotations
 
@@ -18,5 +18,5 @@ def size_mismatch(name: str, imgsz: tuple[int, int], train_imgsz: int | None) ->
         return None
     return (f"{name} runs at {imgsz[0]}x{imgsz[1]}, but its weights were trained at {train_imgsz}: objects appear "
             f"{max(ratio, 1 / ratio):.1f}x {'larger' if ratio > 1 else 'smaller'} than in training and accuracy "
-            f"usually drops (the bundled skyseg-n, trained at 320, has sky IoU 0.97 at 320 and 0.65 at 640 on "
+            f"usually drops (the bundled skyseg-n, trained at 320, has sky IoU 0.98 at 320 and 0.68 at 640 on "
             f"all-sky frames); export at --imgsz {train_imgsz}, or fine-tune at the new size")

@@ -218,5 +218,5 @@ def test_runtime_warns_when_the_onnx_runs_far_from_its_training_size(square, cap
             assert backend.input_hw == (256, 256)
     assert [r.getMessage() for r in caplog.records] == [
         f"{square.path.name} runs at 256x256, but its weights were trained at 128: objects appear 2.0x larger than "
-        "in training and accuracy usually drops (the bundled skyseg-n, trained at 320, has sky IoU 0.97 at 320 and "
-        "0.65 at 640 on all-sky frames); export at --imgsz 128, or fine-tune at the new size"]
+        "in training and accuracy usually drops (the bundled skyseg-n, trained at 320, has sky IoU 0.98 at 320 and "
+        "0.68 at 640 on all-sky frames); export at --imgsz 128, or fine-tune at the new size"]
