@@ -14,16 +14,14 @@ from __future__ import annotations
 
 import argparse
 import logging
-import statistics
 import sys
-import time
-from collections.abc import Callable
 from typing import Sequence
 
 import torch
 from torch import nn
 
 from skyseg.models.randomise import randomise
+from skyseg.runtime.timing import median_ms
 
 log = logging.getLogger(__name__)
 
@@ -79,9 +77,8 @@ def _whole_model(device: torch.device) -> tuple[nn.Module, nn.Module]:
     return train.to(device), deploy.to(device)
 
 
-def model_rows(device: torch.device, amp: torch.dtype, imgsz: int) -> list[Row]:
+def model_rows(train: nn.Module, deploy: nn.Module, device: torch.device, amp: torch.dtype, imgsz: int) -> list[Row]:
     """Whole n model at `imgsz`: float32 (TF32 off, the acceptance limits), TF32 on (reported), autocast."""
-    train, deploy = _whole_model(device)
     x = torch.rand(1, 3, imgsz, imgsz, generator=torch.Generator().manual_seed(1)).to(device)
     rows: list[Row] = []
     with torch.no_grad():
@@ -111,24 +108,11 @@ def model_rows(device: torch.device, amp: torch.dtype, imgsz: int) -> list[Row]:
     return rows
 
 
-def _median_ms(fn: Callable[[], object], sync: Callable[[], None], runs: int) -> float:
-    for _ in range(5):
-        fn()
-    sync()
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        fn()
-        sync()
-        times.append((time.perf_counter() - start) * 1e3)
-    return statistics.median(times)
-
-
-def timing_lines(device: torch.device, amp: torch.dtype, sizes: Sequence[int], runs: int) -> list[str]:
+def timing_lines(train: nn.Module, deploy: nn.Module, device: torch.device, amp: torch.dtype, sizes: Sequence[int],
+                 runs: int) -> list[str]:
     """Batch-1 forward latency (ms, median, synchronised) of train form, deploy form and stock yolo11n-seg."""
     from ultralytics.nn.tasks import SegmentationModel
 
-    train, deploy = _whole_model(device)
     stock = SegmentationModel("yolo11n-seg.yaml", nc=1, verbose=False).eval().fuse(verbose=False)  # as Ultralytics runs it
     models = {"train": train, "deploy": deploy, "stock": stock.to(device)}
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
@@ -143,7 +127,7 @@ def timing_lines(device: torch.device, amp: torch.dtype, sizes: Sequence[int], r
                     with torch.no_grad(), torch.autocast(device.type, dtype=dtype or torch.float32,
                                                          enabled=dtype is not None):
                         return m(x)
-                t[name] = _median_ms(forward, sync, runs)
+                t[name] = median_ms(forward, runs, sync=sync, warmup=5)
             lines.append(f"| {size} | {label} | {t['train']:.2f} | {t['deploy']:.2f} | "
                          f"{t['train'] / t['deploy']:.2f}× | {t['stock']:.2f} | {t['deploy'] / t['stock']:.2f}× |")
     return lines
@@ -164,7 +148,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     amp = torch.float16 if device.type == "cuda" else torch.bfloat16
     torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = False
-    rows = block_rows(device, amp) + model_rows(device, amp, args.imgsz)
+    train, deploy = _whole_model(device)
+    rows = block_rows(device, amp) + model_rows(train, deploy, device, amp, args.imgsz)
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
     out = [f"device: {name}, torch {torch.__version__}, autocast {amp}", "", "| check | value | limit | ok |",
            "|---|---|---|---|"]
@@ -177,7 +162,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.time_sizes:
         torch.backends.cudnn.benchmark = True
         out += ["", f"Forward latency, batch 1, median of {args.runs} (TF32 off):", *timing_lines(
-            device, amp, args.time_sizes, args.runs)]
+            train, deploy, device, amp, args.time_sizes, args.runs)]
     sys.stdout.write("\n".join(out) + "\n")
     return 3 if failed else 0
 

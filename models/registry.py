@@ -54,7 +54,7 @@ def _c3k2_args(m: C3k2) -> list[Any]:
 
 
 def _segment_args(m: Segment) -> list[Any]:
-    return [m.nc, m.nm, m.proto.cv1.conv.out_channels, m.reg_max, m.end2end, [b[0].conv.in_channels for b in m.cv2]]
+    return [m.nc, m.nm, m.npr, m.reg_max, m.end2end, [b[0].conv.in_channels for b in m.cv2]]
 
 
 def _c2psa_args(m: C2PSA) -> list[Any]:

@@ -16,11 +16,24 @@ import numpy as np
 from skyseg.runtime.errors import InputError
 
 
-def _default_mode() -> int:
-    """0o666 less the process umask: what open() would have given a new file (mkstemp gives 0o600)."""
+def _umask() -> int:
+    """The process umask, read without changing it where Linux reports it (os.umask can only be read by setting
+    it, which briefly gives files other threads create at that moment the wrong mode)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except OSError:
+        pass
     mask = os.umask(0)
     os.umask(mask)
-    return 0o666 & ~mask
+    return mask
+
+
+def _default_mode() -> int:
+    """0o666 less the process umask: what open() would have given a new file (mkstemp gives 0o600)."""
+    return 0o666 & ~_umask()
 
 
 def temp_beside(path: str | os.PathLike[str], suffix: str = ".tmp") -> tuple[int, Path]:

@@ -26,6 +26,7 @@ from skyseg.runtime.backend import open_backend  # noqa: E402
 from skyseg.runtime.letterbox import LetterboxInfo, letterbox_geometry  # noqa: E402
 from skyseg.runtime.postprocess import postprocess  # noqa: E402
 from skyseg.runtime.segmenter import Segmenter  # noqa: E402
+from skyseg.runtime.timing import median_ms  # noqa: E402
 
 log = logging.getLogger(__name__)
 
@@ -44,16 +45,6 @@ def night_frames(count: int, size_wh: tuple[int, int] = (1280, 720), seed: int =
         img[np.arange(h)[:, None] >= horizon[None, :]] = 8
         frames.append(np.clip(img + rng.normal(0, 2, img.shape), 0, 255).astype(np.uint8))
     return frames
-
-
-def median_ms(fn: Callable[[], object], repeats: int, clock: Callable[[], float] = time.perf_counter) -> float:
-    fn()  # warm-up
-    times = []
-    for _ in range(repeats):
-        t = clock()
-        fn()
-        times.append((clock() - t) * 1e3)
-    return float(np.median(times))
 
 
 def fifty_instance_outputs(info: LetterboxInfo, n: int = 50, seed: int = 1) -> tuple[np.ndarray, np.ndarray]:
@@ -132,7 +123,7 @@ def run(model: str, threads: int, frames: int, ultralytics: bool, pin: bool) -> 
         out0, out1 = fifty_instance_outputs(info)
         res["post50_instances"] = float(len(postprocess(out0, out1, info)))
         res["post50"] = median_ms(lambda: postprocess(out0, out1, info), 30)
-        res["post50_cpu"] = median_ms(lambda: postprocess(out0, out1, info), 30, time.process_time)
+        res["post50_cpu"] = median_ms(lambda: postprocess(out0, out1, info), 30, clock=time.process_time)
     if hasattr(os, "getloadavg"):
         res["load"] = os.getloadavg()[0]
     return res

@@ -12,8 +12,6 @@ import argparse
 import json
 import logging
 import sys
-import time
-from collections.abc import Callable
 from typing import Any
 
 import cv2
@@ -23,6 +21,7 @@ from skyseg.runtime.errors import MissingDependencyError
 from skyseg.runtime.letterbox import letterbox_geometry
 from skyseg.runtime.mask_decode import MaskDecoder
 from skyseg.runtime.preprocess import preprocess
+from skyseg.runtime.timing import median_ms
 
 log = logging.getLogger(__name__)
 
@@ -30,18 +29,6 @@ FRAMES_HW = ((720, 1280), (1040, 1392), (3040, 4056))
 INSTANCES = (5, 50)
 PRE_TOLERANCE = 1.0 / 255 + 1e-6
 MIN_IOU = 0.999
-
-
-def _median_ms(fn: Callable[[], Any], sync: Callable[[], None], repeats: int) -> float:
-    fn()
-    sync()  # warm-up (kernel compile, allocations)
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        sync()
-        times.append((time.perf_counter() - start) * 1e3)
-    return float(np.median(times))
 
 
 def _scene(rng: np.random.Generator, hw: tuple[int, int]) -> np.ndarray:
@@ -81,8 +68,8 @@ def run_checks(repeats: int = 20, input_hw: tuple[int, int] = (640, 640)) -> dic
         diff = float(np.abs(out.get() - ref).max())
         report["preprocess"].append({
             "frame_hw": hw, "max_abs_diff": diff, "passed": diff <= PRE_TOLERANCE,
-            "cpu_ms": _median_ms(lambda f=frame: preprocess(f, input_hw), lambda: None, repeats),
-            "gpu_ms_with_upload": _median_ms(lambda f=frame: pre(f), sync, repeats),
+            "cpu_ms": median_ms(lambda f=frame: preprocess(f, input_hw), repeats),
+            "gpu_ms_with_upload": median_ms(lambda f=frame: pre(f), repeats, sync=sync),
         })
     masks = GpuMaskAssembler()
     for hw in FRAMES_HW:
@@ -96,9 +83,9 @@ def run_checks(repeats: int = 20, input_hw: tuple[int, int] = (640, 640)) -> dic
             report["masks"].append({
                 "frame_hw": hw, "instances": n, "iou": iou, "differing_pixels": int((ref != got).sum()),
                 "passed": iou >= MIN_IOU,
-                "cpu_ms": _median_ms(lambda p=protos, c=coeffs, b=boxes: MaskDecoder(p, info).sky_mask(c, b),
-                                     lambda: None, repeats),
-                "gpu_ms": _median_ms(lambda: masks.sky_mask(d_protos, d_coeffs, d_boxes, info), sync, repeats),
+                "cpu_ms": median_ms(lambda p=protos, c=coeffs, b=boxes: MaskDecoder(p, info).sky_mask(c, b),
+                                    repeats),
+                "gpu_ms": median_ms(lambda: masks.sky_mask(d_protos, d_coeffs, d_boxes, info), repeats, sync=sync),
             })
     report["passed"] = all(r["passed"] for r in report["preprocess"] + report["masks"])
     return report

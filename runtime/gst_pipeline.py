@@ -7,6 +7,7 @@ the appsink's small queue blocks the decoder instead.
 """
 from __future__ import annotations
 
+import functools
 import logging
 from typing import Any
 
@@ -120,6 +121,7 @@ GST_INSTALL_HINT = (
 )
 
 
+@functools.lru_cache(maxsize=None)  # functools.cache is 3.9+; the runtime stays 3.8-clean (JetPack 5)
 def _gcc_unwinder_first() -> None:
     """Put GCC's unwinder (libgcc_s) into the process-wide symbol scope before GStreamer arrives.
 
@@ -129,13 +131,13 @@ def _gcc_unwinder_first() -> None:
     libgcc_s, and the process dies ("terminate called after throwing an instance of 'pybind11::stop_iteration'",
     or a segfault). With libgcc_s loaded globally first, those symbols resolve to it. Harmless where GStreamer
     does not link libunwind (the first definition in the global scope wins; libgcc_s is what C++ uses anyway).
+    Once per process (`load_gst` runs for every pipeline and element lookup); the soname is loaded directly, as
+    `ctypes.util.find_library` would spawn `ldconfig` to find the same name.
     """
     import ctypes
-    import ctypes.util
 
-    name = ctypes.util.find_library("gcc_s") or "libgcc_s.so.1"
     try:
-        ctypes.CDLL(name, mode=ctypes.RTLD_GLOBAL)
+        ctypes.CDLL("libgcc_s.so.1", mode=ctypes.RTLD_GLOBAL)
     except OSError as err:  # not glibc/GCC (musl, macOS): nothing to order
         log.debug("libgcc_s not loaded globally (%s)", err)
 
