@@ -16,7 +16,7 @@ import numpy as np
 
 from skyseg.runtime.errors import InputError
 from skyseg.runtime import atomic_file
-from skyseg.runtime.preprocess import preprocess
+from skyseg.runtime.process.preprocess import preprocess
 
 log = logging.getLogger(__name__)
 

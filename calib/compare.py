@@ -11,9 +11,9 @@ from typing import Any
 
 import numpy as np
 
-from skyseg.runtime.letterbox import LetterboxInfo
-from skyseg.runtime.mask_metrics import mask_iou
-from skyseg.runtime.postprocess import postprocess
+from skyseg.runtime.process.letterbox import LetterboxInfo
+from skyseg.runtime.quality.mask_metrics import mask_iou
+from skyseg.runtime.process.postprocess import postprocess
 
 CONF = 0.25
 IOU = 0.7

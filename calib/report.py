@@ -18,7 +18,7 @@ from skyseg.calib.compare import CONF, FrameDiff, OrtModel, compare_frame
 from skyseg.calib.features import frame_stats, stats_labels
 from skyseg.calib.selection import synth_strata
 from skyseg.runtime.frame import FrameError
-from skyseg.runtime.preprocess import preprocess, to_rgb8
+from skyseg.runtime.process.preprocess import preprocess, to_rgb8
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +47,7 @@ def synthetic_frames(cfg: AccuracyConfig) -> Iterator[tuple[str, np.ndarray, np.
 
 
 def real_frames(folder: Path) -> Iterator[tuple[str, np.ndarray, np.ndarray | None, dict[str, Any]]]:
-    from skyseg.runtime.sources import open_source
+    from skyseg.runtime.sources.uri import open_source
 
     with open_source(str(folder)) as src:
         for item in src:

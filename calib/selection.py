@@ -21,7 +21,7 @@ from skyseg.calib.clustering import pick_spread
 from skyseg.calib.features import FEATURES, feature_matrix, frame_stats, stats_labels
 from skyseg.runtime.errors import InputError
 from skyseg.runtime.frame import FrameError
-from skyseg.runtime.preprocess import to_rgb8
+from skyseg.runtime.process.preprocess import to_rgb8
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +51,7 @@ class SynthCalibConfig:
 
 
 def _open(source: str):  # noqa: ANN202 - a runtime Source
-    from skyseg.runtime.sources import open_source
+    from skyseg.runtime.sources.uri import open_source
 
     return open_source(source)
 

@@ -17,7 +17,7 @@ from typing import Callable
 import numpy as np
 
 from skyseg.calib.compare import OrtModel, compare_frame, output_error
-from skyseg.runtime.letterbox import LetterboxInfo
+from skyseg.runtime.process.letterbox import LetterboxInfo
 
 log = logging.getLogger(__name__)
 

@@ -1,4 +1,9 @@
-"""`skyseg bench MODEL`: per-stage latency (p50/p90/p99), FPS, peak RSS and the conditions they were measured in."""
+"""`skyseg bench MODEL`: per-stage latency (p50/p90/p99), FPS, peak RSS and the conditions they were measured in.
+
+The other benchmarks are modes of the same command, each a module of skyseg.bench with its own flags:
+`skyseg bench models` (train vs deploy vs stock YOLO11-seg latency), `skyseg bench calib` (INT8 calibration
+strategies) and `skyseg bench e2e` (the whole frame-to-mask path against Ultralytics' predict).
+"""
 from __future__ import annotations
 
 import argparse
@@ -6,11 +11,13 @@ import logging
 import sys
 from pathlib import Path
 
-from skyseg.runtime.bench import BenchConfig, run_bench
-from skyseg.runtime.bench_report import plot_reports, preload_plotting, write_json_atomic
+from skyseg.bench.throughput import BenchConfig, run_bench
+from skyseg.bench.report import plot_reports, preload_plotting, write_json_atomic
 from skyseg.runtime.errors import InputError
 
 log = logging.getLogger(__name__)
+
+MODES = {"models": "skyseg.bench.models", "calib": "skyseg.bench.calib", "e2e": "skyseg.bench.e2e"}
 
 _BACKEND_BY_SUFFIX = {".onnx": "ort", ".engine": "trt", ".plan": "trt", ".pt": "torch"}
 
@@ -66,7 +73,7 @@ def run(args: argparse.Namespace) -> int:
             return open_torch_backend(cfg.model, threads=cfg.threads)
     compare = None
     if args.compare_ultralytics:
-        from skyseg.export.ultralytics_bench import measure_ultralytics as compare
+        from skyseg.bench.ultralytics_ref import measure_ultralytics as compare
     report = run_bench(config, backend_factory=factory, compare_runner=compare)
     sys.stdout.write(report.markdown())
     if args.json:

@@ -29,7 +29,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from skyseg.export.demo import DemoConfig, run_demo
+    from skyseg.demo.demo import DemoConfig, run_demo
 
     if len(args.imgsz) not in (1, 2):
         raise InputError(f"--imgsz takes one size or H W, got {len(args.imgsz)} numbers")

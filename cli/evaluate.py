@@ -31,10 +31,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from skyseg.runtime.atomic_file import write_bytes_atomic
-    from skyseg.runtime.backend import open_backend
+    from skyseg.runtime.backends.base import open_backend
     from skyseg.runtime.bundled_model import bundled_model_path
-    from skyseg.runtime.evaluate import evaluate_dataset, markdown, to_json
-    from skyseg.runtime.segmenter import Segmenter
+    from skyseg.runtime.quality.evaluate import evaluate_dataset, markdown, to_json
+    from skyseg.runtime.process.segmenter import Segmenter
 
     if args.min_iou is not None and not 0.0 <= args.min_iou <= 1.0:
         raise InputError(f"--min-iou must be within 0–1, got {args.min_iou}")

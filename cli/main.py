@@ -34,7 +34,7 @@ COMMANDS: dict[str, Subcommand] = {
     "calib": Subcommand("skyseg.cli.calib", "select a night-sky calibration set"),
     "quantize": Subcommand("skyseg.cli.quantize", "INT8 Q/DQ quantization with sensitivity-guided mixed precision"),
     "run": Subcommand("skyseg.cli.run", "run a camera/video/image source through the model and write results"),
-    "bench": Subcommand("skyseg.cli.bench", "per-stage latency benchmark"),
+    "bench": Subcommand("skyseg.cli.bench", "benchmarks: runtime latency (MODEL), models, calib, e2e"),
     "evaluate": Subcommand("skyseg.cli.evaluate", "sky-mask IoU of a model against labelled frames"),
     "verify": Subcommand("skyseg.cli.verify", "compare backends on the same frames (sky-mask IoU, output diffs)"),
     "demo": Subcommand("skyseg.cli.demo", "the whole pipeline end to end on the bundled model and sample data"),
@@ -47,6 +47,13 @@ def _usage() -> str:
     lines += [f"  {name:<{width}}  {cmd.summary}" for name, cmd in COMMANDS.items()]
     lines += ["", "Run `skyseg COMMAND --help` for a command's options."]
     return "\n".join(lines)
+
+
+def _modes_epilog(name: str, modes: dict[str, str]) -> str | None:
+    if not modes:
+        return None
+    return (f"other modes: {', '.join(f'skyseg {name} {m}' for m in modes)} "
+            f"(each with its own --help)")
 
 
 def _configure_logging(verbosity: int) -> None:
@@ -74,11 +81,18 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         sys.stderr.write(f"skyseg: command '{name}' is not available in this installation.\n")
         return 2
-    parser = argparse.ArgumentParser(prog=f"skyseg {name}", description=COMMANDS[name].summary)
-    module.add_arguments(parser)
-    args = parser.parse_args(rest)  # bad flags: argparse prints one error line and exits 2
+    modes: dict[str, str] = getattr(module, "MODES", {})
+    if rest and rest[0] in modes:  # `skyseg bench models ...`: a mode module with its own main(argv)
+        mode = importlib.import_module(modes[rest[0]])
+        call = lambda: mode.main(rest[1:])  # noqa: E731
+    else:
+        parser = argparse.ArgumentParser(prog=f"skyseg {name}", description=COMMANDS[name].summary,
+                                         epilog=_modes_epilog(name, modes))
+        module.add_arguments(parser)
+        args = parser.parse_args(rest)  # bad flags: argparse prints one error line and exits 2
+        call = lambda: module.run(args)  # noqa: E731
     try:
-        return int(module.run(args))
+        return int(call())
     except SkysegError as err:
         log.error("%s", err)
         return err.exit_code

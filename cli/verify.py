@@ -32,7 +32,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from skyseg.export.cross_verify import VerifyConfig, cross_verify
-    from skyseg.runtime.bench_report import write_json_atomic
+    from skyseg.bench.report import write_json_atomic
 
     imgsz = None
     if args.imgsz:

@@ -26,8 +26,8 @@ from typing import Any
 import numpy as np
 
 from skyseg.runtime.errors import InputError, SkysegError, VerificationError
-from skyseg.runtime.mask_metrics import mask_iou
-from skyseg.runtime.preprocess import preprocess
+from skyseg.runtime.quality.mask_metrics import mask_iou
+from skyseg.runtime.process.preprocess import preprocess
 
 log = logging.getLogger(__name__)
 
@@ -135,7 +135,7 @@ def is_int8(model_path: str, label: str) -> bool:
     if label.startswith("ort-int8"):
         return True
     if label == "trt":
-        from skyseg.runtime.engine_file import read_sidecar
+        from skyseg.runtime.backends.engine_file import read_sidecar
 
         sidecar = read_sidecar(model_path) or {}
         return str(sidecar.get("precision", "")).lower() in ("int8", "best")
@@ -166,7 +166,7 @@ def _open(kind: str, model: str, threads: int | None) -> AbstractContextManager:
         from skyseg.export.torch_backend import open_torch_backend
 
         return open_torch_backend(model, threads=threads)
-    from skyseg.runtime.backend import open_backend
+    from skyseg.runtime.backends.base import open_backend
 
     return open_backend(model, backend=kind, threads=threads)
 
@@ -174,7 +174,7 @@ def _open(kind: str, model: str, threads: int | None) -> AbstractContextManager:
 def read_frames(folder: str, limit: int) -> list[tuple[str, np.ndarray]]:
     """Up to `limit` frames from a folder via the runtime's sources (FITS, 8/16-bit images); errors are skipped."""
     from skyseg.runtime.frame import FrameError
-    from skyseg.runtime.sources import open_source
+    from skyseg.runtime.sources.uri import open_source
 
     if not Path(folder).is_dir():
         raise InputError(f"--images {folder} is not a folder; pass a folder of FITS/PNG/JPEG/TIFF frames")
@@ -213,7 +213,7 @@ class _Outputs:
 
 def _run_backend(backend: Any, frames: list[tuple[str, np.ndarray]], hw: tuple[int, int],
                  config: VerifyConfig) -> list[_Outputs]:
-    from skyseg.runtime.postprocess import postprocess
+    from skyseg.runtime.process.postprocess import postprocess
 
     outs = []
     for _, pixels in frames:

@@ -26,7 +26,7 @@ _SCORE_THRESHOLD = 0.25  # the runtime's default conf
 def _synthetic_batch(count: int, imgsz: int, seed: int) -> "torch.Tensor":  # noqa: F821
     import torch
 
-    from skyseg.runtime.preprocess import preprocess
+    from skyseg.runtime.process.preprocess import preprocess
     from skyseg.synth import render_scene
 
     tensors = [preprocess(render_scene(seed + i, kind="mixed", size=(imgsz * 2, imgsz * 3 // 2)).image,

@@ -14,7 +14,7 @@ from typing import Any
 
 from skyseg.export.onnx_info import read_onnx_info
 from skyseg.export.trt_lint import lint_onnx
-from skyseg.runtime.engine_file import read_engine_file, read_sidecar, sidecar_path
+from skyseg.runtime.backends.engine_file import read_engine_file, read_sidecar, sidecar_path
 from skyseg.runtime.errors import InputError, MissingDependencyError, SkysegError
 
 _PRECISION_WORDS = (("FP8", "fp8"), ("Int8", "int8"), ("INT8", "int8"), ("Half", "fp16"), ("FP16", "fp16"),
@@ -78,7 +78,7 @@ def _engine_report(path: Path) -> dict[str, Any]:
     except MissingDependencyError as err:
         report["tensorrt"] = f"not installed: layer precisions unavailable ({err})"
         return report
-    from skyseg.runtime.backend_trt import compatibility_problem  # noqa: PLC0415 - the runtime's own wording
+    from skyseg.runtime.backends.trt import compatibility_problem  # noqa: PLC0415 - the runtime's own wording
 
     gpu, cc = gpu_identity()
     report["this_machine"] = {"tensorrt_version": trt.__version__, "gpu_name": gpu, "compute_capability": cc}

@@ -15,7 +15,7 @@ from typing import Any
 
 import onnx
 
-from skyseg.runtime.letterbox import PAD_VALUE
+from skyseg.runtime.process.letterbox import PAD_VALUE
 
 SKYSEG_PREFIX = "skyseg_"
 # Values Ultralytics itself decodes from strings; skyseg's structured keys are decoded the same way.
@@ -33,7 +33,7 @@ def file_sha256(path: str | os.PathLike[str], chunk: int = 1 << 20) -> str:
 
 
 def preprocess_contract() -> dict[str, Any]:
-    """What a consumer must do to frames before the model: the contract `skyseg.runtime.preprocess` implements."""
+    """What a consumer must do to frames before the model: the contract `skyseg.runtime.process.preprocess` implements."""
     return {
         "letterbox": "ultralytics LetterBox(auto=False, center=True), bilinear resize",
         "pad_value": PAD_VALUE,
@@ -41,7 +41,7 @@ def preprocess_contract() -> dict[str, Any]:
         "channel_order": "RGB",
         "layout": "NCHW",
         "dtype": "float32",
-        "stretch": "skyseg.runtime.stretch.stretch_to_uint8 (percentile 0.5-99.9 + asinh) for >8-bit frames",
+        "stretch": "skyseg.runtime.process.stretch.stretch_to_uint8 (percentile 0.5-99.9 + asinh) for >8-bit frames",
     }
 
 

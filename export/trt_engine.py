@@ -1,7 +1,7 @@
 """The TensorRT side of `skyseg build` and `skyseg inspect`: everything here imports `tensorrt` lazily.
 
 Flag decisions live in `trt_build` (pure, tested anywhere); this module turns a `BuildPlan` into TensorRT API
-calls, writes the engine + sidecar through `skyseg.runtime.engine_file`, and reads engines back for inspection.
+calls, writes the engine + sidecar through `skyseg.runtime.backends.engine_file`, and reads engines back for inspection.
 """
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from skyseg.export.onnx_info import read_onnx_info
 from skyseg.export.trt_build import BuildConfig, BuildPlan, parse_trt_version, plan_build, sidecar_document, trtexec_command
 from skyseg.export.trt_lint import lint_onnx
 from skyseg.runtime.atomic_file import write_bytes_atomic
-from skyseg.runtime.engine_file import write_engine_file
+from skyseg.runtime.backends.engine_file import write_engine_file
 from skyseg.runtime.errors import InputError, MissingDependencyError, SkysegError
 
 log = logging.getLogger(__name__)
@@ -80,7 +80,7 @@ class BuildResult:
 def _calibration_batches(cfg: BuildConfig, shape: tuple[int, ...]) -> Iterator[np.ndarray]:
     """Preprocessed [B, 3, H, W] batches from --calib DIR, via the runtime's preprocessing."""
     from skyseg.export.verify_frames import folder_frames  # noqa: PLC0415
-    from skyseg.runtime.preprocess import preprocess  # noqa: PLC0415
+    from skyseg.runtime.process.preprocess import preprocess  # noqa: PLC0415
 
     batch, _, h, w = shape
     frames = folder_frames(cfg.calib_dir, limit=batch * cfg.calib_batches) if cfg.calib_dir else []

@@ -1,7 +1,7 @@
 """Prove an exported ONNX equals its PyTorch deploy model: checker, numeric diffs, sky-mask IoU, TensorRT lint.
 
-Both sides see the same tensors from `skyseg.runtime.preprocess.preprocess`, and both sides' outputs go through
-`skyseg.runtime.postprocess.postprocess`, so the IoU compares exactly what the runtime would produce.
+Both sides see the same tensors from `skyseg.runtime.process.preprocess.preprocess`, and both sides' outputs go through
+`skyseg.runtime.process.postprocess.postprocess`, so the IoU compares exactly what the runtime would produce.
 
 A part of the outputs passes when  max|ONNX Runtime − PyTorch| ≤ atol + rtol · max|PyTorch|  over every element of
 every verification frame (one global bound per part, scaled by that part's magnitude, since boxes are in pixels and
@@ -33,8 +33,8 @@ import onnx
 from skyseg.export.trt_lint import LintReport, lint_onnx
 from skyseg.export.verify_frames import VerifyFrame
 from skyseg.runtime.errors import MissingDependencyError
-from skyseg.runtime.mask_metrics import mask_iou
-from skyseg.runtime.preprocess import preprocess
+from skyseg.runtime.quality.mask_metrics import mask_iou
+from skyseg.runtime.process.preprocess import preprocess
 
 log = logging.getLogger(__name__)
 
@@ -187,7 +187,7 @@ def _compare_frames(
     import torch  # noqa: PLC0415
 
     from skyseg.export.deploy_model import run_deploy  # noqa: PLC0415
-    from skyseg.runtime.postprocess import postprocess  # noqa: PLC0415
+    from skyseg.runtime.process.postprocess import postprocess  # noqa: PLC0415
 
     try:
         session = ort_session(path)

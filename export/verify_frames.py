@@ -41,9 +41,9 @@ def synthetic_frames(count: int, size_wh: tuple[int, int] = DEFAULT_SYNTH_SIZE, 
 
 def folder_frames(folder: str | os.PathLike[str], limit: int = 6) -> list[VerifyFrame]:
     """Up to `limit` frames from a folder of FITS/image files (sorted by name); unreadable files are an error."""
-    from skyseg.runtime.fits_reader import read_fits  # noqa: PLC0415
-    from skyseg.runtime.image_reader import read_image  # noqa: PLC0415
-    from skyseg.runtime.sources import FITS_SUFFIXES, IMAGE_SUFFIXES  # noqa: PLC0415
+    from skyseg.runtime.sources.fits_reader import read_fits  # noqa: PLC0415
+    from skyseg.runtime.sources.image_reader import read_image  # noqa: PLC0415
+    from skyseg.runtime.sources.uri import FITS_SUFFIXES, IMAGE_SUFFIXES  # noqa: PLC0415
 
     root = Path(folder)
     if not root.is_dir():

@@ -98,7 +98,7 @@ def file_launch(path: str) -> str:
 
     decodebin pulls from filesrc (no queue in between): pushed, qtdemux returns a single frame from short MP4s
     (≤ 6 frames) and avidemux misses small files' frames. MP4/MOV files whose index is missing, on which pulling
-    stalls, are refused before the pipeline is built (`skyseg.runtime.iso_media`).
+    stalls, are refused before the pipeline is built (`skyseg.runtime.sources.iso_media`).
     """
     return f"filesrc location={quote(path)} ! decodebin ! " + appsink_tail(live=False)
 

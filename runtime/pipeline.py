@@ -16,11 +16,11 @@ from pathlib import Path
 from types import FrameType
 from typing import Any, Callable, Iterable
 
-from skyseg.runtime.backend import open_backend
+from skyseg.runtime.backends.base import open_backend
 from skyseg.runtime.errors import InputError, SkysegError
 from skyseg.runtime.frame import Frame, FrameError
-from skyseg.runtime.segmenter import Segmenter
-from skyseg.runtime.sinks import FrameRecord, Sink
+from skyseg.runtime.process.segmenter import Segmenter
+from skyseg.runtime.sinks.base import FrameRecord, Sink
 
 log = logging.getLogger(__name__)
 
@@ -154,7 +154,7 @@ def make_segmenter(backend: Any, config: RunConfig) -> Segmenter:
         log.info("CuPy is not installed: letterbox and mask assembly run on the CPU (`pip install cupy-cuda12x` "
                  "keeps frames on the GPU)")
         return Segmenter(*args)
-    from skyseg.runtime.segmenter_gpu import GpuSegmenter
+    from skyseg.runtime.process.segmenter_gpu import GpuSegmenter
 
     log.info("letterbox and mask assembly on the GPU (CuPy)")
     return GpuSegmenter(*args)
@@ -162,7 +162,7 @@ def make_segmenter(backend: Any, config: RunConfig) -> Segmenter:
 
 def build_sinks(config: RunConfig, source_kind: str, fps: float | None) -> list[Sink]:
     """The sinks a RunConfig asks for (explicit outputs plus the --save-dir set)."""
-    from skyseg.runtime.annotate import Annotator
+    from skyseg.runtime.sinks.annotate import Annotator
 
     annotator = Annotator()
     sinks: list[Sink] = []
@@ -179,15 +179,15 @@ def build_sinks(config: RunConfig, source_kind: str, fps: float | None) -> list[
     for uri in outputs:
         sinks.append(_output_sink(uri, fps, annotator, config.headless))
     if masks:
-        from skyseg.runtime.mask_sink import MaskSink
+        from skyseg.runtime.sinks.masks import MaskSink
 
         sinks.append(MaskSink(masks))
     if table:
-        from skyseg.runtime.table_sink import TableSink
+        from skyseg.runtime.sinks.table import TableSink
 
         sinks.append(TableSink(table))
     if config.static_mask:
-        from skyseg.runtime.static_mask import StaticMaskSink
+        from skyseg.runtime.process.static_mask import StaticMaskSink
 
         sinks.append(StaticMaskSink(config.static_mask, config.static_share))
     return sinks
@@ -207,18 +207,18 @@ def _output_sink(uri: str, fps: float | None, annotator: Any, headless: bool) ->
     if uri.startswith("display://"):
         if headless:
             raise InputError(f"--output {uri} contradicts --headless; drop one of them")
-        from skyseg.runtime.video_sink import DisplayOutSink
+        from skyseg.runtime.sinks.video import DisplayOutSink
 
         return DisplayOutSink(uri, fps, annotator)
     path = uri[len("file://"):] if uri.startswith("file://") else uri
     if Path(path).suffix.lower() in VIDEO_SUFFIXES:
-        from skyseg.runtime.video_sink import AnnotatedVideoSink
+        from skyseg.runtime.sinks.video import AnnotatedVideoSink
 
         return AnnotatedVideoSink(path, fps, annotator)
     if Path(path).suffix and not path.endswith("/"):
         raise InputError(f"--output {uri}: expected display://N, a video file ({', '.join(VIDEO_SUFFIXES)}) "
                          "or a folder for annotated images")
-    from skyseg.runtime.image_sink import ImageFolderSink
+    from skyseg.runtime.sinks.images import ImageFolderSink
 
     return ImageFolderSink(path, annotator)
 
@@ -256,7 +256,7 @@ def process(
 
 def run(config: RunConfig) -> RunSummary:
     """Run a source through the model into the configured sinks; returns the summary (also logged)."""
-    from skyseg.runtime.sources import open_source
+    from skyseg.runtime.sources.uri import open_source
 
     summary = RunSummary()
     with StopRequest() as stop, open_backend(config.model, config.backend, threads=config.threads) as backend:

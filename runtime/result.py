@@ -12,7 +12,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from skyseg.runtime.mask_decode import MaskDecoder
+from skyseg.runtime.process.mask_decode import MaskDecoder
 
 DEFAULT_NAMES: dict[int, str] = {0: "sky"}
 

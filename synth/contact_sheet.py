@@ -13,9 +13,9 @@ import cv2
 import numpy as np
 
 from skyseg.runtime.atomic_file import write_image_atomic
-from skyseg.runtime.fits_reader import read_fits
-from skyseg.runtime.overlay_sheet import fit_tile, grid
-from skyseg.runtime.preprocess import to_rgb8
+from skyseg.runtime.sources.fits_reader import read_fits
+from skyseg.runtime.quality.overlay_sheet import fit_tile, grid
+from skyseg.runtime.process.preprocess import to_rgb8
 from skyseg.synth.scene import render_scene
 
 log = logging.getLogger(__name__)

@@ -1,7 +1,7 @@
 """Sensor and camera pipeline: radiance → electrons → noise → 16-bit ADU, or an 8-bit auto-stretched JPEG.
 
 16-bit frames look like raw all-sky FITS (a bias pedestal around 1000–3000 ADU, the sky a few hundred ADU
-above it, saturated stars), so `skyseg.runtime.stretch.stretch_to_uint8` shows them as it shows real ones.
+above it, saturated stars), so `skyseg.runtime.process.stretch.stretch_to_uint8` shows them as it shows real ones.
 8-bit frames imitate a camera's own tone curve (black point, gamma) and JPEG compression.
 """
 from __future__ import annotations

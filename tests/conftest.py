@@ -33,3 +33,10 @@ def realsky_dir() -> Path:
     if not REALSKY.is_dir():
         pytest.skip(f"real all-sky frames not found at {REALSKY}")
     return REALSKY
+
+
+@pytest.fixture(scope="session")
+def realsky_count(realsky_dir: Path) -> int:
+    """How many frames the shared real-sky folder holds (it grows: tests must not pin the number)."""
+    suffixes = (".fits", ".fit", ".fts", ".fits.gz", ".jpg", ".jpeg", ".png", ".tif", ".tiff")
+    return sum(p.name.lower().endswith(suffixes) for p in realsky_dir.iterdir())

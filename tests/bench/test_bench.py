@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 
 from skyseg.cli.main import main
-from skyseg.runtime.bench import BenchConfig, resolve_input, run_bench
-from skyseg.runtime.bench_report import SCHEMA_VERSION, STAGES, TOTAL
+from skyseg.bench.throughput import BenchConfig, resolve_input, run_bench
+from skyseg.bench.report import SCHEMA_VERSION, STAGES, TOTAL
 from skyseg.runtime.errors import InputError
 
 SMALL_FRAME = (320, 240)
@@ -128,7 +128,7 @@ def test_ort_bench_never_imports_torch(tiny_model: tuple[Path, Path]) -> None:
     _, onnx_path = tiny_model
     code = textwrap.dedent(f"""
         import sys
-        from skyseg.runtime.bench import BenchConfig, run_bench
+        from skyseg.bench.throughput import BenchConfig, run_bench
         rep = run_bench(BenchConfig(model={str(onnx_path)!r}, frames=2, warmup=0, threads=1, frame_wh=(160, 120)))
         assert rep.stages["inference"].n == 2
         heavy = sorted(m for m in ("torch", "ultralytics", "skyseg.models", "skyseg.export") if m in sys.modules)
@@ -142,7 +142,7 @@ def test_ort_bench_never_imports_torch(tiny_model: tuple[Path, Path]) -> None:
 @pytest.mark.slow
 def test_torch_backend_and_ultralytics_comparison(tiny_model: tuple[Path, Path]) -> None:
     from skyseg.export.torch_backend import open_torch_backend
-    from skyseg.export.ultralytics_bench import measure_ultralytics
+    from skyseg.bench.ultralytics_ref import measure_ultralytics
 
     pt, onnx_path = tiny_model
     cfg = BenchConfig(model=str(pt), backend="torch", imgsz=(160, 160), frames=3, warmup=1, threads=1,
@@ -180,7 +180,7 @@ def test_plot_after_gstreamer_video_source(tiny_model: tuple[Path, Path], tmp_pa
     video, png = tmp_path / "night.mkv", tmp_path / "plot.png"
     write = textwrap.dedent(f"""
         import numpy as np
-        from skyseg.runtime.gst_video_sink import VideoFileSink
+        from skyseg.runtime.sinks.gst_video import VideoFileSink
         with VideoFileSink({str(video)!r}, fps=10.0, size_wh=(96, 64)) as sink:
             for i in range(6):
                 sink.write(np.full((64, 96, 3), 20 * i, np.uint8))
@@ -205,8 +205,8 @@ def test_preload_plotting_survives_gstreamer(tiny_model: tuple[Path, Path], tmp_
     png = tmp_path / "plot.png"
     code = textwrap.dedent(f"""
         import numpy
-        from skyseg.runtime.bench import BenchConfig, run_bench
-        from skyseg.runtime.bench_report import plot_reports, preload_plotting
+        from skyseg.bench.throughput import BenchConfig, run_bench
+        from skyseg.bench.report import plot_reports, preload_plotting
         preload_plotting()
         from skyseg.runtime.gst_pipeline import load_gst
         Gst = load_gst()[0]

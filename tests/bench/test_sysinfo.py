@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from skyseg.runtime.sysinfo import CpuLoadMeter, cpu_model, library_versions, peak_rss_mib
+from skyseg.bench.sysinfo import CpuLoadMeter, cpu_model, library_versions, peak_rss_mib
 
 
 @pytest.mark.parametrize(

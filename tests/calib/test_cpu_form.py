@@ -8,7 +8,7 @@ import onnx
 import onnxruntime as ort
 from onnx import numpy_helper
 
-from skyseg.calib.bench import CpuBenchConfig, format_bench, run_cpu_bench
+from skyseg.bench.calib import CpuBenchConfig, format_bench, run_cpu_bench
 from skyseg.calib.ort_cpu import to_ort_cpu_form
 
 

@@ -9,7 +9,7 @@ import pytest
 
 from skyseg.calib.legacy_calibrator import CalibrationBatcher, calibration_batches, make_calibrator
 from skyseg.runtime.errors import InputError, MissingDependencyError
-from skyseg.runtime.preprocess import preprocess
+from skyseg.runtime.process.preprocess import preprocess
 
 
 def _frames(n: int, hw: tuple[int, int] = (8, 8)) -> list[np.ndarray]:

@@ -33,7 +33,7 @@ def demo_out(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, subprocess
 def _gst_frame_count(video: Path) -> int:
     code = textwrap.dedent(f"""
         from skyseg.runtime.frame import Frame
-        from skyseg.runtime.sources import open_source
+        from skyseg.runtime.sources.uri import open_source
         with open_source("file://{video}") as src:
             frames = [f for f in src if isinstance(f, Frame)]
         print("FRAMES", len(frames), frames[0].pixels.shape)

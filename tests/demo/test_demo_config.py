@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from skyseg.export.demo import BUNDLED_WEIGHTS, DemoConfig, DemoSummary, bundled_weights
+from skyseg.demo.demo import BUNDLED_WEIGHTS, DemoConfig, DemoSummary, bundled_weights
 from skyseg.runtime.errors import InputError
 
 

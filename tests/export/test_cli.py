@@ -9,7 +9,7 @@ import pytest
 
 from skyseg.cli.main import main
 from skyseg.export.trt_engine import INSTALL_TENSORRT
-from skyseg.runtime.engine_file import PLAN_MAGIC, write_engine_file
+from skyseg.runtime.backends.engine_file import PLAN_MAGIC, write_engine_file
 
 HAS_TRT = importlib.util.find_spec("tensorrt") is not None
 

@@ -6,7 +6,7 @@ import struct
 
 import pytest
 
-from skyseg.runtime.engine_file import (
+from skyseg.runtime.backends.engine_file import (
     MAX_HEADER_BYTES,
     PLAN_MAGIC,
     read_engine_file,

@@ -18,12 +18,12 @@ from skyseg.export.inspect_model import inspect_file  # noqa: E402
 from skyseg.export.onnx_export import ExportConfig, export_onnx  # noqa: E402
 from skyseg.export.trt_build import BuildConfig, parse_trt_version  # noqa: E402
 from skyseg.export.trt_engine import build_engine  # noqa: E402
-from skyseg.runtime.mask_metrics import mask_iou  # noqa: E402
+from skyseg.runtime.quality.mask_metrics import mask_iou  # noqa: E402
 from skyseg.export.verify_frames import folder_frames, synthetic_frames  # noqa: E402
-from skyseg.runtime.backend import open_backend  # noqa: E402
-from skyseg.runtime.engine_file import read_engine_file, sidecar_path  # noqa: E402
-from skyseg.runtime.postprocess import postprocess  # noqa: E402
-from skyseg.runtime.preprocess import preprocess  # noqa: E402
+from skyseg.runtime.backends.base import open_backend  # noqa: E402
+from skyseg.runtime.backends.engine_file import read_engine_file, sidecar_path  # noqa: E402
+from skyseg.runtime.process.postprocess import postprocess  # noqa: E402
+from skyseg.runtime.process.preprocess import preprocess  # noqa: E402
 
 IMGSZ = (256, 256)
 MAJOR = parse_trt_version(trt.__version__)[0]

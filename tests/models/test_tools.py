@@ -4,7 +4,8 @@ from __future__ import annotations
 import torch
 import pytest
 
-from skyseg.models import bench, gpu_check
+from skyseg.bench import models as bench
+from skyseg.models import gpu_check
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="this test covers the no-GPU message")

@@ -16,7 +16,7 @@ import pytest
 
 from skyseg.runtime.errors import InputError
 from skyseg.runtime.pipeline import RunConfig, run
-from skyseg.runtime.table_sink import COLUMNS
+from skyseg.runtime.sinks.table import COLUMNS
 
 _spec = importlib.util.spec_from_file_location("core_models", Path(__file__).with_name("core_models.py"))
 core_models = importlib.util.module_from_spec(_spec)
@@ -32,7 +32,7 @@ def _night(folder: Path, n: int, realsky_dir: Path | None = None, size=(96, 72))
     if realsky_dir is not None:
         from astropy.io import fits
 
-        from skyseg.runtime.preprocess import to_rgb8
+        from skyseg.runtime.process.preprocess import to_rgb8
 
         base = to_rgb8(np.squeeze(fits.getdata(realsky_dir / "iceact_starry.fits")))
     paths = []

@@ -64,7 +64,7 @@ class _Reader:
     """ONNX Runtime calibration reader over a few preprocessed synthetic frames."""
 
     def __init__(self, count: int) -> None:
-        from skyseg.runtime.preprocess import preprocess
+        from skyseg.runtime.process.preprocess import preprocess
         from skyseg.synth import render_scene
 
         self._items = iter([{"images": preprocess(render_scene(i, size=(320, 240)).image, (IMGSZ, IMGSZ))[0]}

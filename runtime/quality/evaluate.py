@@ -1,0 +1,151 @@
+"""Sky-mask accuracy of a model against labelled frames: what `skyseg evaluate` reports.
+
+A dataset is a folder in the layout `skyseg synth` writes (and NoisySky-style YOLO-seg datasets use):
+`images/<split>/NAME.ext` with ground truth in `masks/<split>/NAME.png` (255 = sky) when present, else in
+`labels/<split>/NAME.txt` (YOLO-seg polygons, rasterised at the image's size; every class counts as sky). Frames
+run through the same runtime path as `skyseg run` (stretch, letterbox, backend, post-processing, full-size union
+mask), so the numbers are what users get.
+"""
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+import cv2
+import numpy as np
+
+from skyseg.runtime.errors import InputError
+from skyseg.runtime.frame import FrameError
+from skyseg.runtime.sources.image_reader import read_frame_file
+from skyseg.runtime.quality.mask_metrics import overlap_counts
+from skyseg.runtime.process.segmenter import Segmenter
+from skyseg.runtime.sources.uri import FITS_SUFFIXES, IMAGE_SUFFIXES
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class FrameScore:
+    name: str
+    iou: float
+    intersection: int
+    union: int
+
+
+@dataclass
+class DatasetScore:
+    """Per-frame IoUs of one dataset and their summaries."""
+
+    root: str
+    frames: list[FrameScore] = field(default_factory=list)
+
+    @property
+    def mean_iou(self) -> float:
+        return float(np.mean([f.iou for f in self.frames])) if self.frames else float("nan")
+
+    @property
+    def pooled_iou(self) -> float:
+        """Σ intersection / Σ union: every pixel weighs the same, whatever its frame's sky fraction."""
+        union = sum(f.union for f in self.frames)
+        return sum(f.intersection for f in self.frames) / union if union else 1.0
+
+    def percentile(self, q: float) -> float:
+        return float(np.percentile([f.iou for f in self.frames], q)) if self.frames else float("nan")
+
+    def worst(self, n: int = 3) -> list[FrameScore]:
+        return sorted(self.frames, key=lambda f: f.iou)[:n]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"root": self.root, "frames": len(self.frames), "mean_iou": self.mean_iou,
+                "pooled_iou": self.pooled_iou, "p10_iou": self.percentile(10),
+                "worst": [{"name": f.name, "iou": f.iou} for f in self.worst()],
+                "per_frame": {f.name: round(f.iou, 6) for f in self.frames}}
+
+
+def dataset_frames(root: str | Path, split: str = "all") -> list[tuple[Path, Path]]:
+    """(image, ground truth) pairs of a dataset folder; an image without ground truth is an error."""
+    root = Path(root)
+    images_dir = root / "images"
+    if not images_dir.is_dir():
+        raise InputError(f"{root} has no images/ folder: expected the YOLO-seg layout images/<split>/, masks/ or "
+                         "labels/ (what `skyseg synth` writes).")
+    splits = sorted(p.name for p in images_dir.iterdir() if p.is_dir()) if split == "all" else [split]
+    pairs: list[tuple[Path, Path]] = []
+    for name in splits:
+        folder = images_dir / name
+        if not folder.is_dir():
+            raise InputError(f"{root} has no split {name!r} (found {sorted(p.name for p in images_dir.iterdir())}).")
+        for image in sorted(p for p in folder.iterdir() if p.name.lower().endswith((*IMAGE_SUFFIXES, *FITS_SUFFIXES))):
+            stem = image.name[: -len(".fits.gz")] if image.name.lower().endswith(".fits.gz") else image.stem
+            mask = root / "masks" / name / f"{stem}.png"
+            label = root / "labels" / name / f"{stem}.txt"
+            if mask.is_file():
+                pairs.append((image, mask))
+            elif label.is_file():
+                pairs.append((image, label))
+            else:
+                raise InputError(f"{image} has no ground truth: neither {mask} nor {label} exists.")
+    if not pairs:
+        raise InputError(f"{root}: no images found under {images_dir} for split {split!r}.")
+    return pairs
+
+
+def read_truth(path: Path, hw: tuple[int, int]) -> np.ndarray:
+    """Boolean sky mask (H, W) from a mask PNG (> 127 = sky) or a YOLO-seg label file."""
+    if path.suffix.lower() == ".png":
+        mask = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
+        if mask is None:
+            raise InputError(f"cannot decode the mask {path}.")
+        if mask.shape != hw:
+            raise InputError(f"mask {path} is {mask.shape[1]}x{mask.shape[0]} but its image is {hw[1]}x{hw[0]}.")
+        return mask > 127
+    h, w = hw
+    polys = []
+    for n, line in enumerate(path.read_text().splitlines(), 1):
+        values = line.split()
+        if not values:
+            continue
+        try:
+            xy = np.asarray(values[1:], np.float64).reshape(-1, 2)
+        except ValueError:
+            raise InputError(f"{path}:{n}: not a YOLO-seg line (class x1 y1 x2 y2 ...).") from None
+        polys.append(np.round(xy * (w, h)).astype(np.int32).reshape(-1, 1, 2))
+    out = np.zeros(hw, np.uint8)
+    if polys:
+        cv2.fillPoly(out, polys, 1)
+    return out > 0
+
+
+def evaluate_dataset(segmenter: Segmenter, root: str | Path, split: str = "all",
+                     max_frames: int | None = None) -> DatasetScore:
+    """Run every frame of a dataset through `segmenter` and score its sky mask against the ground truth."""
+    score = DatasetScore(str(root))
+    pairs = dataset_frames(root, split)[:max_frames]
+    for i, (image, truth_path) in enumerate(pairs):
+        frame = read_frame_file(image, i, str(root))
+        if isinstance(frame, FrameError):
+            raise InputError(f"cannot read {image}: {frame.message}.")
+        pred = segmenter.segment_frame(frame).sky_mask
+        inter, union = overlap_counts(pred, read_truth(truth_path, pred.shape))
+        score.frames.append(FrameScore(f"{image.parent.name}/{image.name}", inter / union if union else 1.0,
+                                       inter, union))
+        if (i + 1) % 50 == 0:
+            log.info("%s: %d/%d frames, mean IoU so far %.4f", root, i + 1, len(pairs), score.mean_iou)
+    return score
+
+
+def markdown(scores: Sequence[DatasetScore], model: str) -> str:
+    lines = [f"sky-mask IoU of {model}", "",
+             "| dataset | frames | mean IoU | pooled IoU | p10 IoU | worst frame |", "|---|---|---|---|---|---|"]
+    for s in scores:
+        worst = s.worst(1)[0]
+        lines.append(f"| {s.root} | {len(s.frames)} | {s.mean_iou:.4f} | {s.pooled_iou:.4f} | "
+                     f"{s.percentile(10):.4f} | {worst.name} ({worst.iou:.3f}) |")
+    return "\n".join(lines) + "\n"
+
+
+def to_json(scores: Sequence[DatasetScore], model: str) -> str:
+    return json.dumps({"model": model, "datasets": [s.to_json() for s in scores]}, indent=1)

@@ -1,0 +1,130 @@
+"""Results table, one row per input: CSV, JSON lines, or Excel .xlsx (chosen by the file suffix).
+
+Columns: frame, time (UTC, ISO 8601), source, path, sky_fraction, instances, scores, latency_ms, pre_ms,
+infer_ms, post_ms, error. A frame that could not be read becomes an error row (no result columns, the
+message in `error`) and the run goes on. Rows go to a temp file that is renamed into place at close, so an
+interrupted run leaves a complete table of the frames it finished, never a half-written one.
+"""
+from __future__ import annotations
+
+import csv
+import json
+import logging
+import os
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from skyseg.runtime.atomic_file import AtomicFile
+from skyseg.runtime.errors import InputError, MissingDependencyError
+from skyseg.runtime.sinks.base import FrameRecord, Sink
+
+log = logging.getLogger(__name__)
+
+COLUMNS = ("frame", "time", "source", "path", "sky_fraction", "instances", "scores", "latency_ms", "pre_ms",
+           "infer_ms", "post_ms", "error")
+FORMATS = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".xlsx": "xlsx"}
+
+
+def _iso(ts: float | None) -> str:
+    if not ts:
+        return ""
+    return datetime.fromtimestamp(ts, tz=timezone.utc).isoformat(timespec="milliseconds")
+
+
+def record_row(record: FrameRecord) -> dict[str, Any]:
+    """One table row (Python values; `scores` is a list) for a result or an error record."""
+    row: dict[str, Any] = dict.fromkeys(COLUMNS)
+    if record.error is not None:
+        e = record.error
+        row.update(frame=e.index, time=_iso(e.timestamp), source=e.source_id, path=e.path or "", error=e.message)
+        return row
+    res = record.result
+    assert res is not None
+    t = res.timings
+    row.update(
+        frame=res.index,
+        time=_iso(res.timestamp),
+        source=res.source_id,
+        path=res.path or "",
+        sky_fraction=round(res.sky_fraction, 6),
+        instances=len(res),
+        scores=[round(float(s), 4) for s in res.scores],
+        latency_ms=round(res.latency_ms, 3),
+        pre_ms=round(t.get("pre", 0.0), 3),
+        infer_ms=round(t.get("infer", 0.0), 3),
+        post_ms=round(t.get("post", 0.0), 3),
+        error="",
+    )
+    return row
+
+
+class TableSink(Sink):
+    """Writes the results table to `path` (.csv, .jsonl or .xlsx)."""
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path)
+        self.format = FORMATS.get(self.path.suffix.lower())
+        if self.format is None:
+            raise InputError(f"results table {self.path.name}: unknown format; use .csv, .jsonl or .xlsx")
+        self.rows = 0
+        self._done: Path | None = None
+        self._file: AtomicFile | None = None
+        self._book: Any = None
+        self._sheet: Any = None
+        if self.format == "xlsx":
+            try:
+                import openpyxl
+            except ImportError:
+                raise MissingDependencyError("writing .xlsx tables needs openpyxl; `pip install openpyxl` or use .csv") from None
+            self._book = openpyxl.Workbook(write_only=True)
+            self._sheet = self._book.create_sheet("results")
+            self._sheet.append(list(COLUMNS))
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        else:
+            self._file = AtomicFile(self.path, "w", encoding="utf-8", newline="")
+            if self.format == "csv":
+                self._csv = csv.writer(self._file.handle)
+                self._csv.writerow(COLUMNS)
+
+    def write(self, record: FrameRecord) -> None:
+        row = record_row(record)
+        if self.format == "jsonl":
+            assert self._file is not None
+            self._file.handle.write(json.dumps(row, ensure_ascii=False) + "\n")
+        else:
+            flat = dict(row)
+            flat["scores"] = "" if row["scores"] is None else " ".join(f"{s:.4f}" for s in row["scores"])
+            values = [flat[c] for c in COLUMNS]
+            if self.format == "csv":
+                self._csv.writerow(["" if v is None else v for v in values])
+            else:
+                self._sheet.append(values)
+        self.rows += 1
+
+    def close(self) -> None:
+        if self._done is not None or (self._file is None and self._book is None):
+            return
+        if self._file is not None:
+            self._done = self._file.commit()
+            self._file = None
+        else:
+            tmp = AtomicFile(self.path, "wb")
+            try:
+                self._book.save(tmp.handle)
+            except BaseException:
+                tmp.discard()
+                raise
+            self._done = tmp.commit()
+            self._book = None
+        log.info("wrote results table %s (%d rows)", self._done, self.rows)
+
+    def discard(self) -> None:
+        """Drop the table without writing it."""
+        if self._file is not None:
+            self._file.discard()
+            self._file = None
+        self._book = None
+
+    def outputs(self) -> list[Path]:
+        return [self._done] if self._done else []

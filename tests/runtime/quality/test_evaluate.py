@@ -1,0 +1,84 @@
+"""`skyseg evaluate`: ground truth from masks or polygons, IoU arithmetic, the bundled model end to end, errors."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from types import SimpleNamespace
+
+import cv2
+import numpy as np
+import pytest
+
+from skyseg.cli.main import main
+from skyseg.runtime.errors import InputError
+from skyseg.runtime.quality.evaluate import dataset_frames, evaluate_dataset, read_truth
+
+
+@pytest.fixture(scope="module")
+def tiny_synth(tmp_path_factory) -> Path:
+    """Four generated all-sky frames with exact masks and their polygons."""
+    from skyseg.synth.dataset import SynthConfig, generate_dataset
+
+    root = tmp_path_factory.mktemp("evalset") / "ds"
+    generate_dataset(SynthConfig(out_dir=root, n=4, seed=5, kind="allsky", size=(192, 192), workers=1))
+    return root
+
+
+class _ShiftedTruth:
+    """A stand-in segmenter whose 'prediction' is the ground truth shifted down by `dy` rows."""
+
+    def __init__(self, root: Path, dy: int) -> None:
+        self.root, self.dy = root, dy
+
+    def segment_frame(self, frame):
+        image = Path(frame.path)
+        truth = cv2.imread(str(self.root / "masks" / image.parent.name / f"{image.stem}.png"), 0)
+        return SimpleNamespace(sky_mask=np.roll(truth, self.dy, axis=0))
+
+
+def test_polygons_and_masks_give_the_same_truth(tiny_synth):
+    for image, mask_path in dataset_frames(tiny_synth):
+        label = tiny_synth / "labels" / image.parent.name / f"{image.stem}.txt"
+        mask = read_truth(mask_path, (192, 192))
+        assert mask_path.suffix == ".png" and mask.any()
+        from_polygons = read_truth(label, (192, 192))
+        assert np.count_nonzero(mask ^ from_polygons) / np.count_nonzero(mask | from_polygons) < 0.01
+
+
+def test_iou_arithmetic_against_an_independent_count(tiny_synth):
+    score = evaluate_dataset(_ShiftedTruth(tiny_synth, 3), tiny_synth)
+    assert len(score.frames) == 4
+    inter = union = 0
+    for image, mask_path in dataset_frames(tiny_synth):
+        truth = cv2.imread(str(mask_path), 0) > 127
+        pred = np.roll(truth, 3, axis=0)
+        inter, union = inter + np.sum(truth & pred), union + np.sum(truth | pred)
+    assert score.pooled_iou == pytest.approx(inter / union, abs=1e-12)
+    assert 0.8 < score.mean_iou < 1.0 and score.worst(1)[0].iou == min(f.iou for f in score.frames)
+    assert evaluate_dataset(_ShiftedTruth(tiny_synth, 0), tiny_synth).mean_iou == 1.0
+
+
+def test_bundled_model_end_to_end_with_json_and_gate(tiny_synth, tmp_path, capsys, caplog):
+    out = tmp_path / "e.json"
+    assert main(["evaluate", str(tiny_synth), "--threads", "1", "--json", str(out)]) == 0
+    doc = json.loads(out.read_text())
+    ds = doc["datasets"][0]
+    assert ds["frames"] == 4 and len(ds["per_frame"]) == 4 and 0.5 < ds["mean_iou"] <= 1.0
+    assert f"| {tiny_synth} | 4 |" in capsys.readouterr().out
+    assert main(["evaluate", str(tiny_synth), "--threads", "1", "--min-iou", "1.0"]) == 3
+    assert "is below --min-iou 1.0" in caplog.text
+
+
+def test_missing_truth_and_wrong_layout_are_clear_errors(tiny_synth, tmp_path):
+    with pytest.raises(InputError, match="no images/ folder"):
+        dataset_frames(tmp_path)
+    (tmp_path / "images" / "val").mkdir(parents=True)
+    cv2.imwrite(str(tmp_path / "images" / "val" / "a.png"), np.zeros((8, 8), np.uint8))
+    with pytest.raises(InputError, match=r"a.png has no ground truth: neither .*masks/val/a.png nor .*a.txt exists"):
+        dataset_frames(tmp_path)
+    (tmp_path / "masks" / "val").mkdir(parents=True)
+    cv2.imwrite(str(tmp_path / "masks" / "val" / "a.png"), np.zeros((9, 8), np.uint8))
+    with pytest.raises(InputError, match="is 8x9 but its image is 8x8"):
+        read_truth(tmp_path / "masks" / "val" / "a.png", (8, 8))
+    with pytest.raises(InputError, match="no split 'test'"):
+        dataset_frames(tiny_synth, "test")
