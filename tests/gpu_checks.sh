@@ -16,12 +16,12 @@ SKYSEG_TEST_DEVICE=cuda timeout 200 python3 -m pytest -q -p no:cacheprovider -o 
   > "$OUT"/pytest_models_cuda.log 2>&1; echo "pytest models cuda rc=$?"; tail -5 "$OUT"/pytest_models_cuda.log
 timeout 150 python3 -m skyseg.models.gpu_check > "$OUT"/models_gpu_check.md 2>"$OUT"/models_gpu_check.err; echo "models gpu_check rc=$?"
 cat "$OUT"/models_gpu_check.md; tail -3 "$OUT"/models_gpu_check.err
-timeout 90 python3 -m skyseg.runtime.gpu_check --json "$OUT"/runtime_gpu_check.json > "$OUT"/runtime_gpu_check.log 2>&1; echo "runtime gpu_check rc=$?"
+timeout 90 python3 -m skyseg.runtime.process.gpu_check --json "$OUT"/runtime_gpu_check.json > "$OUT"/runtime_gpu_check.log 2>&1; echo "runtime gpu_check rc=$?"
 tail -15 "$OUT"/runtime_gpu_check.log
-timeout 90 python3 -m pytest -q -p no:cacheprovider -o addopts="--import-mode=importlib -ra" tests/runtime/test_gpu_preprocess.py \
-  tests/runtime/test_gpu_masks.py tests/runtime/test_core_segmenter.py > "$OUT"/pytest_runtime_gpu.log 2>&1; echo "pytest runtime gpu rc=$?"
+timeout 90 python3 -m pytest -q -p no:cacheprovider -o addopts="--import-mode=importlib -ra" tests/runtime/process/test_gpu_preprocess.py \
+  tests/runtime/process/test_gpu_masks.py tests/runtime/process/test_segmenter.py > "$OUT"/pytest_runtime_gpu.log 2>&1; echo "pytest runtime gpu rc=$?"
 tail -12 "$OUT"/pytest_runtime_gpu.log
 # the same machine's CPU, one thread: a second, quieter CPU for the train/deploy latency ratio
-timeout 240 python3 -m skyseg.models.bench --imgsz 320 640 --threads 1 --runs 20 > "$OUT"/models_bench_host_cpu.md 2>&1
+timeout 240 python3 -m skyseg.bench.models --imgsz 320 640 --threads 1 --runs 20 > "$OUT"/models_bench_host_cpu.md 2>&1
 echo "models bench (host CPU) rc=$?"; cat "$OUT"/models_bench_host_cpu.md
 lscpu | grep -E "Model name|Flags" | cut -c1-400 > "$OUT"/host_cpu.txt

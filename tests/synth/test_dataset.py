@@ -11,7 +11,7 @@ import yaml
 
 from skyseg.cli.main import main
 from skyseg.synth.dataset import SynthConfig, generate_dataset
-from skyseg.runtime.mask_metrics import mask_iou
+from skyseg.runtime.quality.mask_metrics import mask_iou
 from skyseg.synth.polygons import rasterize
 
 N = 6

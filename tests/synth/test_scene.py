@@ -4,9 +4,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from skyseg.runtime.stretch import stretch_to_uint8
+from skyseg.runtime.process.stretch import stretch_to_uint8
 from skyseg.synth import render_scene
-from skyseg.runtime.mask_metrics import mask_iou
+from skyseg.runtime.quality.mask_metrics import mask_iou
 from skyseg.synth.polygons import rasterize
 
 SIZE = (256, 192)
