@@ -23,18 +23,69 @@ def stretch_to_uint8(
     """Map any-depth pixels (H×W or H×W×C) to uint8 with percentile clipping and an asinh curve.
 
     NaN and ±inf (e.g. outside a processed all-sky image circle) become 0. uint8 input is returned as is.
+    Everything runs in float32. 8/16-bit integer frames go through a lookup table holding the same float32 curve
+    for every possible value, so both paths give identical bytes for the same pixel values and limits.
     """
     if pixels.dtype == np.uint8:
         return pixels
+    step = max(1, int(np.sqrt(pixels.size / _SAMPLE_TARGET)))
+    sample = pixels[::step, ::step]
+    if pixels.dtype in (np.uint16, np.int16, np.int8):
+        info = np.iinfo(pixels.dtype)
+        limits = _integer_limits(sample.ravel(), int(info.min), low, high)
+        table = _curve(np.arange(info.min, info.max + 1, dtype=np.float32), *limits, softening)
+        index = pixels if info.min == 0 else pixels.astype(np.int32) - info.min
+        return table[index]
     values = np.asarray(pixels, dtype=np.float32)
-    finite = np.isfinite(values)
-    step = max(1, int(np.sqrt(values.size / _SAMPLE_TARGET)))
-    sample = values[::step, ::step][finite[::step, ::step]]
-    if sample.size == 0:
+    finite_sample = np.isfinite(sample)
+    limits = _limits(np.asarray(sample, dtype=np.float32)[finite_sample] if not finite_sample.all()
+                     else np.asarray(sample, dtype=np.float32).ravel(), low, high)
+    if limits is None:
         return np.zeros(values.shape, dtype=np.uint8)
+    finite = np.isfinite(values)
+    if not finite.all():
+        values = np.where(finite, values, limits[0])  # → 0 after the curve
+    return _curve(values, *limits, softening)
+
+
+def _limits(sample: np.ndarray, low: float, high: float) -> tuple[np.float32, np.float32] | None:
+    """The clip limits as float32 scalars (float64 scalars would promote every pixel to float64 under NumPy 2)."""
+    if sample.size == 0:
+        return None
     lo, hi = np.percentile(sample, [low, high])
     if hi <= lo:
         hi = lo + 1.0
-    norm = np.clip((np.where(finite, values, lo) - lo) / (hi - lo), 0.0, 1.0)
-    curved = np.arcsinh(norm * softening) / np.arcsinh(softening)
-    return (curved * 255.0 + 0.5).astype(np.uint8)
+    return np.float32(lo), np.float32(hi)
+
+
+def _integer_limits(sample: np.ndarray, offset: int, low: float, high: float) -> tuple[np.float32, np.float32]:
+    """`_limits` for an integer sample from its histogram: the same linear-interpolated percentiles as
+    np.percentile (its default method), without sorting. The sorted sample's k-th value is the first bin whose
+    cumulative count exceeds k."""
+    counts = np.bincount(sample.astype(np.int64) - offset if offset else sample, minlength=1)
+    cumulative = np.cumsum(counts)
+    n = int(cumulative[-1])
+    limits = []
+    for q in (low, high):
+        position = q / 100.0 * (n - 1)
+        below = int(np.floor(position))
+        ranks = np.searchsorted(cumulative, [below, min(below + 1, n - 1)], side="right")
+        v0, v1 = float(ranks[0] + offset), float(ranks[1] + offset)
+        limits.append(v0 + (position - below) * (v1 - v0))
+    lo, hi = limits
+    if hi <= lo:
+        hi = lo + 1.0
+    return np.float32(lo), np.float32(hi)
+
+
+def _curve(values: np.ndarray, lo: np.float32, hi: np.float32, softening: float) -> np.ndarray:
+    """float32 pixels → uint8: clip to [lo, hi], asinh curve, round. Works in place on a fresh float32 copy."""
+    soft = np.float32(softening)
+    norm = np.subtract(values, lo, dtype=np.float32)
+    norm /= hi - lo
+    np.clip(norm, 0.0, 1.0, out=norm)
+    norm *= soft
+    np.arcsinh(norm, out=norm)
+    norm *= np.float32(255.0) / np.arcsinh(soft)
+    norm += np.float32(0.5)
+    return norm.astype(np.uint8)
