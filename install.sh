@@ -42,6 +42,6 @@ if [[ "${SKYSEG_RUNTIME_ONLY:-0}" == 1 ]]; then
 else
   # torch/torchvision first, pinned to the pair that imports together (FACTS.md); Ultralytics is pinned in pyproject.
   "${PIP[@]}" install -q torch==2.14.1 torchvision==0.29.1
-  "${PIP[@]}" install -q -e '.[train,gst,dev]'
+  "${PIP[@]}" install -q -e '.[train,gst,openvino,dev]'
 fi
 log "done: activate with 'source .venv/bin/activate' or call .venv/bin/skyseg"

@@ -24,7 +24,7 @@ _BACKEND_BY_SUFFIX = {".onnx": "ort", ".engine": "trt", ".plan": "trt", ".pt": "
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("model", help="model file: .onnx (ONNX Runtime), .engine/.plan (TensorRT) or .pt (PyTorch)")
-    parser.add_argument("--backend", choices=("ort", "trt", "torch"), default=None,
+    parser.add_argument("--backend", choices=("ort", "trt", "openvino", "torch"), default=None,
                         help="inference backend (default: from the model's file type)")
     parser.add_argument("--imgsz", type=int, nargs="+", metavar="N",
                         help="input size S or H W (only for dynamic-shape models and .pt; static models use theirs)")

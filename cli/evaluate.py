@@ -18,7 +18,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("datasets", nargs="+", type=Path, metavar="DATASET",
                         help="dataset folders: images/<split>/ with masks/<split>/*.png or labels/<split>/*.txt")
     parser.add_argument("--model", help="model file (.onnx or .engine); default: the bundled model")
-    parser.add_argument("--backend", choices=("auto", "trt", "ort"), default="auto", help="inference backend")
+    parser.add_argument("--backend", choices=("auto", "trt", "ort", "openvino"), default="auto", help="inference backend")
     parser.add_argument("--split", default="all", help="which split folder to use (default: all of them)")
     parser.add_argument("--max-frames", type=int, default=None, help="at most this many frames per dataset")
     parser.add_argument("--conf", type=float, default=0.25, help="score threshold (default 0.25)")

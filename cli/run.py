@@ -19,7 +19,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "a folder, a glob ('night/*.fits'), test://ball, or a GStreamer pipeline ending in appsink")
     parser.add_argument("--model", help="model file (.onnx, or .engine/.plan for TensorRT); default: the bundled "
                         "skyseg-n.onnx")
-    parser.add_argument("--backend", choices=("auto", "trt", "ort"), default="auto",
+    parser.add_argument("--backend", choices=("auto", "trt", "ort", "openvino"), default="auto",
                         help="inference backend (auto: TensorRT for engines, else ONNX Runtime)")
     parser.add_argument("--conf", type=float, default=0.25, help="confidence threshold (default 0.25)")
     parser.add_argument("--iou", type=float, default=0.7, help="NMS IoU threshold (default 0.7)")

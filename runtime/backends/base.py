@@ -224,6 +224,9 @@ class Backend(ABC):
         return self._run(images)
 
 
+BACKENDS = ("auto", "ort", "trt", "openvino")
+
+
 def tensorrt_available() -> bool:
     """Whether the `tensorrt` Python package can be imported (found, without importing it)."""
     return importlib.util.find_spec("tensorrt") is not None
@@ -236,13 +239,14 @@ def open_backend(
     threads: int | None = None,
     **options: Any,
 ) -> Backend:
-    """Create (not yet open) the backend for a model file: 'auto', 'ort' (ONNX Runtime) or 'trt' (TensorRT)."""
+    """Create (not yet open) the backend for a model file: 'auto', 'ort' (ONNX Runtime), 'trt' (TensorRT) or
+    'openvino' (OpenVINO's CPU plug-in, ONNX files)."""
     path = Path(model_path)
     if not path.is_file():
         raise InputError(f"model file {path} does not exist; pass --model PATH to an .onnx or .engine file")
     is_engine = path.suffix.lower() in ENGINE_SUFFIXES
-    if backend not in ("auto", "ort", "trt"):
-        raise InputError(f"unknown backend '{backend}'; choose auto, ort or trt")
+    if backend not in BACKENDS:
+        raise InputError(f"unknown backend '{backend}'; choose {', '.join(BACKENDS)}")
     if backend == "auto":
         backend = "trt" if is_engine else "ort"
         log.info("backend auto: %s for %s", "TensorRT" if backend == "trt" else "ONNX Runtime", path.name)
@@ -260,6 +264,12 @@ def open_backend(
         from skyseg.runtime.backends.trt import TrtBackend
 
         return TrtBackend(path, **options)
+    if backend == "openvino":
+        if is_engine:
+            raise InputError(f"OpenVINO cannot run the TensorRT engine {path.name}; pass the .onnx model")
+        from skyseg.runtime.backends.openvino import OpenVinoBackend
+
+        return OpenVinoBackend(path, threads=threads, **options)
     if is_engine:
         raise InputError(f"ONNX Runtime cannot run the TensorRT engine {path.name}; pass the .onnx model or use --backend trt")
     from skyseg.runtime.backends.ort import OrtBackend
