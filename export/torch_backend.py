@@ -41,14 +41,16 @@ class TorchBackend:
         self.metadata: dict[str, Any] = {}
         self._net: Any = None
         self._stride = 32
+        self._threads_before = 0
 
     def __enter__(self) -> TorchBackend:
         import torch
 
         from skyseg.export.deploy_model import load_deploy_model
 
+        self._threads_before = torch.get_num_threads()
         if self.threads:
-            torch.set_num_threads(int(self.threads))
+            torch.set_num_threads(int(self.threads))  # process-wide: put back on exit
         deploy = load_deploy_model(self.weights)
         self._net = deploy.module
         self._stride = deploy.stride
@@ -59,7 +61,11 @@ class TorchBackend:
         return self
 
     def __exit__(self, *exc: object) -> None:
+        import torch
+
         self._net = None
+        if self.threads and self._threads_before:
+            torch.set_num_threads(self._threads_before)
 
     def infer(self, images: np.ndarray) -> dict[str, np.ndarray]:
         """Forward a float32 [B, 3, H, W] batch; H and W must be multiples of the model's stride."""
