@@ -14,6 +14,7 @@ from pathlib import Path
 from skyseg.bench.throughput import BenchConfig, run_bench
 from skyseg.bench.report import plot_reports, preload_plotting, write_json_atomic
 from skyseg.runtime.errors import InputError
+from skyseg.cli.arg_types import positive_int, probability
 
 log = logging.getLogger(__name__)
 
@@ -28,16 +29,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="inference backend (default: from the model's file type)")
     parser.add_argument("--imgsz", type=int, nargs="+", metavar="N",
                         help="input size S or H W (only for dynamic-shape models and .pt; static models use theirs)")
-    parser.add_argument("--batch", type=int, default=1, help="frames per inference call (default 1)")
-    parser.add_argument("--frames", type=int, default=50, help="timed frames after warm-up (default 50)")
+    parser.add_argument("--batch", type=positive_int, default=1, help="frames per inference call (default 1)")
+    parser.add_argument("--frames", type=positive_int, default=50, help="timed frames after warm-up (default 50)")
     parser.add_argument("--warmup", type=int, default=5, help="untimed warm-up iterations (default 5)")
     parser.add_argument("--source", default=None,
                         help="frames to use (folder, video, any `skyseg run` source); decoding overlaps inference. "
                              "Default: synthetic 1280×720 night frames decoded before timing")
-    parser.add_argument("--threads", type=int, default=None, help="inference threads (default: backend default)")
+    parser.add_argument("--threads", type=positive_int, default=None, help="inference threads (default: backend default)")
     parser.add_argument("--pin", action="store_true", help="pin the process to the first --threads CPUs")
-    parser.add_argument("--conf", type=float, default=0.25, help="score threshold (default 0.25)")
-    parser.add_argument("--iou", type=float, default=0.7, help="NMS IoU threshold (default 0.7)")
+    parser.add_argument("--conf", type=probability, default=0.25, help="score threshold (default 0.25)")
+    parser.add_argument("--iou", type=probability, default=0.7, help="NMS IoU threshold (default 0.7)")
     parser.add_argument("--compare-ultralytics", action="store_true",
                         help="also time ultralytics.YOLO(MODEL).predict on the same frames and print the ratio")
     parser.add_argument("--json", type=Path, default=None, metavar="OUT.json", help="write the report as JSON")

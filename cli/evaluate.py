@@ -10,6 +10,7 @@ from pathlib import Path
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # as in `skyseg run`: the post-processing's small matmuls
 
 from skyseg.runtime.errors import InputError, VerificationError  # noqa: E402
+from skyseg.cli.arg_types import positive_int, probability
 
 log = logging.getLogger(__name__)
 
@@ -20,11 +21,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", help="model file (.onnx or .engine); default: the bundled model")
     parser.add_argument("--backend", choices=("auto", "trt", "ort", "openvino"), default="auto", help="inference backend")
     parser.add_argument("--split", default="all", help="which split folder to use (default: all of them)")
-    parser.add_argument("--max-frames", type=int, default=None, help="at most this many frames per dataset")
-    parser.add_argument("--conf", type=float, default=0.25, help="score threshold (default 0.25)")
-    parser.add_argument("--iou", type=float, default=0.7, help="NMS IoU threshold (default 0.7)")
-    parser.add_argument("--threads", type=int, default=None, help="ONNX Runtime intra-op threads")
-    parser.add_argument("--min-iou", type=float, default=None,
+    parser.add_argument("--max-frames", type=positive_int, default=None, help="at most this many frames per dataset")
+    parser.add_argument("--conf", type=probability, default=0.25, help="score threshold (default 0.25)")
+    parser.add_argument("--iou", type=probability, default=0.7, help="NMS IoU threshold (default 0.7)")
+    parser.add_argument("--threads", type=positive_int, default=None, help="ONNX Runtime intra-op threads")
+    parser.add_argument("--min-iou", type=probability, default=None,
                         help="exit 3 when a dataset's mean IoU is below this (a quality gate for CI)")
     parser.add_argument("--json", type=Path, default=None, metavar="OUT.json", help="also write per-frame JSON")
 

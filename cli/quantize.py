@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import logging
 from pathlib import Path
+from skyseg.cli.arg_types import positive_int, share
 
 log = logging.getLogger(__name__)
 
@@ -24,12 +25,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="also quantize the first conv, which reads the image (kept float by default)")
     parser.add_argument("--budget", type=float, default=0.01, help="allowed hold-out sky-mask IoU drop vs FP32")
     parser.add_argument("--no-sensitivity", action="store_true", help="skip the mixed-precision search")
-    parser.add_argument("--holdout", type=float, default=0.2, help="fraction of the set held out (default 0.2)")
+    parser.add_argument("--holdout", type=share, default=0.2, help="fraction of the set held out (default 0.2)")
     parser.add_argument("--time-limit", type=float, default=240.0, help="seconds for the sensitivity search")
     parser.add_argument("--report", type=Path, default=None, help="accuracy report JSON (Markdown written beside)")
     parser.add_argument("--report-synth", type=int, default=24, help="synthetic val frames in the report")
     parser.add_argument("--realsky", type=Path, default=None, help="folder of real frames for the report")
-    parser.add_argument("--threads", type=int, default=1, help="ONNX Runtime threads for evaluation")
+    parser.add_argument("--threads", type=positive_int, default=1, help="ONNX Runtime threads for evaluation")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--ort-cpu", type=Path, default=None, metavar="OUT.onnx",
                         help="also write the ONNX Runtime CPU form (UINT8 activations, 7-bit weights; the fast "

@@ -11,6 +11,7 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 from pathlib import Path  # noqa: E402
 
+from skyseg.cli.arg_types import positive_int, positive_seconds, probability, share  # noqa: E402
 from skyseg.runtime.pipeline import RunConfig  # noqa: E402
 
 
@@ -21,11 +22,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "skyseg-n.onnx")
     parser.add_argument("--backend", choices=("auto", "trt", "ort", "openvino"), default="auto",
                         help="inference backend (auto: TensorRT for engines, else ONNX Runtime)")
-    parser.add_argument("--conf", type=float, default=0.25, help="confidence threshold (default 0.25)")
-    parser.add_argument("--iou", type=float, default=0.7, help="NMS IoU threshold (default 0.7)")
-    parser.add_argument("--max-det", type=int, default=300, help="most instances per frame (default 300)")
+    parser.add_argument("--conf", type=probability, default=0.25, help="confidence threshold (default 0.25)")
+    parser.add_argument("--iou", type=probability, default=0.7, help="NMS IoU threshold (default 0.7)")
+    parser.add_argument("--max-det", type=positive_int, default=300, help="most instances per frame (default 300)")
     parser.add_argument("--imgsz", help="ignored: the input size comes from the model")
-    parser.add_argument("--threads", type=int, help="ONNX Runtime intra-op threads (default: ORT's choice)")
+    parser.add_argument("--threads", type=positive_int, help="ONNX Runtime intra-op threads (default: ORT's choice)")
     parser.add_argument("--save-dir", help="save everything here: annotated video/images, masks/, results.csv")
     parser.add_argument("--output", action="append", default=[], metavar="SINK",
                         help="display://0, file://out.mp4 (.mkv/.webm/.avi) or a folder for annotated images; "
@@ -36,14 +37,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--static-mask", nargs="?", const="", metavar="PNG",
                         help="write the per-night static sky mask (default SAVE_DIR/static_mask.png or "
                         "./static_mask.png)")
-    parser.add_argument("--static-share", type=float, default=0.9,
+    parser.add_argument("--static-share", type=share, default=0.9,
                         help="static mask: share of frames a pixel must be sky in (default 0.9)")
     parser.add_argument("--headless", action="store_true", help="never open a display window")
     parser.add_argument("--watch", action="store_true", help="SOURCE is a folder: process new frames as they appear")
     parser.add_argument("--gpu-prepost", choices=("auto", "on", "off"), default="auto",
                         help="TensorRT: letterbox and mask assembly on the GPU (auto: when CuPy is installed)")
-    parser.add_argument("--max-frames", type=int, help="stop after this many frames")
-    parser.add_argument("--progress", type=float, default=5.0, metavar="S", help="progress line every S seconds")
+    parser.add_argument("--max-frames", type=positive_int, help="stop after this many frames")
+    parser.add_argument("--progress", type=positive_seconds, default=5.0, metavar="S", help="progress line every S seconds")
 
 
 def config_from_args(args: argparse.Namespace) -> RunConfig:
