@@ -144,6 +144,8 @@ def _reader(uri: str, out: queue.Queue, stop: threading.Event) -> None:
     from skyseg.runtime.frame import FrameError
     from skyseg.runtime.sources.uri import open_source
 
+    failed: set[object] = set()  # unreadable frames, each reported once however often the loop comes round
+    readable = 0
     try:
         with open_source(uri, loop=True) as source:
             items = iter(source)
@@ -155,8 +157,16 @@ def _reader(uri: str, out: queue.Queue, stop: threading.Event) -> None:
                     break
                 ms = (time.perf_counter() - t0) * 1e3
                 if isinstance(item, FrameError):
-                    log.warning("skipping unreadable frame %s: %s", item.path or item.index, item.message)
+                    key = item.path or item.index
+                    if key in failed:
+                        if not readable:  # a whole pass of the looped source and not one good frame
+                            raise InputError(f"no frame of {uri} could be read ({len(failed)} unreadable, e.g. "
+                                             f"{next(iter(failed))}); nothing to benchmark")
+                        continue
+                    failed.add(key)
+                    log.warning("skipping unreadable frame %s: %s", key, item.message)
                     continue
+                readable += 1
                 while not stop.is_set():
                     try:
                         out.put((item.pixels, ms), timeout=0.1)

@@ -88,6 +88,19 @@ def test_folder_source_overlaps_decode(tiny_model: tuple[Path, Path], tmp_path: 
     assert set(STAGES) == set(report.stages) - {TOTAL}
 
 
+def test_folder_of_only_unreadable_frames_ends_with_one_error(tiny_model: tuple[Path, Path], tmp_path: Path,
+                                                             caplog: pytest.LogCaptureFixture) -> None:
+    """Regression: the looped reader retried the same broken files forever (300 000 warning lines)."""
+    _, onnx_path = tiny_model
+    frames = tmp_path / "broken"
+    frames.mkdir()
+    for i in range(3):
+        (frames / f"f{i}.jpg").write_bytes(b"\xff\xd8 not a jpeg" * (i + 1))
+    with pytest.raises(InputError, match=r"no frame of .* could be read \(3 unreadable"):
+        run_bench(BenchConfig(model=str(onnx_path), frames=5, warmup=1, threads=1, source=str(frames)))
+    assert sum("skipping unreadable frame" in r.message for r in caplog.records) == 3  # each reported once
+
+
 def test_missing_folder_is_input_error(tiny_model: tuple[Path, Path], tmp_path: Path) -> None:
     _, onnx_path = tiny_model
     with pytest.raises(InputError):
