@@ -130,6 +130,14 @@ def check_contract(inputs: Sequence[TensorSpec], outputs: Sequence[TensorSpec], 
         raise ModelContractError(
             f"{model}: output1 must be [B, 32, {h // 4}, {w // 4}] for a {h}×{w} input, found {o1.describe()}"
         )
+    anchors, stride_set = o0.static_dim(2), (8, 16, 32)
+    want_anchors = sum((h // s) * (w // s) for s in stride_set)
+    if anchors is not None and anchors != want_anchors:
+        hint = " (output0 looks transposed: [B, A, C] instead of [B, C, A])" if o0.static_dim(1) == want_anchors else ""
+        raise ModelContractError(
+            f"{model}: output0 must hold {want_anchors} anchors for a {h}×{w} input (strides 8, 16, 32), "
+            f"found {o0.describe()}{hint}"
+        )
     channels = o0.static_dim(1)
     names_raw = metadata.get("names")
     names = {int(k): str(v) for k, v in names_raw.items()} if isinstance(names_raw, dict) else None
@@ -148,6 +156,12 @@ def check_contract(inputs: Sequence[TensorSpec], outputs: Sequence[TensorSpec], 
             names = {i: ("sky" if nc == 1 else str(i)) for i in range(nc)}
     if names is None:
         names = {0: "sky"}
+    if len(names) > 1 and "sky" not in names.values():
+        shown = ", ".join(list(names.values())[:5]) + (", …" if len(names) > 5 else "")
+        raise ModelContractError(
+            f"{model}: a {len(names)}-class model ({shown}) with no class named 'sky'; skyseg runs sky segmentation "
+            "models (export one with `skyseg export`)"
+        )
     stride = metadata.get("stride", 32)
     return ModelInfo(
         imgsz=(h, w),

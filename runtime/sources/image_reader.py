@@ -42,6 +42,21 @@ def read_image(path: str | Path) -> np.ndarray:
     return np.ascontiguousarray(img)
 
 
+def check_signal(pixels: np.ndarray, path: str | Path) -> None:
+    """InputError for a frame that holds no picture: no finite value (all NaN/Inf) or one value everywhere
+    (a dead sensor, a capped lens, a zero-filled file). Such frames used to come out as 84 % sky."""
+    if pixels.dtype.kind == "f":
+        finite = np.isfinite(pixels)
+        if not finite.any():
+            raise InputError(f"{Path(path).name} has no finite pixel values (all NaN or Inf)")
+        values = pixels[finite] if not finite.all() else pixels
+    else:
+        values = pixels
+    low, high = values.min(), values.max()
+    if low == high:
+        raise InputError(f"{Path(path).name} holds no signal: every pixel is {low.item()!r}")
+
+
 def read_frame_file(path: str | Path, index: int, source_id: str) -> Frame | FrameError:
     """Read an image or FITS file into a Frame, or a FrameError (logged) when it is unreadable."""
     path = Path(path)
@@ -52,9 +67,13 @@ def read_frame_file(path: str | Path, index: int, source_id: str) -> Frame | Fra
     try:
         if str(path).lower().endswith(FITS_SUFFIXES):
             pixels, meta = read_fits(path)
+            check_signal(pixels, path)
             stamp = parse_date_obs(meta["DATE-OBS"], meta.get("TIME-OBS")) if "DATE-OBS" in meta else None
             return Frame(pixels, index, source_id, stamp if stamp is not None else mtime, str(path), meta)
-        return Frame(read_image(path), index, source_id, mtime, str(path), {})
+        pixels = read_image(path)
+        if pixels.dtype != np.uint8:  # 16-bit PNG/TIFF: science frames, like FITS (8-bit test cards stay valid)
+            check_signal(pixels, path)
+        return Frame(pixels, index, source_id, mtime, str(path), {})
     except InputError as err:
         log.warning("frame %d: %s", index, err)
         return FrameError(index, source_id, str(path), str(err), time.time())

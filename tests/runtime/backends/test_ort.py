@@ -78,7 +78,9 @@ def test_infer_validates_input(tmp_path: Path, images, needle: str) -> None:
         ("images", [1, 3, 64, 64], {"output0": [1, 37, 84], "output1": [1, 32, 32, 32]}, None, "output1 must be [B, 32, 16, 16] for a 64×64 input, found output1 float32 [1, 32, 32, 32]"),
         ("images", [1, 3, 64, 64], {"output0": [1, 30, 84], "output1": [1, 32, 16, 16]}, None, "output0 must have 4 + nc + 32 channels with nc ≥ 1, found output0 float32 [1, 30, 84]"),
         ("images", [1, 3, 64, 64], {"output0": [1, 38, 84], "output1": [1, 32, 16, 16]}, {"names": "{0: 'sky'}"}, "metadata names {0: 'sky'} list 1 classes, so output0 should be [B, 37, A], found output0 float32 [1, 38, 84] (nc = 2)"),
-        ("images", [1, 3, 64, 64], {"output0": [1, 84, 37], "output1": [1, 32, 16, 16]}, None, "output0 should be [B, 37, A], found output0 float32 [1, 84, 37]"),
+        ("images", [1, 3, 64, 64], {"output0": [1, 84, 37], "output1": [1, 32, 16, 16]}, None, "output0 must hold 84 anchors for a 64×64 input (strides 8, 16, 32), found output0 float32 [1, 84, 37] (output0 looks transposed: [B, A, C] instead of [B, C, A])"),
+        ("images", [1, 3, 64, 64], {"output0": [1, 37, 80], "output1": [1, 32, 16, 16]}, None, "output0 must hold 84 anchors for a 64×64 input"),
+        ("images", [1, 3, 64, 64], {"output0": [1, 116, 84], "output1": [1, 32, 16, 16]}, {"names": str({i: f"c{i}" for i in range(80)})}, "a 80-class model (c0, c1, c2, c3, c4, …) with no class named 'sky'"),
     ],
 )
 def test_bad_models_raise_clear_contract_errors(tmp_path: Path, in_name, in_shape, outs, meta, needle) -> None:

@@ -189,3 +189,34 @@ def test_bayer_fits_is_demosaiced_to_rgb(tmp_path: Path, pattern: str, xoff: int
     np.testing.assert_array_equal(pixels[2:-2, 2:-2].reshape(-1, 3), np.broadcast_to(rgb, (8 * 12, 3)))
     mono, meta = read_fits(tmp_path / "raw.fits", demosaic=False)
     assert mono.shape == (12, 16) and "demosaiced" not in meta
+
+
+@pytest.mark.parametrize(("fill", "message"), [
+    (np.nan, "has no finite pixel values (all NaN or Inf)"),
+    (np.inf, "has no finite pixel values (all NaN or Inf)"),
+    (0.0, "holds no signal: every pixel is 0.0"),
+])
+def test_fits_without_a_picture_is_an_error_row(tmp_path: Path, fill: float, message: str) -> None:
+    """Regression: all-NaN, all-Inf and all-zero FITS frames were segmented (84 % sky)."""
+    from skyseg.runtime.frame import FrameError
+    from skyseg.runtime.sources.image_reader import read_frame_file
+
+    path = tmp_path / "dead.fits"
+    fits.PrimaryHDU(np.full((48, 64), fill, np.float32)).writeto(path)
+    record = read_frame_file(path, 0, "src")
+    assert isinstance(record, FrameError) and message in record.message and "dead.fits" in record.message
+    ok = tmp_path / "ok.fits"
+    data = np.full((48, 64), np.nan, np.float32)
+    data[10:20, 10:30] = np.arange(200, dtype=np.float32).reshape(10, 20)  # NaN outside an image circle is fine
+    fits.PrimaryHDU(data).writeto(ok)
+    assert isinstance(read_frame_file(ok, 1, "src"), Frame)
+
+
+def test_constant_16bit_png_is_an_error_row(tmp_path: Path) -> None:
+    from skyseg.runtime.frame import FrameError
+    from skyseg.runtime.sources.image_reader import read_frame_file
+
+    path = tmp_path / "flat.png"
+    cv2.imwrite(str(path), np.full((30, 40), 4096, np.uint16))
+    record = read_frame_file(path, 0, "src")
+    assert isinstance(record, FrameError) and "every pixel is 4096" in record.message
