@@ -6,7 +6,7 @@ import logging
 import sys
 from pathlib import Path
 
-from skyseg.runtime.errors import InputError
+from skyseg.runtime.errors import CheckSkippedError, InputError
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +28,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--iou", type=float, default=0.7, help="NMS IoU threshold (default 0.7)")
     parser.add_argument("--threads", type=int, default=None, help="inference threads per backend")
     parser.add_argument("--json", type=Path, default=None, metavar="OUT.json", help="write the report as JSON")
+    parser.add_argument("--allow-skip", action="store_true",
+                        help="exit 0 when a backend cannot run here (e.g. an engine without TensorRT); by default "
+                             "that exits 4, since a check that did not run is not a pass")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -51,4 +54,9 @@ def run(args: argparse.Namespace) -> int:
         write_json_atomic(report.to_json(), args.json)
         log.info("wrote %s", args.json)
     report.raise_for_failures()
+    skipped = [b for b in report.backends if b.status == "skipped"]
+    if skipped and not args.allow_skip:
+        names = ", ".join(f"{b.label} ({Path(b.model).name})" for b in skipped)
+        raise CheckSkippedError(f"{len(skipped)} backend(s) could not run here and were not verified: {names}; "
+                                "run on a machine that has them, or pass --allow-skip to accept")
     return 0

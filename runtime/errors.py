@@ -34,3 +34,9 @@ class VerificationError(SkysegError):
     """A numerical or structural check failed (export verification, backend comparison, accuracy budget)."""
 
     exit_code = 3
+
+
+class CheckSkippedError(SkysegError):
+    """A check the user asked for could not run here (e.g. an engine on a machine without TensorRT): not a pass."""
+
+    exit_code = 4

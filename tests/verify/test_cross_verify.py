@@ -110,6 +110,20 @@ def test_engine_without_tensorrt_is_listed_as_skipped(tiny_model: tuple[Path, Pa
     assert "- trt: skipped: the tensorrt Python package" in report.markdown()
 
 
+@pytest.mark.skipif(__import__("importlib").util.find_spec("tensorrt") is not None,
+                    reason="TensorRT is installed: the engine would be run, not skipped")
+def test_cli_does_not_pass_a_skipped_engine(tiny_model: tuple[Path, Path], frames_dir: Path, tmp_path: Path,
+                                            caplog: pytest.LogCaptureFixture) -> None:
+    """Regression: `verify` with an engine on a machine without TensorRT exited 0 (a false pass for CI)."""
+    engine = tmp_path / "tiny.engine"
+    engine.write_bytes(b"not a real plan")
+    argv = ["verify", str(tiny_model[1]), str(engine), "--images", str(frames_dir), "--max-frames", "2"]
+    with caplog.at_level(logging.ERROR):
+        assert main(argv) == 4
+    assert "1 backend(s) could not run here and were not verified: trt (tiny.engine)" in caplog.text
+    assert main(argv + ["--allow-skip"]) == 0
+
+
 def test_real_16bit_fits_frames(tiny_model: tuple[Path, Path], copy_model: Path, realsky_dir: Path,
                                realsky_count: int) -> None:
     report = cross_verify(VerifyConfig(models=(str(tiny_model[1]), str(copy_model)), images=str(realsky_dir)))
