@@ -29,8 +29,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--threads", type=positive_int, help="ONNX Runtime intra-op threads (default: ORT's choice)")
     parser.add_argument("--save-dir", help="save everything here: annotated video/images, masks/, results.csv")
     parser.add_argument("--output", action="append", default=[], metavar="SINK",
-                        help="display://0, file://out.mp4 (.mkv/.webm/.avi) or a folder for annotated images; "
-                        "repeatable")
+                        help="display://0, file://out.mp4 (.mkv/.webm/.avi), a folder for annotated images, or "
+                        "mqtt://HOST[:PORT]/BASE_TOPIC[?discovery=homeassistant] for per-frame values; repeatable")
     parser.add_argument("--masks", nargs="?", const="", metavar="DIR",
                         help="write full-size 8-bit mask PNGs (255 = sky) to DIR (default SAVE_DIR/masks or ./masks)")
     parser.add_argument("--table", help="results table: results.csv, .jsonl or .xlsx")

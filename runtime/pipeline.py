@@ -204,6 +204,10 @@ def _display_usable() -> bool:
 
 
 def _output_sink(uri: str, fps: float | None, annotator: Any, headless: bool) -> Sink:
+    if uri.startswith("mqtt://"):
+        from skyseg.runtime.sinks.mqtt import MqttSink
+
+        return MqttSink(uri)
     if uri.startswith("display://"):
         if headless:
             raise InputError(f"--output {uri} contradicts --headless; drop one of them")

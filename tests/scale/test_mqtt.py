@@ -92,3 +92,31 @@ def test_broker_down_is_one_sentence_not_a_crash(caplog: pytest.LogCaptureFixtur
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert len(warnings) == 1 and f"127.0.0.1:{port} is not reachable" in warnings[0]
     assert sink.published == 0
+
+
+def test_skyseg_run_publishes_each_frame(tmp_path: Path, broker: Broker) -> None:
+    import subprocess
+    import sys
+
+    import cv2
+
+    from skyseg.runtime.bundled_model import bundled_model_path
+
+    night = tmp_path / "night"
+    night.mkdir()
+    for i in range(3):
+        cv2.imwrite(str(night / f"image-{i:04d}.png"),
+                    np.tile(np.linspace(0, 255, 96, dtype=np.uint8)[None, :, None], (72, 1, 3)))
+    sub = Subscriber(broker.port, "run/#")
+    try:
+        proc = subprocess.run([sys.executable, "-m", "skyseg.cli.main", "run", str(night), "--model",
+                               str(bundled_model_path()), "--headless", "--threads", "1",
+                               "--output", f"mqtt://127.0.0.1:{broker.port}/run"],
+                              capture_output=True, text=True, timeout=120)
+        assert proc.returncode == 0, proc.stderr
+        assert sub.wait_for(lambda m: json.loads(m.get("run/state", "{}")).get("frame") == 2)
+        states = [json.loads(p) for t, p, _ in sub.messages if t == "run/state"]
+    finally:
+        sub.close()
+    assert [s["path"].rsplit("/", 1)[-1] for s in states] == [f"image-{i:04d}.png" for i in range(3)]
+    assert all(0.0 <= s["sky_fraction"] <= 1.0 and s["latency_ms"] > 0 for s in states)
