@@ -18,7 +18,8 @@ from skyseg.cli.arg_types import positive_int, probability
 
 log = logging.getLogger(__name__)
 
-MODES = {"models": "skyseg.bench.models", "calib": "skyseg.bench.calib", "e2e": "skyseg.bench.e2e"}
+MODES = {"models": "skyseg.bench.models", "calib": "skyseg.bench.calib", "e2e": "skyseg.bench.e2e",
+         "soak": "skyseg.bench.soak"}
 
 _BACKEND_BY_SUFFIX = {".onnx": "ort", ".engine": "trt", ".plan": "trt", ".pt": "torch"}
 
