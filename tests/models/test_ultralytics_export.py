@@ -1,0 +1,42 @@
+"""Ultralytics' own export on skyseg weights: `YOLO("skyseg-n.pt").export(format="onnx")` works and equals ours."""
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytestmark = pytest.mark.slow
+
+WEIGHTS = Path(__file__).resolve().parents[2] / "models" / "weights"
+
+
+def test_ultralytics_onnx_export_equals_the_bundled_onnx(tmp_path: Path) -> None:
+    """Regression: Ultralytics' fuse() knew none of skyseg's blocks, so export traced OREPA's kernel generation and
+    stopped ("convolution for kernel of unknown shape"); fuse() now reparameterizes them exactly."""
+    import onnxruntime as ort
+    from ultralytics import YOLO
+
+    pt = shutil.copy(WEIGHTS / "skyseg-n.pt", tmp_path / "skyseg-n.pt")
+    exported = Path(YOLO(str(pt)).export(format="onnx", imgsz=320, verbose=False))
+    x = np.random.default_rng(0).random((1, 3, 320, 320), dtype=np.float32)
+    theirs = ort.InferenceSession(str(exported)).run(["output0", "output1"], {"images": x})
+    ours = ort.InferenceSession(str(WEIGHTS / "skyseg-n.onnx")).run(["output0", "output1"], {"images": x})
+    assert [t.shape for t in theirs] == [(1, 37, 2100), (1, 32, 80, 80)]
+    np.testing.assert_allclose(theirs[0], ours[0], atol=1e-3)  # boxes in pixels up to ~500, scores 0–1
+    np.testing.assert_allclose(theirs[1], ours[1], atol=1e-4)
+
+
+def test_stock_models_keep_ultralytics_fuse() -> None:
+    """The hook only acts on models holding skyseg blocks."""
+    import skyseg.models.c3k2_rep  # noqa: F401 - installs the hook
+    from ultralytics.nn import tasks
+
+    from skyseg.models.reparam import _skyseg_fuse
+
+    assert tasks.BaseModel.fuse is _skyseg_fuse
+    model = tasks.SegmentationModel("yolo11n-seg.yaml", nc=1, verbose=False).eval()
+    bns = sum(type(m).__name__ == "BatchNorm2d" for m in model.modules())
+    model.fuse(verbose=False)
+    assert bns > 0 and sum(type(m).__name__ == "BatchNorm2d" for m in model.modules()) == 0
