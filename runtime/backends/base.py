@@ -255,6 +255,10 @@ def open_backend(
 ) -> Backend:
     """Create (not yet open) the backend for a model file: 'auto', 'ort' (ONNX Runtime), 'trt' (TensorRT) or
     'openvino' (OpenVINO's CPU plug-in, ONNX files)."""
+    if str(model_path).startswith("triton://"):  # the network on a Triton server; the rest stays here
+        from skyseg.runtime.backends.triton import TritonBackend
+
+        return TritonBackend(str(model_path), **options)
     path = Path(model_path)
     if not path.is_file():
         raise InputError(f"model file {path} does not exist; pass --model PATH to an .onnx or .engine file")

@@ -1,0 +1,1 @@
+"""Beyond one machine: Triton model repositories (and the Ray archive job, where present)."""
