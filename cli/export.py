@@ -41,6 +41,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--synth-frames", type=int, default=4, help="synthetic verification frames (default 4)")
     parser.add_argument("--trt-targets", nargs="+", choices=("8.6", "10", "11"), default=["8.6", "10", "11"],
                         metavar="V", help="TensorRT versions the lint must pass for: 8.6 10 11 (default all three)")
+    parser.add_argument("--triton-repo", type=Path, default=None, metavar="DIR",
+                        help="also write a Triton model repository: DIR/skyseg/{config.pbtxt,1/model.onnx} (and "
+                        "DIR/skyseg_trt/ when MODEL.engine exists beside the ONNX)")
+    parser.add_argument("--triton-max-batch", type=int, default=8, metavar="N",
+                        help="Triton max_batch_size for a dynamic-batch export (default 8)")
+    parser.add_argument("--triton-instances", type=int, default=1, metavar="N",
+                        help="Triton instance_group count (default 1)")
     parser.add_argument("--no-verify", dest="verify", action="store_false",
                         help="skip verification (not recommended: the file is then unproven)")
 
@@ -65,4 +72,12 @@ def run(args: argparse.Namespace) -> int:
         out.write(result.verification.format_table() + "\n")
     else:
         out.write("verification: SKIPPED (--no-verify)\n")
+    if args.triton_repo is not None:
+        from skyseg.scale.triton_repo import write_triton_repo  # noqa: PLC0415
+
+        engine = Path(result.path).with_suffix(".engine")
+        written = write_triton_repo(result.path, args.triton_repo, max_batch_size=args.triton_max_batch,
+                                    cpu_instances=args.triton_instances, gpu_instances=args.triton_instances,
+                                    engine=engine if engine.is_file() else None)
+        out.write(f"Triton model repository: {args.triton_repo} ({len(written)} files)\n")
     return 0

@@ -107,3 +107,26 @@ def test_triton_backend_matches_ort(tmp_path: Path, server: TritonServer, protoc
         union = np.count_nonzero(ma | mb)
         iou = np.count_nonzero(ma & mb) / union if union else 1.0
         assert iou >= 0.999
+
+
+def test_skyseg_export_writes_the_repository(tmp_path: Path) -> None:
+    """`skyseg export WEIGHTS -o M.onnx --triton-repo DIR` on a freshly built model, dynamic batch."""
+    import subprocess
+    import sys
+
+    from tritonclient.grpc import model_config_pb2 as mc
+
+    weights = MODEL.with_suffix(".pt")
+    if not weights.is_file():
+        pytest.fail(f"the bundled checkpoint {weights} is missing")
+    proc = subprocess.run([sys.executable, "-m", "skyseg.cli.main", "export", str(weights), "-o",
+                           str(tmp_path / "m.onnx"), "--imgsz", "128", "--dynamic", "batch", "--no-verify",
+                           "--triton-repo", str(tmp_path / "repo"), "--triton-max-batch", "4"],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "Triton model repository" in proc.stdout
+    cfg = _read_config(tmp_path / "repo" / "skyseg" / "config.pbtxt")
+    assert cfg.max_batch_size == 4 and list(cfg.input[0].dims) == [3, 128, 128]
+    assert cfg.dynamic_batching.max_queue_delay_microseconds > 0
+    assert cfg.instance_group[0].kind == mc.ModelInstanceGroup.KIND_CPU
+    assert not (tmp_path / "repo" / "skyseg_trt").exists()  # no engine beside the ONNX
