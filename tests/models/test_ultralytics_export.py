@@ -40,3 +40,22 @@ def test_stock_models_keep_ultralytics_fuse() -> None:
     bns = sum(type(m).__name__ == "BatchNorm2d" for m in model.modules())
     model.fuse(verbose=False)
     assert bns > 0 and sum(type(m).__name__ == "BatchNorm2d" for m in model.modules()) == 0
+
+
+@pytest.mark.skipif(__import__("importlib").util.find_spec("openvino") is None,
+                    reason="OpenVINO is not installed (pip install 'skyseg[openvino]')")
+def test_ultralytics_openvino_export_equals_the_bundled_onnx(tmp_path: Path) -> None:
+    """Regression: OpenVINO's converter has no rule for aten::exp2 (the scan's eager fast path)."""
+    import onnxruntime as ort
+    import openvino as ov
+    from ultralytics import YOLO
+
+    pt = shutil.copy(WEIGHTS / "skyseg-n.pt", tmp_path / "skyseg-n.pt")
+    folder = Path(YOLO(str(pt)).export(format="openvino", imgsz=320, verbose=False))
+    compiled = ov.Core().compile_model(str(next(folder.glob("*.xml"))), "CPU", {"INFERENCE_PRECISION_HINT": "f32"})
+    x = np.random.default_rng(0).random((1, 3, 320, 320), dtype=np.float32)
+    result = compiled(x)
+    theirs = [result[port] for port in compiled.outputs]
+    ours = ort.InferenceSession(str(WEIGHTS / "skyseg-n.onnx")).run(["output0", "output1"], {"images": x})
+    np.testing.assert_allclose(theirs[0], ours[0], atol=2e-3)
+    np.testing.assert_allclose(theirs[1], ours[1], atol=1e-4)
