@@ -147,11 +147,19 @@ class MqttSink(Sink):
         if self.target.discovery:
             for topic, payload in self._discovery_configs().items():
                 client.publish(topic, payload, qos=self.target.qos, retain=True)
-        with self._lock:
-            latest = dict(self._latest)
-        for topic, payload in latest.items():
-            client.publish(topic, payload, qos=self.target.qos, retain=True)
         self._connected.set()
+        # paho re-sends QoS>0 messages that were in flight when the link dropped right after this callback; those
+        # are older values, so the latest ones go out a moment later and stay the retained state
+        timer = threading.Timer(0.3, self._republish, args=(client,))
+        timer.daemon = True
+        timer.start()
+
+    def _republish(self, client: Any) -> None:
+        if not self._connected.is_set():
+            return
+        with self._lock:  # under the lock: a frame written meanwhile cannot be overtaken by an older value
+            for topic, payload in self._latest.items():
+                client.publish(topic, payload, qos=self.target.qos, retain=True)
 
     def _on_disconnect(self, client: Any, userdata: Any, flags: Any, reason: Any, properties: Any = None) -> None:
         self._connected.clear()
@@ -186,12 +194,12 @@ class MqttSink(Sink):
                 messages[self._topic(name)] = str(values[name])
         with self._lock:
             self._latest.update(messages)
-        if not self._connected.is_set():
-            return  # republished by _on_connect once the broker is back
-        for topic, payload in messages.items():
-            info = self._client.publish(topic, payload, qos=self.target.qos, retain=True)
-            if info.rc == self._mqtt.MQTT_ERR_SUCCESS:
-                self.published += 1
+            if not self._connected.is_set():
+                return  # republished once the broker is back
+            for topic, payload in messages.items():
+                info = self._client.publish(topic, payload, qos=self.target.qos, retain=True)
+                if info.rc == self._mqtt.MQTT_ERR_SUCCESS:
+                    self.published += 1
 
     def close(self, flush_timeout: float = 3.0) -> None:
         if self._closed:
