@@ -1,0 +1,39 @@
+"""`skyseg archive ROOT_OR_MANIFEST --save-dir DIR`: segment an archive of frames on Ray Data (scale/archive.py)."""
+from __future__ import annotations
+
+import argparse
+import os
+
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # as `skyseg run`: OpenBLAS threads fight ORT's
+
+from pathlib import Path  # noqa: E402
+
+from skyseg.cli.arg_types import positive_int  # noqa: E402
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("source", type=Path, help="a folder of frames (searched recursively) or a .parquet "
+                        "manifest with path, size, mtime columns")
+    parser.add_argument("--save-dir", type=Path, required=True,
+                        help="masks/ (named as `skyseg run --masks`), nights/DATE.csv and manifest.parquet go here")
+    parser.add_argument("--model", default=None, help="ONNX model (default: the bundled skyseg-n.onnx)")
+    parser.add_argument("--address", default=None, help="Ray cluster: auto or ray://HOST:10001 "
+                        "(default: a local Ray on this machine)")
+    parser.add_argument("--actors", type=positive_int, default=1, help="inference actors (default 1)")
+    parser.add_argument("--cpus-per-actor", type=positive_int, default=1,
+                        help="CPUs per actor = ONNX Runtime threads (default 1)")
+    parser.add_argument("--batch-size", type=positive_int, default=8, help="frames per Ray batch (default 8)")
+
+
+def run(args: argparse.Namespace) -> int:
+    import sys
+
+    from skyseg.runtime.bundled_model import bundled_model_path
+    from skyseg.scale.archive import run_archive
+
+    model = args.model or str(bundled_model_path())
+    counts = run_archive(args.source, args.save_dir, model, actors=args.actors, cpus_per_actor=args.cpus_per_actor,
+                         address=args.address, batch_size=args.batch_size)
+    sys.stdout.write(f"archive: {counts['frames']} segmented, {counts['skipped']} skipped (done before), "
+                     f"{counts['errors']} errors; masks in {args.save_dir / 'masks'}\n")
+    return 0

@@ -1,0 +1,171 @@
+"""Segment an archive of frames on Ray Data: `skyseg archive ROOT_OR_MANIFEST --save-dir DIR [--address ...]`.
+
+- The frame list is a Parquet manifest (path, size, mtime), built once from ROOT (DIR/manifest.parquet) or read
+  from the file given, so no reader lists millions of files.
+- `map_batches` with a callable class on an `ActorPoolStrategy`: each actor opens ONNX Runtime once with as many
+  threads as CPUs it was given, decodes frames with the runtime's own readers (FITS, 16-bit PNG, JPEG, ...) and runs
+  the same Segmenter as `skyseg run`; masks are named and written as `skyseg run --masks DIR/masks` writes them.
+- Resumable: frames whose mask already exists are skipped (masks are written atomically, so one that exists is
+  complete). A corrupt frame becomes a row with its error, never a failed job.
+- One CSV per night in DIR/nights/ (night = the UTC date of mtime − 12 h, so a night spans midnight), rows as
+  `skyseg run --table` writes them plus `mask`.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import logging
+import os
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+from skyseg.runtime.atomic_file import AtomicFile
+from skyseg.runtime.errors import InputError, MissingDependencyError
+
+log = logging.getLogger(__name__)
+
+SUFFIXES = (".fits", ".fit", ".fts", ".fits.gz", ".png", ".jpg", ".jpeg", ".tif", ".tiff")
+ROW_COLUMNS = ("path", "mtime", "sky_fraction", "instances", "latency_ms", "mask", "error")
+
+
+def build_manifest(root: Path):
+    """A pyarrow Table (path, size, mtime) of every frame file under `root`, sorted by path."""
+    import pyarrow as pa
+
+    rows = []
+    for dirpath, _, files in os.walk(root):
+        for name in files:
+            if name.lower().endswith(SUFFIXES):
+                st = os.stat(os.path.join(dirpath, name))
+                rows.append((os.path.join(dirpath, name), st.st_size, st.st_mtime))
+    if not rows:
+        raise InputError(f"{root} holds no frame files ({', '.join(SUFFIXES)})")
+    rows.sort()
+    return pa.table({"path": [r[0] for r in rows], "size": [r[1] for r in rows], "mtime": [r[2] for r in rows]})
+
+
+def load_manifest(source: Path, save_dir: Path):
+    import pyarrow.parquet as pq
+
+    if source.is_file() and source.suffix == ".parquet":
+        table = pq.read_table(source)
+        missing = {"path", "size", "mtime"} - set(table.column_names)
+        if missing:
+            raise InputError(f"manifest {source} lacks column(s) {', '.join(sorted(missing))}")
+        return table
+    if not source.is_dir():
+        raise InputError(f"{source} is neither a folder of frames nor a .parquet manifest")
+    table = build_manifest(source)
+    buf = io.BytesIO()
+    pq.write_table(table, buf)
+    with AtomicFile(save_dir / "manifest.parquet", "wb") as f:
+        f.handle.write(buf.getvalue())
+    log.info("manifest: %d frames under %s → %s", table.num_rows, source, save_dir / "manifest.parquet")
+    return table
+
+
+def mask_name(path: str) -> str:
+    """The mask file name `skyseg run --masks` gives this input."""
+    from skyseg.runtime.sinks.base import FrameRecord
+    from skyseg.runtime.frame import FrameError
+
+    return FrameRecord(error=FrameError(0, "", path, "", 0.0)).stem() + "_mask.png"
+
+
+class SegmentBatch:
+    """Ray actor: one ONNX Runtime session per actor, a batch of manifest rows in, result rows out."""
+
+    def __init__(self, model: str, masks_dir: str, threads: int) -> None:
+        from skyseg.runtime.backends.base import open_backend
+        from skyseg.runtime.process.segmenter import Segmenter
+
+        self.backend = open_backend(model, "ort", threads=threads).__enter__()
+        self.segmenter = Segmenter(self.backend)
+        self.masks_dir = Path(masks_dir)
+
+    def __call__(self, batch: dict[str, Any]) -> dict[str, list]:
+        import numpy as np
+
+        from skyseg.runtime.atomic_file import write_image_atomic
+        from skyseg.runtime.frame import FrameError
+        from skyseg.runtime.sources.image_reader import read_frame_file
+
+        out: dict[str, list] = {c: [] for c in ROW_COLUMNS}
+        for path, mtime in zip(batch["path"], batch["mtime"]):
+            path = str(path)
+            row = dict.fromkeys(ROW_COLUMNS, "")
+            row.update(path=path, mtime=float(mtime))
+            try:
+                frame = read_frame_file(path, 0, "archive")
+                if isinstance(frame, FrameError):
+                    raise ValueError(frame.message)
+                res = self.segmenter.segment_frame(frame)
+                mask = np.where(res.sky_mask, np.uint8(255), np.uint8(0))
+                write_image_atomic(self.masks_dir / mask_name(path), mask, rgb=False)
+                row.update(sky_fraction=round(res.sky_fraction, 6), instances=len(res),
+                           latency_ms=round(res.latency_ms, 3), mask=mask_name(path))
+            except Exception as err:  # noqa: BLE001  a corrupt frame is a row, never a failed job
+                row["error"] = str(err) or type(err).__name__
+            for c in ROW_COLUMNS:
+                out[c].append(row[c])
+        return out
+
+
+def night_of(mtime: float) -> str:
+    return (datetime.fromtimestamp(mtime, tz=timezone.utc) - timedelta(hours=12)).date().isoformat()
+
+
+def run_archive(source: str | Path, save_dir: str | Path, model: str, actors: int = 1, cpus_per_actor: int = 1,
+                address: str | None = None, batch_size: int = 8) -> dict[str, int]:
+    """Segment every not-yet-done frame; returns counts {frames, skipped, errors}."""
+    try:
+        import ray
+    except ImportError:
+        raise MissingDependencyError("skyseg archive needs Ray; `pip install 'ray[data]'`") from None
+    save_dir = Path(save_dir)
+    masks_dir = save_dir / "masks"
+    masks_dir.mkdir(parents=True, exist_ok=True)
+    table = load_manifest(Path(source), save_dir)
+    paths = table.column("path").to_pylist()
+    todo = [i for i, p in enumerate(paths) if not (masks_dir / mask_name(p)).is_file()]
+    skipped = len(paths) - len(todo)
+    if skipped:
+        log.info("resume: %d of %d frames already have masks", skipped, len(paths))
+    counts = {"frames": 0, "skipped": skipped, "errors": 0}
+    if not todo:
+        return counts
+    if not ray.is_initialized():
+        if address:
+            ray.init(address=address)
+        else:
+            ray.init(num_cpus=max(os.cpu_count() or 1, actors * cpus_per_actor), include_dashboard=False)
+    ds = ray.data.from_arrow(table.take(todo))
+    rows = ds.map_batches(SegmentBatch, fn_constructor_kwargs={"model": str(Path(model).resolve()),
+                                                               "masks_dir": str(masks_dir.resolve()),
+                                                               "threads": cpus_per_actor},
+                          compute=ray.data.ActorPoolStrategy(size=actors), num_cpus=cpus_per_actor,
+                          batch_size=batch_size, batch_format="numpy").take_all()
+    nights: dict[str, list[dict]] = {}
+    for row in rows:
+        nights.setdefault(night_of(float(row["mtime"])), []).append(row)
+        counts["errors" if row["error"] else "frames"] += 1
+    for night, night_rows in nights.items():
+        _append_night(save_dir / "nights" / f"{night}.csv", night_rows)
+    log.info("archive: %d frames segmented, %d skipped, %d errors", counts["frames"], skipped, counts["errors"])
+    return counts
+
+
+def _append_night(path: Path, rows: list[dict]) -> None:
+    """Merge rows into the night's CSV (a re-run replaces rows of the same path), written atomically."""
+    merged: dict[str, dict] = {}
+    if path.is_file():
+        with open(path, newline="") as f:
+            merged = {r["path"]: r for r in csv.DictReader(f)}
+    for r in rows:
+        merged[str(r["path"])] = {c: r[c] for c in ROW_COLUMNS}
+    with AtomicFile(path, "w", newline="") as f:
+        writer = csv.DictWriter(f.handle, fieldnames=ROW_COLUMNS)
+        writer.writeheader()
+        for key in sorted(merged):
+            writer.writerow(merged[key])
