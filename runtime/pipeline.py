@@ -175,22 +175,32 @@ def build_sinks(config: RunConfig, source_kind: str, fps: float | None) -> list[
         outputs.append("display://0")
     if save is not None:
         stills = source_kind in ("images", "watch")
-        outputs.append(str(save / "annotated") + "/" if stills else str(save / "annotated.mp4"))
+        outputs.append(str(save / "annotated") + "/" if stills else str(_free_name(save / "annotated.mp4")))
+    if table:  # first: a row is durable before its mask or video frame, so a killed run's masks all have rows
+        from skyseg.runtime.sinks.table import TableSink
+
+        sinks.append(TableSink(table))
     for uri in outputs:
         sinks.append(_output_sink(uri, fps, annotator, config.headless))
     if masks:
         from skyseg.runtime.sinks.masks import MaskSink
 
         sinks.append(MaskSink(masks))
-    if table:
-        from skyseg.runtime.sinks.table import TableSink
-
-        sinks.append(TableSink(table))
     if config.static_mask:
         from skyseg.runtime.process.static_mask import StaticMaskSink
 
         sinks.append(StaticMaskSink(config.static_mask, config.static_share))
     return sinks
+
+
+def _free_name(path: Path) -> Path:
+    """`path`, or `stem.N.suffix` with the first free N: a rerun into the same --save-dir never replaces a video."""
+    n = 1
+    candidate = path
+    while candidate.exists():
+        candidate = path.with_name(f"{path.stem}.{n}{path.suffix}")
+        n += 1
+    return candidate
 
 
 def _display_usable() -> bool:

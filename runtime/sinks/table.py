@@ -2,12 +2,19 @@
 
 Columns: frame, time (UTC, ISO 8601), source, path, sky_fraction, instances, scores, latency_ms, pre_ms,
 infer_ms, post_ms, error. A frame that could not be read becomes an error row (no result columns, the
-message in `error`) and the run goes on. Rows go to a temp file that is renamed into place at close, so an
-interrupted run leaves a complete table of the frames it finished, never a half-written one.
+message in `error`) and the run goes on.
+
+CSV and JSON-lines tables are durable: each row is appended to the table itself and flushed as its frame finishes,
+with an fsync at most every FSYNC_S seconds and at close, so a hard kill (power cut, OOM, SIGKILL) loses at most the
+last seconds. A run into an existing table continues it (a restart of the service continues the night's table):
+a trailing half-written row left by a kill is cut off first, and rows left in the hidden temp files of older
+versions' killed runs are moved into it. A table with other columns is refused before any frame is processed.
+An .xlsx table is written whole at close (to a temp file, then renamed).
 """
 from __future__ import annotations
 
 import csv
+import io
 import json
 import logging
 import os
@@ -16,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from skyseg.runtime.atomic_file import AtomicFile
+from skyseg.runtime.sinks.durable_table import DurableLines
 from skyseg.runtime.errors import InputError, MissingDependencyError
 from skyseg.runtime.sinks.base import FrameRecord, Sink
 
@@ -30,6 +38,12 @@ def _iso(ts: float | None) -> str:
     if not ts:
         return ""
     return datetime.fromtimestamp(ts, tz=timezone.utc).isoformat(timespec="milliseconds")
+
+
+def _csv_line(values: Any) -> str:
+    buffer = io.StringIO()
+    csv.writer(buffer).writerow(values)
+    return buffer.getvalue()
 
 
 def record_row(record: FrameRecord) -> dict[str, Any]:
@@ -69,7 +83,7 @@ class TableSink(Sink):
             raise InputError(f"results table {self.path.name}: unknown format; use .csv, .jsonl or .xlsx")
         self.rows = 0
         self._done: Path | None = None
-        self._file: AtomicFile | None = None
+        self._file: DurableLines | None = None
         self._book: Any = None
         self._sheet: Any = None
         if self.format == "xlsx":
@@ -82,22 +96,21 @@ class TableSink(Sink):
             self._sheet.append(list(COLUMNS))
             self.path.parent.mkdir(parents=True, exist_ok=True)
         else:
-            self._file = AtomicFile(self.path, "w", encoding="utf-8", newline="")
-            if self.format == "csv":
-                self._csv = csv.writer(self._file.handle)
-                self._csv.writerow(COLUMNS)
+            header = _csv_line(COLUMNS) if self.format == "csv" else None
+            self._file = DurableLines(self.path, header)
 
     def write(self, record: FrameRecord) -> None:
         row = record_row(record)
         if self.format == "jsonl":
             assert self._file is not None
-            self._file.handle.write(json.dumps(row, ensure_ascii=False) + "\n")
+            self._file.append(json.dumps(row, ensure_ascii=False) + "\n")
         else:
             flat = dict(row)
             flat["scores"] = "" if row["scores"] is None else " ".join(f"{s:.4f}" for s in row["scores"])
             values = [flat[c] for c in COLUMNS]
             if self.format == "csv":
-                self._csv.writerow(["" if v is None else v for v in values])
+                assert self._file is not None
+                self._file.append(_csv_line(["" if v is None else v for v in values]))
             else:
                 self._sheet.append(values)
         self.rows += 1
@@ -106,7 +119,7 @@ class TableSink(Sink):
         if self._done is not None or (self._file is None and self._book is None):
             return
         if self._file is not None:
-            self._done = self._file.commit()
+            self._done = self._file.close()
             self._file = None
         else:
             tmp = AtomicFile(self.path, "wb")
@@ -120,9 +133,9 @@ class TableSink(Sink):
         log.info("wrote results table %s (%d rows)", self._done, self.rows)
 
     def discard(self) -> None:
-        """Drop the table without writing it."""
+        """Stop writing. A durable table keeps the rows already written (they are results); an .xlsx is dropped."""
         if self._file is not None:
-            self._file.discard()
+            self._file.close()
             self._file = None
         self._book = None
 

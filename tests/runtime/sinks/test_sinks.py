@@ -54,10 +54,14 @@ def _check_rows(rows: list[dict]) -> None:
 def test_table_formats_hold_the_right_rows(tmp_path: Path, suffix: str) -> None:
     path = tmp_path / f"results{suffix}"
     sink = TableSink(path)
-    for rec in _records():
+    records = _records()
+    for rec in records:
         sink.write(rec)
-    assert not path.exists()  # nothing at the final name until the table is complete
-    assert len(list(tmp_path.glob(".results*.tmp"))) == (0 if suffix == ".xlsx" else 1)
+    if suffix == ".xlsx":
+        assert not path.exists()  # written whole at close
+    else:  # durable: every finished row is already in the table itself (a kill loses nothing flushed)
+        lines = path.read_text().splitlines()
+        assert len(lines) == len(records) + (1 if suffix == ".csv" else 0)
     sink.close()
     sink.close()  # idempotent
     assert path.is_file() and not list(tmp_path.glob("*.tmp")) and sink.outputs() == [path]
@@ -88,8 +92,12 @@ def test_table_formats_hold_the_right_rows(tmp_path: Path, suffix: str) -> None:
 def test_table_discard_and_bad_suffix(tmp_path: Path) -> None:
     sink = TableSink(tmp_path / "t.csv")
     sink.write(_records()[0])
-    sink.discard()
-    assert list(tmp_path.iterdir()) == []
+    sink.discard()  # an interrupted run keeps the rows it finished
+    assert len((tmp_path / "t.csv").read_text().splitlines()) == 2
+    xlsx = TableSink(tmp_path / "t.xlsx")
+    xlsx.write(_records()[0])
+    xlsx.discard()
+    assert not (tmp_path / "t.xlsx").exists()
     with pytest.raises(InputError, match=r"results table t.txt: unknown format; use .csv, .jsonl or .xlsx"):
         TableSink(tmp_path / "t.txt")
 
@@ -153,3 +161,33 @@ def test_atomic_files_get_plain_new_file_permissions(tmp_path: Path, umask: int)
     finally:
         os.umask(old)
     assert (out.stat().st_mode & 0o777) == 0o666 & ~umask and out.read_bytes() == b"x"
+
+
+def test_table_continues_across_runs_and_repairs_a_killed_one(tmp_path: Path) -> None:
+    """A restart into the same table appends; a half-written last row and an older version's temp leftover are
+    recovered; a table with other columns is refused before anything is written."""
+    path = tmp_path / "results.csv"
+    records = _records()
+    first = TableSink(path)
+    for rec in records:
+        first.write(rec)
+    first.discard()  # as a SIGTERM'd run does
+    with path.open("a") as fh:
+        fh.write("7,2026-12-02T01:00:00")  # the row a SIGKILL cut in half
+    header = path.read_bytes().split(b"\n", 1)[0] + b"\n"  # csv's own row end (\r\n)
+    (tmp_path / ".results.csv.abc123.tmp").write_bytes(header + b"99,,cam,old.fits,,,,,,,,\r\n100,,cam,half")
+    second = TableSink(path)
+    second.write(records[0])
+    second.close()
+    with path.open(newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert [r["frame"] for r in rows] == [str(r.result.index if r.result else r.error.index) for r in records] + [
+        "99", str(records[0].result.index if records[0].result else records[0].error.index)]
+    assert not list(tmp_path.glob(".*.tmp"))
+    (tmp_path / "other.csv").write_text("a,b\n1,2\n")
+    with pytest.raises(InputError, match="other.csv has other columns"):
+        TableSink(tmp_path / "other.csv")
+    assert (tmp_path / "other.csv").read_text() == "a,b\n1,2\n"
+    (tmp_path / "dir.csv").mkdir()
+    with pytest.raises(InputError, match="dir.csv is a folder"):
+        TableSink(tmp_path / "dir.csv")
