@@ -46,7 +46,7 @@ _DEV_VIDEO = re.compile(r"^/dev/video\d+$")
 _OPTION_TYPES: dict[str, type] = {
     "n": int, "w": int, "h": int, "fps": float, "live": bool, "seed": int, "kind": str, "bits": int,
     "flip": int, "codec": str, "latency": int, "retries": int, "timeout": float, "poll": float,
-    "settle": float, "existing": bool, "idle_timeout": float, "protocols": str, "recursive": bool,
+    "settle": float, "retry": float, "existing": bool, "idle_timeout": float, "protocols": str, "recursive": bool,
     "open_timeout": float, "backoff": float,
 }
 _ALIASES = {"width": "w", "height": "h", "num_buffers": "n", "num-buffers": "n", "bit_depth": "bits"}

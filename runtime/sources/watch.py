@@ -3,7 +3,11 @@
 Polling (not inotify) so it works on network shares and SD cards alike. A file is taken once it is non-empty and
 has not changed for `settle` seconds — judged by its modification time, or by our own observation when the
 writer's clock is off — so half-written frames are skipped until complete; files renamed into place are taken
-at the next poll. Hidden and temporary names (`.x.jpg`, `*.tmp`, `*.part`, `*~`, ...) are ignored. Iteration
+at the next poll. A file that cannot be decoded yet (its writer paused longer than `settle`) is retried whenever it
+changes, and reported as an error row only after `retry` seconds (default 30). A camera that rewrites the same name
+(`latest.jpg`) gives a new frame each time the file's size, mtime or inode changes. A file that stays empty for
+`settle` seconds is reported once as an error row. Hidden and temporary names (`.x.jpg`, `*.tmp`, `*.part`, `*~`,
+...) are ignored. Iteration
 ends on `stop()`, on SIGTERM (the handler is chained to any previous one and restored on close), or after
 `idle_timeout` seconds without a new frame.
 """
@@ -36,7 +40,7 @@ def is_candidate(name: str) -> bool:
 
 
 class WatchSource(Source):
-    """New still frames appearing in a directory (options: poll, settle, existing, idle_timeout, recursive)."""
+    """New still frames appearing in a directory (options: poll, settle, retry, existing, idle_timeout, recursive)."""
 
     def __init__(self, spec: SourceSpec) -> None:
         super().__init__(spec)
@@ -44,11 +48,13 @@ class WatchSource(Source):
         self.directory = Path(spec.location)
         self.poll = float(o.get("poll", 1.0))
         self.settle = float(o.get("settle", 2.0))
+        self.retry = float(o.get("retry", 30.0))
         self.existing = bool(o.get("existing", False))
         self.idle_timeout = o.get("idle_timeout")
         self.recursive = bool(o.get("recursive", False))
         self.stop_event = threading.Event()
-        self._seen: set[str] = set()
+        self._seen: dict[str, tuple[int, int, int]] = {}  # path → (size, mtime_ns, inode) when it was taken
+        self._failing: dict[str, tuple[tuple[int, int, int], float]] = {}  # path → (signature, first failure)
         self._observed: dict[str, tuple[int, int, float]] = {}  # path → (size, mtime_ns, first seen unchanged)
         self._previous_handler: Any = None
         self.live = True
@@ -61,7 +67,7 @@ class WatchSource(Source):
         if not self.directory.is_dir():
             raise InputError(f"cannot watch {self.directory}: it is not a directory")
         if not self.existing:
-            self._seen.update(str(p) for p, _ in self._scan())
+            self._seen.update((str(p), _signature(st)) for p, st in self._scan())
         self.description = f"watching {self.directory} (poll {self.poll:g} s, settle {self.settle:g} s)"
         log.info("source: %s, %d existing file(s) %s", self.description, len(self._seen) if not self.existing else 0,
                  "skipped" if not self.existing else "")
@@ -97,37 +103,60 @@ class WatchSource(Source):
                         continue  # vanished between listing and stat
         return found
 
-    def _ready(self) -> list[Path]:
-        """New files that look complete, oldest first."""
+    def _ready(self) -> list[tuple[Path, tuple[int, int, int]]]:
+        """Files that are new or changed and look complete (or settled empty), oldest first, with signatures."""
         now_wall, now = time.time(), time.monotonic()
-        ready: list[tuple[float, str, Path]] = []
+        ready: list[tuple[float, str, Path, tuple[int, int, int]]] = []
         current = set()
         for path, st in self._scan():
             key = str(path)
             current.add(key)
-            if key in self._seen:
+            sig = _signature(st)
+            if self._seen.get(key) == sig:
                 continue
+            failing = self._failing.get(key)
+            if failing is not None and failing[0] == sig and now - failing[1] < self.retry:
+                continue  # unchanged since it failed to decode: wait for the writer (or the retry time)
             size, mtime_ns = st.st_size, st.st_mtime_ns
             prev = self._observed.get(key)
             since = prev[2] if prev is not None and prev[:2] == (size, mtime_ns) else now
             self._observed[key] = (size, mtime_ns, since)
             age = now_wall - mtime_ns / 1e9
-            if size > 0 and (age >= self.settle or now - since >= self.settle):
-                ready.append((mtime_ns / 1e9, key, path))
+            if age >= self.settle or now - since >= self.settle:
+                ready.append((mtime_ns / 1e9, key, path, sig))
         for key in list(self._observed):
             if key not in current:
                 del self._observed[key]
-        return [p for _, _, p in sorted(ready)]
+        return [(p, sig) for _, _, p, sig in sorted(ready)]
+
+    def _take(self, path: Path, sig: tuple[int, int, int], index: int) -> Frame | FrameError | None:
+        """The frame, an error row, or None when a failed read is to be retried later."""
+        key = str(path)
+        self._observed.pop(key, None)
+        if sig[0] == 0:
+            self._seen[key] = sig
+            log.warning("watch: %s is empty (0 bytes)", path.name)
+            return FrameError(index, self.source_id, key, f"{path.name} is empty (0 bytes)", time.time())
+        record = read_frame_file(path, index, self.source_id)
+        if isinstance(record, FrameError):
+            first = self._failing.get(key, (sig, time.monotonic()))[1]
+            if time.monotonic() - first < self.retry:
+                self._failing[key] = (sig, first)
+                log.info("watch: %s is not readable yet; retrying for up to %g s", path.name, self.retry)
+                return None
+        self._failing.pop(key, None)
+        self._seen[key] = sig
+        return record
 
     def _frames(self) -> Iterator[Frame | FrameError]:
         index = 0
         last_new = time.monotonic()
         while not self.stop_event.is_set():
-            for path in self._ready():
-                key = str(path)
-                self._seen.add(key)
-                self._observed.pop(key, None)
-                yield read_frame_file(path, index, self.source_id)
+            for path, sig in self._ready():
+                record = self._take(path, sig, index)
+                if record is None:
+                    continue
+                yield record
                 index += 1
                 last_new = time.monotonic()
                 if self.stop_event.is_set():
@@ -136,3 +165,7 @@ class WatchSource(Source):
                 log.info("watch of %s: no new frame for %g s, stopping", self.directory, float(self.idle_timeout))
                 return
             self.stop_event.wait(self.poll)
+
+
+def _signature(st: os.stat_result) -> tuple[int, int, int]:
+    return st.st_size, st.st_mtime_ns, st.st_ino

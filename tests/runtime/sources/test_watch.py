@@ -87,3 +87,47 @@ def test_watch_stop_from_another_thread(tmp_path: Path) -> None:
     with src:
         assert list(src) == []
     assert time.monotonic() - start < 2
+
+
+def test_slow_writer_is_retried_rewrites_are_new_frames_and_empty_files_reported(tmp_path: Path) -> None:
+    """Regressions: a writer pausing past `settle` lost the frame; `latest.jpg` rewritten in place was processed
+    once; a zero-byte file was neither processed nor reported."""
+    from skyseg.runtime.frame import FrameError
+
+    whole = _png(9)
+
+    def camera() -> None:
+        time.sleep(0.2)
+        with (tmp_path / "slow.png").open("wb") as fh:  # half a PNG, then a pause longer than settle
+            fh.write(whole[: len(whole) // 2])
+            fh.flush()
+            time.sleep(0.6)
+            fh.write(whole[len(whole) // 2:])
+        time.sleep(0.4)
+        for value in (3, 4):  # the same name rewritten: two frames
+            tmp = tmp_path / "latest.png.tmp"
+            tmp.write_bytes(_png(value))
+            os.replace(tmp, tmp_path / "latest.png")
+            time.sleep(0.5)
+        (tmp_path / "empty.png").write_bytes(b"")
+
+    writer = threading.Thread(target=camera)
+    writer.start()
+    with open_source(str(tmp_path), watch=True, poll=0.05, settle=0.15, retry=5, idle_timeout=1.5) as src:
+        recs = list(src)
+    writer.join()
+    frames = [(Path(r.path).name, int(r.pixels[0, 0, 0])) for r in recs if isinstance(r, Frame)]
+    errors = [(Path(r.path).name, r.message) for r in recs if isinstance(r, FrameError)]
+    assert frames == [("slow.png", 9), ("latest.png", 3), ("latest.png", 4)]
+    assert errors == [("empty.png", "empty.png is empty (0 bytes)")]
+
+
+def test_a_file_that_never_becomes_readable_is_reported_after_retry(tmp_path: Path) -> None:
+    from skyseg.runtime.frame import FrameError
+
+    (tmp_path / "broken.png").write_bytes(b"\x89PNG not really")
+    os.utime(tmp_path / "broken.png", (time.time() - 60, time.time() - 60))
+    with open_source(str(tmp_path), watch=True, existing=True, poll=0.05, settle=0.1, retry=0.5,
+                     idle_timeout=1.5) as src:
+        recs = list(src)
+    assert len(recs) == 1 and isinstance(recs[0], FrameError) and recs[0].path.endswith("broken.png")
