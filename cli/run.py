@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 
 # The run loop does small matrix products per frame (mask coefficients × protos); OpenBLAS's default thread
@@ -13,6 +14,10 @@ from pathlib import Path  # noqa: E402
 
 from skyseg.cli.arg_types import positive_int, positive_seconds, probability, share  # noqa: E402
 from skyseg.runtime.pipeline import RunConfig  # noqa: E402
+
+
+PARTIAL_EXIT = 5  # every frame was processed or recorded, but some could not be read: README "Exit codes"
+log = logging.getLogger(__name__)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -51,9 +56,7 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
     """Flags → one frozen RunConfig (defaults resolved here so the library gets concrete paths)."""
     save = Path(args.save_dir) if args.save_dir else None
     if args.imgsz:
-        import logging
-
-        logging.getLogger(__name__).warning("--imgsz %s ignored: the input size comes from the model", args.imgsz)
+        log.warning("--imgsz %s ignored: the input size comes from the model", args.imgsz)
     if args.model:
         model = args.model
     else:
@@ -95,4 +98,10 @@ def run(args: argparse.Namespace) -> int:
     summary = run_pipeline(config_from_args(args))
     if summary.frames == 0 and summary.errors > 0:
         raise SkysegError(f"none of the {summary.errors} input frame(s) could be read; see the warnings above")
-    return 130 if summary.stopped_by == "SIGINT" else 0
+    if summary.stopped_by == "SIGINT":
+        return 130
+    if summary.errors and summary.stopped_by is None:  # a service stopped by SIGTERM ends normally (0)
+        log.error("finished, but %d of %d frame(s) failed (their rows in the results table say why)",
+                  summary.errors, summary.errors + summary.frames)
+        return PARTIAL_EXIT
+    return 0

@@ -74,3 +74,15 @@ def test_a_rerun_never_replaces_a_video(tmp_path: Path) -> None:
     video.write_bytes(b"night one")
     (tmp_path / "annotated.1.mp4").write_bytes(b"night two")
     assert _free_name(video) == tmp_path / "annotated.2.mp4"
+
+
+def test_a_run_with_unreadable_frames_exits_5(night: Path, tmp_path: Path) -> None:
+    """Regression: a run in which frames failed exited 0."""
+    (night / "f999.png").write_bytes(b"\x89PNG truncated")
+    out = tmp_path / "out"
+    proc = _run(night, out)
+    _, err = proc.communicate(timeout=300)
+    assert proc.returncode == 5, err.decode()
+    assert f"finished, but 1 of {FRAMES + 1} frame(s) failed" in err.decode().replace("-q ", "")
+    rows = _rows(out / "results.csv")
+    assert len(rows) == FRAMES + 1 and rows[-1]["error"] != ""
