@@ -20,7 +20,7 @@ import numpy as np
 from skyseg.runtime.errors import InputError
 from skyseg.runtime.frame import FrameError
 from skyseg.runtime.sources.image_reader import read_frame_file
-from skyseg.runtime.quality.mask_metrics import overlap_counts
+from skyseg.runtime.quality.mask_metrics import error_shares, overlap_counts
 from skyseg.runtime.process.segmenter import Segmenter
 from skyseg.runtime.sources.uri import FITS_SUFFIXES, IMAGE_SUFFIXES
 
@@ -33,6 +33,8 @@ class FrameScore:
     iou: float
     intersection: int
     union: int
+    false_sky: float = 0.0  # share of the frame's pixels predicted sky that are not sky (mask_metrics.error_shares)
+    missed_sky: float = 0.0  # share of the frame's pixels that are sky and were not predicted
 
 
 @dataclass
@@ -55,6 +57,10 @@ class DatasetScore:
     def percentile(self, q: float) -> float:
         return float(np.percentile([f.iou for f in self.frames], q)) if self.frames else float("nan")
 
+    @property
+    def max_false_sky(self) -> float:
+        return max((f.false_sky for f in self.frames), default=float("nan"))
+
     def worst(self, n: int = 3) -> list[FrameScore]:
         return sorted(self.frames, key=lambda f: f.iou)[:n]
 
@@ -62,7 +68,10 @@ class DatasetScore:
         return {"root": self.root, "frames": len(self.frames), "mean_iou": self.mean_iou,
                 "pooled_iou": self.pooled_iou, "p10_iou": self.percentile(10),
                 "worst": [{"name": f.name, "iou": f.iou} for f in self.worst()],
-                "per_frame": {f.name: round(f.iou, 6) for f in self.frames}}
+                "per_frame": {f.name: round(f.iou, 6) for f in self.frames},
+                "max_false_sky": self.max_false_sky,
+                "per_frame_shares": {f.name: {"false_sky": round(f.false_sky, 6), "missed_sky": round(f.missed_sky, 6)}
+                                     for f in self.frames}}
 
 
 def dataset_frames(root: str | Path, split: str = "all") -> list[tuple[Path, Path]]:
@@ -129,9 +138,11 @@ def evaluate_dataset(segmenter: Segmenter, root: str | Path, split: str = "all",
         if isinstance(frame, FrameError):
             raise InputError(f"cannot read {image}: {frame.message}.")
         pred = segmenter.segment_frame(frame).sky_mask
-        inter, union = overlap_counts(pred, read_truth(truth_path, pred.shape))
+        truth = read_truth(truth_path, pred.shape)
+        inter, union = overlap_counts(pred, truth)
+        false_sky, missed_sky = error_shares(pred, truth)
         score.frames.append(FrameScore(f"{image.parent.name}/{image.name}", inter / union if union else 1.0,
-                                       inter, union))
+                                       inter, union, false_sky, missed_sky))
         if (i + 1) % 50 == 0:
             log.info("%s: %d/%d frames, mean IoU so far %.4f", root, i + 1, len(pairs), score.mean_iou)
     return score
@@ -139,11 +150,12 @@ def evaluate_dataset(segmenter: Segmenter, root: str | Path, split: str = "all",
 
 def markdown(scores: Sequence[DatasetScore], model: str) -> str:
     lines = [f"sky-mask IoU of {model}", "",
-             "| dataset | frames | mean IoU | pooled IoU | p10 IoU | worst frame |", "|---|---|---|---|---|---|"]
+             "| dataset | frames | mean IoU | pooled IoU | p10 IoU | worst frame | max false-sky |",
+             "|---|---|---|---|---|---|---|"]
     for s in scores:
         worst = s.worst(1)[0]
         lines.append(f"| {s.root} | {len(s.frames)} | {s.mean_iou:.4f} | {s.pooled_iou:.4f} | "
-                     f"{s.percentile(10):.4f} | {worst.name} ({worst.iou:.3f}) |")
+                     f"{s.percentile(10):.4f} | {worst.name} ({worst.iou:.3f}) | {s.max_false_sky:.4f} |")
     return "\n".join(lines) + "\n"
 
 

@@ -82,3 +82,31 @@ def test_missing_truth_and_wrong_layout_are_clear_errors(tiny_synth, tmp_path):
         read_truth(tmp_path / "masks" / "val" / "a.png", (8, 8))
     with pytest.raises(InputError, match="no split 'test'"):
         dataset_frames(tiny_synth, "test")
+
+
+def test_false_and_missed_sky_shares_on_a_hand_built_case() -> None:
+    """A 10×10 frame: truth = the top 6 rows; prediction = rows 2..9 → 40 false-sky pixels (rows 6..9),
+    20 missed (rows 0..1): shares 0.4 and 0.2 of the 100 pixels, IoU 40 / 100."""
+    from skyseg.runtime.quality.mask_metrics import error_shares, mask_iou
+
+    truth = np.zeros((10, 10), np.uint8)
+    truth[:6] = 255
+    pred = np.zeros((10, 10), bool)
+    pred[2:] = True
+    assert error_shares(pred, truth) == (0.4, 0.2)
+    assert mask_iou(pred, truth) == pytest.approx(0.4)
+    assert error_shares(truth, truth) == (0.0, 0.0)
+    with pytest.raises(ValueError, match="mask shapes differ"):
+        error_shares(pred, truth[:5])
+
+
+def test_evaluate_reports_the_shares_per_frame(tiny_synth):
+    score = evaluate_dataset(_ShiftedTruth(tiny_synth, 3), tiny_synth)
+    doc = score.to_json()
+    for (image, mask_path), frame in zip(dataset_frames(tiny_synth), score.frames):
+        truth = cv2.imread(str(mask_path), 0) > 127
+        pred = np.roll(truth, 3, axis=0)
+        assert frame.false_sky == pytest.approx(np.mean(pred & ~truth))
+        assert frame.missed_sky == pytest.approx(np.mean(~pred & truth))
+        assert doc["per_frame_shares"][frame.name]["false_sky"] == pytest.approx(frame.false_sky, abs=1e-6)
+    assert doc["max_false_sky"] == max(f.false_sky for f in score.frames) > 0
