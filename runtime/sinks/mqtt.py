@@ -10,8 +10,8 @@
 all retained, so a subscriber that connects later (Home Assistant, a roof controller) reads the latest night values at
 once. With `discovery=PREFIX` (Home Assistant's default prefix is `homeassistant`) the sink also publishes retained
 MQTT-discovery configs for the four sensors. The connection runs on paho-mqtt's network thread and reconnects on its
-own; after every (re)connect the latest values are published again, so a broker restarted without persistence gets
-them back. A broker that is down never stops the run: frames go on and the sink logs one sentence per outage.
+own; after every (re)connect the latest values are published again — once, and after whatever paho re-sends from
+before the drop — so a broker restarted without persistence gets them back and never keeps an older value. A broker that is down never stops the run: frames go on and the sink logs one sentence per outage.
 """
 from __future__ import annotations
 
@@ -108,8 +108,11 @@ class MqttSink(Sink):
         self.uri = uri
         self._mqtt = mqtt
         self._lock = threading.Lock()
-        self._latest: dict[str, str] = {}  # topic → payload last published (republished on reconnect)
-        self._connected = threading.Event()
+        self._latest: dict[str, str] = {}  # topic → payload last written (republished on every connect)
+        self._link = threading.Event()  # the broker accepted the connection
+        self._live = threading.Event()  # the latest values are on this connection: write() publishes directly
+        self._generation = 0  # counts connections, so a go-live meant for an older one does nothing
+        self._settle: tuple[int, int] | None = None  # (generation, mid of its "online" message)
         self._down_logged = False
         self.published = 0
         self._closed = False
@@ -120,10 +123,11 @@ class MqttSink(Sink):
         self._client.reconnect_delay_set(min_delay=1, max_delay=10)
         self._client.max_queued_messages_set(1000)
         self._client.on_connect = self._on_connect
+        self._client.on_publish = self._on_publish
         self._client.on_disconnect = self._on_disconnect
         self._client.connect_async(t.host, t.port, keepalive=30)
         self._client.loop_start()  # paho's thread retries the first connection and every later one
-        if not self._connected.wait(connect_timeout):
+        if not self._live.wait(connect_timeout):
             self._log_down(f"no answer within {connect_timeout:g} s")
 
     def _topic(self, name: str) -> str:
@@ -143,26 +147,37 @@ class MqttSink(Sink):
             log.info("MQTT broker %s:%d reachable again; republishing the latest values",
                      self.target.host, self.target.port)
         self._down_logged = False
-        client.publish(self._topic("status"), "online", qos=self.target.qos, retain=True)
+        self._generation += 1
+        self._link.set()
         if self.target.discovery:
             for topic, payload in self._discovery_configs().items():
                 client.publish(topic, payload, qos=self.target.qos, retain=True)
-        self._connected.set()
-        # paho re-sends QoS>0 messages that were in flight when the link dropped right after this callback; those
-        # are older values, so the latest ones go out a moment later and stay the retained state
-        timer = threading.Timer(0.3, self._republish, args=(client,))
-        timer.daemon = True
-        timer.start()
+        # Right after this callback paho re-sends the messages that were in flight when the link dropped (older
+        # values). The latest values must go out after those, and exactly once: frames wait in _latest until the
+        # broker has handled "online" (_on_publish), by which time the re-sends are queued ahead of them.
+        info = client.publish(self._topic("status"), "online", qos=self.target.qos, retain=True)
+        self._settle = (self._generation, info.mid)
 
-    def _republish(self, client: Any) -> None:
-        if not self._connected.is_set():
+    def _on_publish(self, client: Any, userdata: Any, mid: int, reason: Any = None, properties: Any = None) -> None:
+        settle = self._settle
+        if settle is None or settle[1] != mid:
             return
-        with self._lock:  # under the lock: a frame written meanwhile cannot be overtaken by an older value
+        self._settle = None
+        # paho holds its message lock here and write() holds ours while publishing: go live on another thread
+        threading.Thread(target=self._go_live, args=(settle[0],), name="mqtt-go-live", daemon=True).start()
+
+    def _go_live(self, generation: int) -> None:
+        with self._lock:  # a frame written meanwhile waits, so an older value never overtakes it
+            if generation != self._generation or not self._link.is_set() or self._closed:
+                return
             for topic, payload in self._latest.items():
-                client.publish(topic, payload, qos=self.target.qos, retain=True)
+                self._client.publish(topic, payload, qos=self.target.qos, retain=True)
+            self._live.set()
 
     def _on_disconnect(self, client: Any, userdata: Any, flags: Any, reason: Any, properties: Any = None) -> None:
-        self._connected.clear()
+        self._link.clear()
+        self._live.clear()
+        self._settle = None
         if not self._closed:
             self._log_down(f"disconnected: {reason}")
 
@@ -194,8 +209,8 @@ class MqttSink(Sink):
                 messages[self._topic(name)] = str(values[name])
         with self._lock:
             self._latest.update(messages)
-            if not self._connected.is_set():
-                return  # republished once the broker is back
+            if not self._live.is_set():
+                return  # published once the broker is back (or has acknowledged this connection's "online")
             for topic, payload in messages.items():
                 info = self._client.publish(topic, payload, qos=self.target.qos, retain=True)
                 if info.rc == self._mqtt.MQTT_ERR_SUCCESS:
@@ -204,8 +219,11 @@ class MqttSink(Sink):
     def close(self, flush_timeout: float = 3.0) -> None:
         if self._closed:
             return
-        self._closed = True
-        if self._connected.is_set():
+        if self._link.is_set():
+            self._live.wait(flush_timeout)  # values written just after a (re)connect go out before "offline"
+        with self._lock:
+            self._closed = True
+        if self._link.is_set():
             info = self._client.publish(self._topic("status"), "offline", qos=self.target.qos, retain=True)
             try:
                 info.wait_for_publish(flush_timeout)

@@ -54,16 +54,21 @@ class Broker:
 class Subscriber:
     """A paho-mqtt client subscribed to `topic`, collecting (topic, payload, retained) in order."""
 
-    def __init__(self, port: int, topic: str) -> None:
+    def __init__(self, port: int, topic: str, timeout: float = 10.0) -> None:
         import paho.mqtt.client as mqtt
 
         self.messages: list[tuple[str, str, bool]] = []
         self._cond = threading.Condition()
+        subscribed = threading.Event()
         self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"test-sub-{port}-{id(self)}")
         self.client.on_message = self._on_message
         self.client.on_connect = lambda c, *_: c.subscribe(topic, qos=1)
+        self.client.on_subscribe = lambda *_: subscribed.set()
         self.client.connect("127.0.0.1", port)
         self.client.loop_start()
+        if not subscribed.wait(timeout):  # so that nothing published after this returns can be missed
+            self.close()
+            raise RuntimeError(f"no SUBACK for {topic} from the broker on port {port} within {timeout} s")
 
     def _on_message(self, client, userdata, msg) -> None:
         with self._cond:

@@ -15,7 +15,7 @@ from skyseg.runtime.errors import InputError
 from skyseg.runtime.frame import FrameError
 from skyseg.runtime.result import SegResult
 from skyseg.runtime.sinks.base import FrameRecord
-from skyseg.runtime.sinks.mqtt import MqttSink, MqttTarget
+from skyseg.runtime.sinks.mqtt import FIELDS, MqttSink, MqttTarget
 
 
 def _record(index: int, sky_rows: int, latency: float = 12.5) -> FrameRecord:
@@ -46,8 +46,9 @@ def test_retained_topics_state_and_discovery(broker: Broker) -> None:
     # a subscriber that connects after the run gets the retained values at once
     sub = Subscriber(broker.port, "#")
     try:
-        assert sub.wait_for(lambda m: "allsky/cam1/state" in m and "allsky/cam1/status" in m
-                            and sum(t.startswith("homeassistant/") for t in m) == 4)
+        # the broker sends the retained messages one by one: wait for every topic, not just the first few
+        topics = {f"allsky/cam1/{name}" for name in ("state", "status", *FIELDS)}
+        assert sub.wait_for(lambda m: topics <= m.keys() and sum(t.startswith("homeassistant/") for t in m) == 4)
         got = sub.latest()
         assert all(retained for _, _, retained in sub.messages)
     finally:
@@ -77,9 +78,32 @@ def test_broker_restart_mid_run(tmp_path: Path, broker: Broker) -> None:
         sink.write(_record(2, 7))
         assert sub.wait_for(lambda m: m.get("sky/sky_fraction") == "0.7")
         assert json.loads(sub.latest()["sky/state"])["frame"] == 2
+        seen = [p for t, p, _ in sub.messages if t == "sky/sky_fraction"]
+        assert seen[-1] == "0.7" and "0.1" not in seen[seen.index("0.3"):]  # nothing older after the latest
     finally:
         sink.close()
         sub.close()
+
+
+def test_each_frame_goes_out_once(broker: Broker) -> None:
+    """One message per topic and frame: nothing is republished after the first connect or at close (a republish
+    0.3 s after every connect sent the last frame of a short run twice)."""
+    sub = Subscriber(broker.port, "once/#")
+    try:
+        sink = MqttSink(f"mqtt://127.0.0.1:{broker.port}/once")
+        for i in range(3):
+            sink.write(_record(i, i + 1))
+        time.sleep(1.0)  # well past any settle delay after the connect
+        sink.close()
+        assert sub.wait_for(lambda m: m.get("once/status") == "offline")
+        states = [json.loads(p)["frame"] for t, p, _ in sub.messages if t == "once/state"]
+        fractions = [p for t, p, _ in sub.messages if t == "once/sky_fraction"]
+        statuses = [p for t, p, _ in sub.messages if t == "once/status"]
+    finally:
+        sub.close()
+    assert states == [0, 1, 2]
+    assert fractions == ["0.1", "0.2", "0.3"]
+    assert statuses == ["online", "offline"]
 
 
 def test_broker_down_is_one_sentence_not_a_crash(caplog: pytest.LogCaptureFixture) -> None:
