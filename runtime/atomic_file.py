@@ -64,18 +64,35 @@ class AtomicFile:
         return self.path
 
     def discard(self) -> None:
-        if not self.handle.closed:
-            self.handle.close()
-        self.tmp_path.unlink(missing_ok=True)
+        try:
+            if not self.handle.closed:
+                self.handle.close()  # flushes what is buffered: on a full disk that fails once more
+        except OSError:
+            pass
+        finally:
+            self.tmp_path.unlink(missing_ok=True)
 
     def __enter__(self) -> AtomicFile:
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, *rest: object) -> None:
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, *rest: object) -> None:
         if exc_type is None:
-            self.commit()
+            try:
+                self.commit()
+            except OSError as err:  # ENOSPC at fsync/close: nothing half-written stays behind
+                self.discard()
+                _name(err, self.path)
+                raise
         else:
             self.discard()
+            if isinstance(exc, OSError):
+                _name(exc, self.path)
+
+
+def _name(err: OSError, path: Path) -> None:
+    """A write() or fsync() error names no file; give it the target's, so the user reads which output failed."""
+    if err.filename is None:
+        err.filename = str(path)
 
 
 def write_bytes_atomic(path: str | os.PathLike[str], data: bytes) -> Path:

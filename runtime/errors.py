@@ -12,6 +12,13 @@ class SkysegError(Exception):
     exit_code: int = 1
 
 
+class OutputError(SkysegError):
+    """An output could not be written (a full disk, a read-only or vanished folder): the run stops, and the
+    message names the path and what was kept."""
+
+    exit_code = 1
+
+
 class InputError(SkysegError):
     """Bad input: an unreadable file, a missing camera, an empty folder, a bad flag combination."""
 

@@ -7,6 +7,7 @@ is written.
 """
 from __future__ import annotations
 
+import errno
 import logging
 import signal
 import threading
@@ -17,7 +18,7 @@ from types import FrameType
 from typing import Any, Callable, Iterable
 
 from skyseg.runtime.backends.base import open_backend
-from skyseg.runtime.errors import InputError, SkysegError
+from skyseg.runtime.errors import InputError, OutputError, SkysegError
 from skyseg.runtime.frame import Frame, FrameError
 from skyseg.runtime.process.segmenter import Segmenter
 from skyseg.runtime.sinks.base import FrameRecord, Sink
@@ -261,11 +262,26 @@ def process(
             else:
                 record = FrameRecord(frame=item, result=result, rgb8=segmenter.last_rgb8, fps=progress.fps)
         for sink in sinks:
-            sink.write(record)
+            try:
+                sink.write(record)
+            except OSError as err:  # a full disk or a vanished folder: stop, keeping every finished frame
+                raise OutputError(_output_failure(err, sink, progress)) from err
         progress.add(record, dropped())
         if stop() or (max_frames is not None and progress.frames + progress.errors >= max_frames):
             break
     return progress
+
+
+def _output_failure(err: OSError, sink: Sink, progress: Progress) -> str:
+    """One sentence: which output failed, why, and what the finished frames kept."""
+    where = err.filename or getattr(sink, "path", None) or getattr(sink, "directory", None) or type(sink).__name__
+    why = err.strerror or str(err)
+    if err.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
+        why += " (the disk or the file-size limit is full)"
+    done = progress.frames + progress.errors
+    return (f"cannot write {where}: {why}; stopped after {done} finished frame(s): the table keeps their rows, "
+            "their files stay and nothing half-written is left; free some space and run again into the same folder "
+            "to continue")
 
 
 def run(config: RunConfig) -> RunSummary:
@@ -282,11 +298,19 @@ def run(config: RunConfig) -> RunSummary:
             log.info("source %s%s", source.description, f" at {source.fps:g} fps" if source.fps else "")
             sinks = build_sinks(config, source.spec.kind, source.fps)
             progress = Progress(config.progress_s)
+            failed = False
             try:
                 process(segmenter, source, sinks, lambda: stop.reason is not None, config.max_frames, progress,
                         lambda: source.dropped)
+            except BaseException:
+                failed = True
+                raise
             finally:
-                summary.outputs = close_all(sinks)
+                try:
+                    summary.outputs = close_all(sinks)
+                except (SkysegError, OSError):
+                    if not failed:  # else the first failure is the one to report (close_all logged this one)
+                        raise
                 summary.frames, summary.errors = progress.frames, progress.errors
                 summary.seconds = time.perf_counter() - progress.start
                 summary.stage_ms = progress.means()

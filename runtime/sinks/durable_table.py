@@ -1,6 +1,7 @@
 """A line-oriented file that survives hard kills: append, flush per line, fsync at a cadence, continue on restart."""
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import time
@@ -38,6 +39,7 @@ class DurableLines:
             self._handle.write(header)
         self._adopt_leftovers()
         self._handle.flush()
+        self._good = self._handle.tell()  # the end of the last complete row
         self._last_sync = time.monotonic()
         if continuing:
             log.info("continuing the results table %s", self.path)
@@ -77,12 +79,29 @@ class DurableLines:
             log.info("recovered %d row(s) of a killed run from %s into %s", len(lines), tmp.name, self.path.name)
 
     def append(self, line: str) -> None:
-        self._handle.write(line)
-        self._handle.flush()
-        now = time.monotonic()
-        if now - self._last_sync >= FSYNC_S:
-            os.fsync(self._handle.fileno())
-            self._last_sync = now
+        if self._handle.closed:
+            raise OSError(errno.EIO, "an earlier row could not be written", str(self.path))
+        try:
+            self._handle.write(line)
+            self._handle.flush()
+            now = time.monotonic()
+            if now - self._last_sync >= FSYNC_S:
+                os.fsync(self._handle.fileno())
+                self._last_sync = now
+        except OSError as err:  # a full disk: cut the partial row, keep every complete one
+            self._abandon()
+            raise OSError(err.errno, err.strerror, str(self.path)) from err
+        self._good = self._handle.tell()
+
+    def _abandon(self) -> None:
+        try:
+            self._handle.close()  # flushes the rest of the row once more, may fail: closes the file all the same
+        except OSError:
+            pass
+        try:
+            os.truncate(self.path, self._good)  # then cut what part of the row did reach the disk
+        except OSError:
+            pass  # the next run cuts a half-written last row anyway
 
     def close(self) -> Path:
         if not self._handle.closed:
