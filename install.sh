@@ -12,7 +12,7 @@ APT_PACKAGES=(
   gir1.2-gstreamer-1.0 gir1.2-gst-plugins-base-1.0
   libgirepository1.0-dev libcairo2-dev pkg-config
   shellcheck systemd
-  mosquitto
+  mosquitto gir1.2-gst-rtsp-server-1.0
 )
 
 log() { printf 'install.sh: %s\n' "$*" >&2; }

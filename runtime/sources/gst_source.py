@@ -3,7 +3,9 @@
 Frames are pulled from the appsink (no GLib main loop needed) while the bus is polled for errors and end of
 stream. Live pipelines keep only the newest frame (`max-buffers=1 drop=true`); a pad probe counts every buffer
 that reaches the appsink so that `dropped` = arrived − pulled (exact at end of stream, at most one high while
-running). RTSP sources are rebuilt with exponential backoff when the stream drops.
+running). RTSP sources (and any source given `retries`) are retried with exponential backoff from the first
+connect on, so a camera that boots after the computer is waited for, and rebuilt the same way when the stream drops;
+`stop()` ends such a wait.
 """
 from __future__ import annotations
 
@@ -45,6 +47,10 @@ def backoff_delays(initial: float = 1.0, factor: float = 2.0, maximum: float = 3
         delay *= factor
 
 
+class _NotUp(InputError):
+    """Internal: the pipeline was built but gave no first frame (a camera or server that is not up yet)."""
+
+
 class _Stop(Exception):
     """Internal: why pulling ended (eos, error, timeout) and the GStreamer message if any."""
 
@@ -81,6 +87,7 @@ class GstSource(Source):
         self._layout: tuple[Any, tuple[int, int, int, str, str]] | None = None
         self.duration: float | None = None  # seconds, for files whose container declares it
         self._stream_end = 0.0  # pts + duration of the last frame pulled
+        self._stopping = threading.Event()
 
     @property
     def dropped(self) -> int:
@@ -90,9 +97,27 @@ class GstSource(Source):
             return max(0, self._arrived - self._pulled - (0 if self._eos else 1))
 
     # -- pipeline lifecycle ---------------------------------------------------------------------------------
+    def stop(self) -> None:
+        """End a wait for the camera (first connect or reconnect); iteration then ends. Thread- and signal-safe."""
+        self._stopping.set()
+
     def _open(self) -> None:
         self._gst = load_gst()
-        self._start()
+        delays = backoff_delays(self.backoff)
+        while True:
+            try:
+                self._start()
+                return
+            except _NotUp as err:  # a bad launch string or a missing plugin is raised at once, never retried
+                if self.retries == 0 or 0 < self.retries <= self._attempts:
+                    raise
+                self._attempts += 1
+                delay = next(delays)
+                log.warning("%s is not up yet (%s); trying again in %.2g s (attempt %d%s)", self.source_id, err,
+                            delay, self._attempts, "" if self.retries < 0 else f" of {self.retries}")
+                if self._stopping.wait(delay):
+                    log.info("%s: stopped while waiting for the first frame", self.source_id)
+                    return  # no pipeline: iteration yields nothing
 
     def _close(self) -> None:
         self._teardown()
@@ -125,7 +150,7 @@ class GstSource(Source):
         if ret == Gst.StateChangeReturn.FAILURE:
             message = self._bus_error() or "the pipeline refused to start"
             self._teardown()
-            raise InputError(f"cannot open source {self.source_id}: {message}")
+            raise _NotUp(f"cannot open source {self.source_id}: {message}")
         if ret == Gst.StateChangeReturn.NO_PREROLL and not self.live:
             self.live = True  # a raw launch string with a live source: latest-frame semantics
             self._appsink.set_property("max-buffers", 1)
@@ -135,11 +160,11 @@ class GstSource(Source):
         except _Stop as stop:
             self._teardown()
             if stop.reason == "eos":
-                raise InputError(f"source {self.source_id} ended before its first frame (empty or unplayable)") from None
+                raise _NotUp(f"source {self.source_id} ended before its first frame (empty or unplayable)") from None
             if stop.reason == "timeout":
-                raise InputError(f"source {self.source_id} gave no frame within {self.open_timeout:g} s") from None
+                raise _NotUp(f"source {self.source_id} gave no frame within {self.open_timeout:g} s") from None
             hint = "; the file may be cut off or not a video" if self.spec.kind == "video" else ""
-            raise InputError(f"cannot open source {self.source_id}: {stop.message}{hint}") from None
+            raise _NotUp(f"cannot open source {self.source_id}: {stop.message}{hint}") from None
         self.fps = self._caps_fps(self._pending.get_caps())
         ok, duration = pipeline.query_duration(Gst.Format.TIME)
         self.duration = duration / Gst.SECOND if ok and duration > 0 and not self.live else None
@@ -247,7 +272,8 @@ class GstSource(Source):
             log.warning("%s dropped (%s); reconnecting in %.2g s (attempt %d)", self.source_id, reason, delay,
                         self._attempts)
             self._teardown()
-            time.sleep(delay)
+            if self._stopping.wait(delay):
+                return False
             try:
                 self._start()
             except InputError as err:

@@ -4,9 +4,10 @@ Grammar (shorthands in brackets are normalised to the full form):
 
 - `csi://N` — Jetson CSI camera N (nvarguscamerasrc); options `w`, `h`, `fps`, `flip`.
 - `v4l2:///dev/videoN` [`/dev/videoN`, `v4l2://N`] — USB/V4L2 camera; options `w`, `h`, `fps`, `codec=raw|mjpeg`.
-- `rtsp://host/path` (or `rtsps://`) — network camera, reconnected with exponential backoff when it drops;
-  options `latency` (ms), `retries` (reconnects before giving up, -1 = forever, the default), `backoff` (first
-  wait in seconds, doubled per attempt up to 30 s). Other GStreamer sources reconnect too when given `retries`.
+- `rtsp://host/path` (or `rtsps://`) — network camera, waited for when it is not up yet (a camera that boots after
+  the computer) and reconnected when it drops, with exponential backoff, each attempt logged; options `latency`
+  (ms), `retries` (attempts before giving up, -1 = forever, the default), `backoff` (first wait in seconds, doubled
+  per attempt up to 30 s). Other GStreamer sources wait and reconnect too when given `retries`.
 - `file://clip.mp4` [`clip.mp4`] — a video file decoded by GStreamer; never drops frames.
 - `file://frame.png`, a directory, or a glob [`night/*.fits`] — still images: JPEG/PNG/TIFF/BMP (8/16-bit) and
   FITS (`.fits`, `.fit`, `.fts`, optionally `.gz`), in natural name order.
