@@ -28,6 +28,7 @@ COMMANDS: dict[str, Subcommand] = {
     "train": Subcommand("skyseg.cli.train", "train the improved YOLO11-seg with Ultralytics"),
     "synth": Subcommand("skyseg.cli.synth", "generate a synthetic night-sky YOLO-seg dataset with exact masks"),
     "dataset": Subcommand("skyseg.cli.dataset", "validate (and optionally fix) a YOLO-seg dataset"),
+    "label": Subcommand("skyseg.cli.label", "make a checked sky mask for one fixed camera (stack, circle, polygons)"),
     "export": Subcommand("skyseg.cli.export", "reparameterize, export to ONNX and verify it"),
     "build": Subcommand("skyseg.cli.build", "build a TensorRT engine from an ONNX model"),
     "inspect": Subcommand("skyseg.cli.inspect", "show I/O, metadata and precision of an .onnx/.engine/.json"),
