@@ -118,12 +118,17 @@ def _draw_arm(rng: np.random.Generator, obstacle: np.ndarray, fg: np.ndarray, cx
     return str(kind)
 
 
-def build_allsky_layout(rng: np.random.Generator, size_wh: tuple[int, int]) -> Layout:
-    """A fisheye frame: circle position/size, lens field of view, horizon profile, arms, wires, lights."""
+def build_allsky_layout(rng: np.random.Generator, size_wh: tuple[int, int],
+                        radius_range: tuple[float, float] = (0.78, 1.22)) -> Layout:
+    """A fisheye frame: circle position/size, lens field of view, horizon profile, arms, wires, lights.
+
+    radius_range: the image circle's radius as a multiple of half the frame's short side (> 1: cropped by the
+    sensor, as on IceAct or on 16:9 amateur cameras).
+    """
     w, h = size_wh
     notes: dict = {}
     short = min(w, h)
-    radius = short / 2.0 * rng.uniform(0.78, 1.22)  # > 1: the circle is clipped by the frame (IceAct-like)
+    radius = short / 2.0 * rng.uniform(*radius_range)  # > 1: the circle is clipped by the frame (IceAct-like)
     cx = w / 2.0 + rng.normal(0.0, 0.03) * short
     cy = h / 2.0 + rng.normal(0.0, 0.03) * short
     fov_half = math.radians(rng.uniform(88.0, 100.0))  # lens half-field; > 90°: ground inside the circle
@@ -178,7 +183,8 @@ def build_allsky_layout(rng: np.random.Generator, size_wh: tuple[int, int]) -> L
         rr = (math.pi / 2 - alt) / fov_half * radius
         return cx + rr * math.cos(az - rot), cy + rr * math.sin(az - rot)
 
-    notes.update({"circle_radius_px": radius, "fov_deg": 2 * math.degrees(fov_half)})
+    notes.update({"circle_radius_px": radius, "fov_deg": 2 * math.degrees(fov_half), "circle_center": [cx, cy],
+                  "r_sky_px": r_sky})
     return Layout(
         kind="allsky", size_wh=size_wh, obstacle=obstacle.astype(bool), outside=outside, fg=fg,
         alt_lo=alt_lo, az_lo=az_lo, vignette_lo=vignette_lo,

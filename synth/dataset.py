@@ -25,6 +25,7 @@ import numpy as np
 import yaml
 
 from skyseg.runtime.errors import InputError
+from skyseg.synth.composite import composite_sky, load_textures
 from skyseg.synth.polygons import to_label_lines
 from skyseg.synth.scene import KINDS, render_scene
 
@@ -48,6 +49,26 @@ class SynthConfig:
     val_fraction: float = 0.1
     image_format: str = "png"  # png | jpg (jpg only for 8-bit)
     overwrite: bool = False
+    real_sky: Path | None = None  # JSON list of real sky textures (synth.composite.load_textures)
+    real_sky_share: float = 0.0  # fraction of frames whose sky is replaced by a real texture
+
+
+_TEXTURES: dict[str, list] = {}  # per process: textures read once per spec file
+
+
+def _maybe_composite(cfg: SynthConfig, index: int, scene) -> str | None:
+    """Replace the sky of a share of the frames with real sky texture (same seed → same choice and placement)."""
+    if cfg.real_sky is None or cfg.real_sky_share <= 0:
+        return None
+    rng = np.random.default_rng([image_seed(cfg.seed, index), 1])
+    if rng.random() >= cfg.real_sky_share:
+        return None
+    key = str(cfg.real_sky)
+    if key not in _TEXTURES:
+        _TEXTURES[key] = load_textures(cfg.real_sky)
+    tex = _TEXTURES[key][int(rng.integers(len(_TEXTURES[key])))]
+    scene.image = composite_sky(rng, scene.image, scene.mask, tex, bool(scene.conditions.get("mono")))
+    return tex.name
 
 
 def image_seed(seed: int, index: int) -> int:
@@ -92,6 +113,7 @@ def _render_one(job: tuple[SynthConfig, int]) -> tuple[int, dict, float]:
     cfg, index = job
     cpu_start = time.process_time()
     scene = render_scene(image_seed(cfg.seed, index), cfg.kind, cfg.size, cfg.bit_depth)
+    scene.conditions["real_sky"] = _maybe_composite(cfg, index, scene)
     split, stem = split_of(index, cfg.val_fraction), f"sky_{index:06d}"
     root = cfg.out_dir
     write_atomic(root / "images" / split / f"{stem}.{cfg.image_format}", _encode(scene.image, f".{cfg.image_format}"))
@@ -144,6 +166,12 @@ def _validate(cfg: SynthConfig) -> None:
         raise InputError(f"--size must be at least 32×32, got {cfg.size[0]}×{cfg.size[1]}.")
     if cfg.workers < 1:
         raise InputError(f"--workers must be at least 1, got {cfg.workers}.")
+    if not 0.0 <= cfg.real_sky_share <= 1.0:
+        raise InputError(f"--real-sky-share must be within 0–1, got {cfg.real_sky_share}.")
+    if cfg.real_sky is not None:
+        if cfg.bit_depth != 8:
+            raise InputError("--real-sky composites are 8-bit frames; use --bit-depth 8.")
+        load_textures(cfg.real_sky)  # fail before rendering anything when a texture cannot be read
     images = cfg.out_dir / "images"
     if not cfg.overwrite and images.is_dir() and any(images.rglob("*")):
         raise InputError(f"{cfg.out_dir} already holds a dataset (images/ is not empty); "

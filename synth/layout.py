@@ -52,6 +52,7 @@ class Layout:
     wires: list[Wire] = field(default_factory=list)
     lights: list[Light] = field(default_factory=list)
     notes: dict = field(default_factory=dict)  # what the layout drew, for Scene.conditions
+    fg_tint: Optional[np.ndarray] = None  # float32 (H, W, 3): colour of lamp-lit foreground (colour sensors only)
 
 LOW = 4  # low-resolution factor for smooth fields
 

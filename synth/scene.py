@@ -18,9 +18,12 @@ from skyseg.synth.layout import Layout, Light
 from skyseg.synth.polygons import MIN_REGION_FRACTION, MIN_REGION_PX, close_mask, merge_regions, simplify
 from skyseg.synth.sensor import expose, sample_sensor
 from skyseg.synth.sky import LUMA, render_sky, sample_conditions
+from skyseg.synth.transients import add_glare, add_meteors, stamp_text
+from skyseg.synth.urban import add_lit_structures
 
-KINDS = ("allsky", "camera", "mixed")
+KINDS = ("allsky", "camera", "mixed", "allsky-hard")
 ALLSKY_SHARE = 0.6  # fraction of all-sky frames in "mixed"
+HARD_RADIUS_RANGE = (0.75, 1.5)  # allsky-hard: more circles cropped by 4:3, 3:2 and 16:9 sensors
 
 
 @dataclass
@@ -82,6 +85,8 @@ def _composite(rng: np.random.Generator, lay: Layout, sky_mask: np.ndarray, c: d
         fg = cv2.multiply(lay.fg, float(level[0]))[..., None]
     else:
         fg = cv2.multiply(cv2.cvtColor(lay.fg, cv2.COLOR_GRAY2RGB), (*map(float, level), 0.0))
+        if lay.fg_tint is not None:  # lamp-lit facades and trees: sodium orange / LED white
+            fg = cv2.multiply(fg, lay.fg_tint)
     rad = cv2.copyTo(sky, sky_mask, fg).reshape(h, w, channels)
     if lay.wires:
         shade = np.ones((h, w), np.float32)
@@ -112,6 +117,25 @@ def _sky_level(radiance: np.ndarray, mask: np.ndarray) -> float:
     return max(float(np.median(luma)), 1e-3)
 
 
+def _add_structures(rng: np.random.Generator, lay: Layout) -> None:
+    """allsky-hard: lamp-lit facades, roofs, masts and lit trees at the horizon (they join the obstacles)."""
+    cx, cy = lay.notes["circle_center"]
+    lay.fg_tint = np.ones((*lay.fg.shape, 3), np.float32)
+    lay.notes.update(add_lit_structures(rng, lay.obstacle, lay.fg, lay.fg_tint, ~lay.outside, cx, cy,
+                                        lay.notes["r_sky_px"]))
+
+
+def _add_transients(rng: np.random.Generator, lay: Layout, radiance: np.ndarray, mask: np.ndarray,
+                    sky_level: float) -> None:
+    """allsky-hard: meteors inside the sky and lamp glare with spikes across the horizon and the rim."""
+    lay.notes["meteors"] = add_meteors(rng, radiance, mask > 0, sky_level, int(rng.choice([0, 1, 2], p=[0.45, 0.4, 0.15])))
+    if rng.random() < 0.35:
+        cx, cy = lay.notes["circle_center"]
+        a, rr = rng.uniform(-np.pi, np.pi), lay.notes["r_sky_px"] * rng.uniform(0.85, 1.1)
+        add_glare(rng, radiance, cx + rr * np.cos(a), cy + rr * np.sin(a), sky_level)
+        lay.notes["glare"] = True
+
+
 def render_scene(seed: int, kind: str = "mixed", size: tuple[int, int] = (640, 640), bit_depth: int = 8) -> Scene:
     """Render one frame deterministically from `seed` (same seed and arguments → identical bytes)."""
     size = (int(size[0]), int(size[1]))
@@ -119,15 +143,25 @@ def render_scene(seed: int, kind: str = "mixed", size: tuple[int, int] = (640, 6
     rng = np.random.default_rng(seed)
     if kind == "mixed":
         kind = "allsky" if rng.random() < ALLSKY_SHARE else "camera"
-    lay = build_allsky_layout(rng, size) if kind == "allsky" else build_camera_layout(rng, size)
+    hard = kind == "allsky-hard"
+    if kind == "camera":
+        lay = build_camera_layout(rng, size)
+    else:
+        lay = build_allsky_layout(rng, size, HARD_RADIUS_RANGE) if hard else build_allsky_layout(rng, size)
+    if hard:
+        _add_structures(rng, lay)
     w, h = size
     mask, contours = close_mask(~(lay.obstacle | lay.outside), max(MIN_REGION_PX, int(MIN_REGION_FRACTION * w * h)))
     _fill_pockets(lay, mask)
     conditions = sample_conditions(rng)
-    sensor = sample_sensor(rng, kind)
+    sensor = sample_sensor(rng, "camera" if kind == "camera" else "allsky")
     radiance = _composite(rng, lay, mask, conditions, sensor["mono"])
     sky_level = _sky_level(radiance, mask)
+    if hard:
+        _add_transients(rng, lay, radiance, mask, sky_level)
     image = expose(rng, radiance, sensor, bit_depth, sky_level)
+    if hard and rng.random() < 0.5:
+        lay.notes["text_overlay"] = stamp_text(rng, image)
     polygons = merge_regions([simplify(cnt).astype(np.float32) for cnt in contours])
     conditions.update(sensor)
     conditions.update({
