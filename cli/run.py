@@ -45,6 +45,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--static-share", type=share, default=0.9,
                         help="static mask: share of frames a pixel must be sky in (default 0.9)")
     parser.add_argument("--headless", action="store_true", help="never open a display window")
+    parser.add_argument("--prior", choices=("auto", "on", "off"), default="auto",
+                        help="per-installation horizon prior: learn the night's sky map from the first frames and "
+                             "combine it with each frame (auto: on for folders and watch folders, off for videos "
+                             "and cameras); the table's `mask` column says which mask was written")
+    parser.add_argument("--prior-frames", type=positive_int, default=8,
+                        help="frames counted before the prior is applied (default 8)")
     parser.add_argument("--watch", action="store_true", help="SOURCE is a folder: process new frames as they appear")
     parser.add_argument("--gpu-prepost", choices=("auto", "on", "off"), default="auto",
                         help="TensorRT: letterbox and mask assembly on the GPU (auto: when CuPy is installed)")
@@ -85,6 +91,8 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
         static_share=args.static_share,
         headless=args.headless,
         watch=args.watch,
+        prior=args.prior,
+        prior_frames=args.prior_frames,
         max_frames=args.max_frames,
         progress_s=args.progress,
         gpu_prepost=args.gpu_prepost,

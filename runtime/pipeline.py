@@ -20,6 +20,7 @@ from typing import Any, Callable, Iterable
 from skyseg.runtime.backends.base import open_backend
 from skyseg.runtime.errors import InputError, OutputError, SkysegError
 from skyseg.runtime.frame import Frame, FrameError
+from skyseg.runtime.process.horizon_prior import FIXED_CAMERA_KINDS, HorizonPrior
 from skyseg.runtime.process.segmenter import Segmenter
 from skyseg.runtime.sinks.base import FrameRecord, Sink
 
@@ -51,6 +52,8 @@ class RunConfig:
     max_frames: int | None = None
     progress_s: float = 5.0
     gpu_prepost: str = "auto"  # TensorRT only: letterbox + mask assembly on the GPU (auto: when CuPy is installed)
+    prior: str = "auto"  # per-installation horizon prior: auto (fixed-camera sources: folders, watch), on, off
+    prior_frames: int = 8  # frames counted before the prior is applied
 
 
 @dataclass
@@ -161,6 +164,15 @@ def make_segmenter(backend: Any, config: RunConfig) -> Segmenter:
     return GpuSegmenter(*args)
 
 
+def make_prior(config: RunConfig, source_kind: str) -> HorizonPrior | None:
+    """The horizon prior a run uses: on for fixed-camera sources by default, never for videos and live streams."""
+    if config.prior == "off" or (config.prior == "auto" and source_kind not in FIXED_CAMERA_KINDS):
+        return None
+    log.info("horizon prior on: learned from the first %d frames, then combined with each frame's mask "
+             "(--prior off to write the model's own masks)", config.prior_frames)
+    return HorizonPrior(config.prior_frames)
+
+
 def build_sinks(config: RunConfig, source_kind: str, fps: float | None) -> list[Sink]:
     """The sinks a RunConfig asks for (explicit outputs plus the --save-dir set)."""
     from skyseg.runtime.sinks.annotate import Annotator
@@ -246,6 +258,7 @@ def process(
     max_frames: int | None = None,
     progress: Progress | None = None,
     dropped: Callable[[], int] = lambda: 0,
+    prior: HorizonPrior | None = None,
 ) -> Progress:
     """Feed items through the segmenter into the sinks until the stream ends, `stop()` or max_frames."""
     progress = progress or Progress()
@@ -260,6 +273,8 @@ def process(
                 log.warning("frame %d (%s): %s", item.index, item.path or item.source_id, err)
                 record = FrameRecord(error=FrameError(item.index, item.source_id, item.path, str(err), item.timestamp))
             else:
+                if prior is not None:
+                    result = prior.apply(result)
                 record = FrameRecord(frame=item, result=result, rgb8=segmenter.last_rgb8, fps=progress.fps)
         for sink in sinks:
             try:
@@ -301,7 +316,7 @@ def run(config: RunConfig) -> RunSummary:
             failed = False
             try:
                 process(segmenter, source, sinks, lambda: stop.reason is not None, config.max_frames, progress,
-                        lambda: source.dropped)
+                        lambda: source.dropped, make_prior(config, source.spec.kind))
             except BaseException:
                 failed = True
                 raise

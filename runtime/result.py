@@ -35,6 +35,8 @@ class SegResult:
     boxes_input: np.ndarray | None = None  # float32 [N, 4] xyxy in model-input pixels (for mask crops)
     decoder: MaskDecoder | None = field(default=None, repr=False)
     _sky: np.ndarray | None = field(default=None, repr=False)  # cached H×W bool sky mask
+    mask_source: str = "model"  # "model", "learning" or "prior": what `sky_mask` is (process.horizon_prior)
+    raw_sky: np.ndarray | None = field(default=None, repr=False)  # the model's own mask when a prior changed it
     _instances: np.ndarray | None = field(default=None, repr=False)  # cached [N, mh, mw] bool
 
     def __post_init__(self) -> None:
@@ -76,6 +78,8 @@ class SegResult:
             coeffs=None if self.coeffs is None else self.coeffs[idx],
             boxes_input=None if self.boxes_input is None else self.boxes_input[idx],
             _sky=self._sky if everything else None,
+            mask_source=self.mask_source if everything else "model",
+            raw_sky=self.raw_sky if everything else None,
             _instances=None if self._instances is None else self._instances[idx],
         )
 
@@ -88,6 +92,16 @@ class SegResult:
             else:
                 self._sky = self.decoder.sky_mask(self.coeffs, self.boxes_input)
         return self._sky
+
+    @property
+    def raw_sky_mask(self) -> np.ndarray:
+        """The model's own H×W bool sky mask, before any per-installation prior (== sky_mask without one)."""
+        return self.raw_sky if self.raw_sky is not None else self.sky_mask
+
+    @property
+    def raw_sky_fraction(self) -> float:
+        mask = self.raw_sky_mask
+        return float(np.count_nonzero(mask)) / mask.size if mask.size else 0.0
 
     @property
     def sky_fraction(self) -> float:

@@ -13,7 +13,11 @@ log = logging.getLogger(__name__)
 
 
 class MaskSink(Sink):
-    """Writes `DIR/<input stem>_mask.png` (or `frame_000123_mask.png` for streams) per frame, atomically."""
+    """Writes `DIR/<input stem>_mask.png` (or `frame_000123_mask.png` for streams) per frame, atomically.
+
+    When a per-installation prior changed a frame's mask, the model's own mask is kept too, in the sibling folder
+    `DIR_raw/` under the same name (DIR itself holds one mask per frame, what the table's row describes).
+    """
 
     def __init__(self, directory: str | Path, suffix: str = "_mask.png") -> None:
         self.directory = Path(directory)
@@ -29,7 +33,13 @@ class MaskSink(Sink):
         if name in self._names:  # two inputs with one stem (a.png, a.fits): keep both
             name = f"{record.stem()}_{record.index:06d}{self.suffix}"
         self._names.add(name)
-        mask = np.where(record.result.sky_mask, np.uint8(255), np.uint8(0))
+        result = record.result
+        if result.raw_sky is not None and result.mask_source == "prior":
+            raw = np.where(result.raw_sky, np.uint8(255), np.uint8(0))
+            raw_dir = self.directory.with_name(self.directory.name + "_raw")
+            raw_dir.mkdir(exist_ok=True)
+            self._written.append(write_image_atomic(raw_dir / name, raw, rgb=False))
+        mask = np.where(result.sky_mask, np.uint8(255), np.uint8(0))
         self._written.append(write_image_atomic(self.directory / name, mask, rgb=False))
 
     def close(self) -> None:

@@ -1,8 +1,9 @@
 """Results table, one row per input: CSV, JSON lines, or Excel .xlsx (chosen by the file suffix).
 
 Columns: frame, time (UTC, ISO 8601), source, path, sky_fraction, instances, scores, latency_ms, pre_ms,
-infer_ms, post_ms, error. A frame that could not be read becomes an error row (no result columns, the
-message in `error`) and the run goes on.
+infer_ms, post_ms, mask (what sky_fraction and the mask PNG are: "model", or "learning"/"prior" with the
+per-installation horizon prior), raw_sky_fraction (the model's own mask), error. A frame that could not be read
+becomes an error row (no result columns, the message in `error`) and the run goes on.
 
 CSV and JSON-lines tables are durable: each row is appended to the table itself and flushed as its frame finishes,
 with an fsync at most every FSYNC_S seconds and at close, so a hard kill (power cut, OOM, SIGKILL) loses at most the
@@ -30,7 +31,7 @@ from skyseg.runtime.sinks.base import FrameRecord, Sink
 log = logging.getLogger(__name__)
 
 COLUMNS = ("frame", "time", "source", "path", "sky_fraction", "instances", "scores", "latency_ms", "pre_ms",
-           "infer_ms", "post_ms", "error")
+           "infer_ms", "post_ms", "mask", "raw_sky_fraction", "error")
 FORMATS = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".xlsx": "xlsx"}
 
 
@@ -68,6 +69,8 @@ def record_row(record: FrameRecord) -> dict[str, Any]:
         pre_ms=round(t.get("pre", 0.0), 3),
         infer_ms=round(t.get("infer", 0.0), 3),
         post_ms=round(t.get("post", 0.0), 3),
+        mask=res.mask_source,
+        raw_sky_fraction=round(res.raw_sky_fraction, 6),
         error="",
     )
     return row

@@ -14,9 +14,10 @@ import numpy as np
 import pytest
 
 from skyseg.runtime.bundled_model import bundled_model_path
+from skyseg.runtime.sinks.table import COLUMNS as TABLE_COLUMNS
 
 FRAMES = 8
-COLUMNS = 12  # results.csv columns
+COLUMNS = len(TABLE_COLUMNS)  # results.csv columns
 
 
 @pytest.fixture()

@@ -1,0 +1,89 @@
+"""Per-installation horizon prior: what a fixed camera's sky looks like over the night, combined with each frame.
+
+A fixed all-sky camera sees the same horizon all night: trees, roofs and the lens rim do not move. Counting how
+often each pixel is sky in the model's masks gives two maps: the *majority* map (sky in more than half of the
+frames so far) and the *stable* map (sky in at least `stable_share` of them). After `learn_frames` frames each
+frame's mask is combined with them:
+
+    combined = (raw AND majority) OR stable
+
+so a momentary mistake — a lamp switched on, a passing car's glare read as sky — is removed (it is not sky in
+most frames), and a momentary hole in a sky that is always there (a meteor read as a horizon) is filled. The
+combined mask never calls a pixel sky that is not sky in the majority of the night's frames. Until enough frames
+are counted the raw mask is used unchanged. Both masks stay available: `SegResult.raw_sky_mask`, the masks
+folder's `_raw` sibling, and the table's `mask` / `raw_sky_fraction` columns, which say which was written.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import replace
+
+import numpy as np
+
+from skyseg.runtime.result import SegResult
+
+log = logging.getLogger(__name__)
+
+#: Source kinds whose frames come from one fixed camera (folders, globs, watch folders, FITS nights).
+FIXED_CAMERA_KINDS = ("images", "watch")
+
+
+class HorizonPrior:
+    """Learns the night's sky-vote map from raw masks and combines it with each new frame's mask."""
+
+    def __init__(self, learn_frames: int = 8, stable_share: float = 0.95) -> None:
+        if learn_frames < 1:
+            raise ValueError(f"learn_frames must be at least 1, got {learn_frames}")
+        if not 0.5 < stable_share <= 1.0:
+            raise ValueError(f"stable_share must be in (0.5, 1], got {stable_share}")
+        self.learn_frames = int(learn_frames)
+        self.stable_share = float(stable_share)
+        self._votes: np.ndarray | None = None
+        self.frames = 0
+
+    @property
+    def ready(self) -> bool:
+        return self._votes is not None and self.frames >= self.learn_frames
+
+    def majority(self) -> np.ndarray | None:
+        """Pixels that are sky in more than half of the frames counted so far (None before any frame)."""
+        if self._votes is None:
+            return None
+        return 2 * self._votes > self.frames
+
+    def stable(self) -> np.ndarray | None:
+        if self._votes is None:
+            return None
+        return self._votes >= np.ceil(self.stable_share * self.frames - 1e-9)
+
+    def update(self, raw: np.ndarray) -> bool:
+        """Count one raw mask; False (and not counted) when its size differs from the night's frames."""
+        if self._votes is None:
+            self._votes = np.zeros(raw.shape, np.uint16)
+        elif raw.shape != self._votes.shape:
+            return False
+        if self.frames == np.iinfo(self._votes.dtype).max:  # a very long night: halve the counts, keep the ratios
+            self._votes //= 2
+            self.frames //= 2
+        self._votes += raw
+        self.frames += 1
+        return True
+
+    def combine(self, raw: np.ndarray) -> np.ndarray:
+        """The combined mask for one raw mask (call after `update`, once `ready`)."""
+        majority, stable = self.majority(), self.stable()
+        assert majority is not None and stable is not None
+        return (raw & majority) | stable
+
+    def apply(self, result: SegResult) -> SegResult:
+        """Count the frame, then return it with the combined mask (or unchanged while learning)."""
+        raw = result.sky_mask
+        if not self.update(raw):
+            log.warning("horizon prior: frame %d is %dx%d, the night's frames are %dx%d; its raw mask is used",
+                        result.index, raw.shape[1], raw.shape[0], self._votes.shape[1], self._votes.shape[0])
+            return replace(result, mask_source="model", raw_sky=raw)
+        if not self.ready:
+            return replace(result, mask_source="learning", raw_sky=raw)
+        if self.frames == self.learn_frames:
+            log.info("horizon prior learned from %d frames: each frame's mask is now combined with it", self.frames)
+        return replace(result, _sky=self.combine(raw), mask_source="prior", raw_sky=raw)
