@@ -28,6 +28,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--min-iou", type=probability, default=None,
                         help="exit 3 when a dataset's mean IoU is below this (a quality gate for CI)")
     parser.add_argument("--json", type=Path, default=None, metavar="OUT.json", help="also write per-frame JSON")
+    parser.add_argument("--sheet", type=Path, default=None, metavar="OUT.png",
+                        help="also write a contact sheet: right sky blue, false sky red, missed sky yellow")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -44,11 +46,18 @@ def run(args: argparse.Namespace) -> int:
     model = args.model or str(bundled_model_path())
     with open_backend(model, backend=args.backend, threads=args.threads) as backend:
         segmenter = Segmenter(backend, conf=args.conf, iou=args.iou)
-        scores = [evaluate_dataset(segmenter, root, args.split, args.max_frames) for root in args.datasets]
+        tiles: list | None = [] if args.sheet else None
+        scores = [evaluate_dataset(segmenter, root, args.split, args.max_frames, tiles) for root in args.datasets]
     sys.stdout.write(markdown(scores, model))
     if args.json:
         write_bytes_atomic(args.json, to_json(scores, model).encode())
         log.info("wrote %s", args.json)
+    if args.sheet and tiles:
+        from skyseg.runtime.atomic_file import write_image_atomic
+        from skyseg.runtime.quality.overlay_sheet import grid
+
+        write_image_atomic(args.sheet, grid(tiles, 3))
+        log.info("wrote %s (%d frames; blue right sky, red false sky, yellow missed sky)", args.sheet, len(tiles))
     low = [s for s in scores if args.min_iou is not None and s.mean_iou < args.min_iou]
     if low:
         raise VerificationError(f"mean sky-mask IoU {low[0].mean_iou:.4f} on {low[0].root} is below --min-iou "

@@ -7,8 +7,9 @@ Stages (each timed and logged; the summary lists them):
 3. generate a short night-sky clip and encode it with the runtime's GStreamer video writer;
 4. run the clip through a real GStreamer `file://` source with ONNX Runtime and the runtime's sinks (annotated
    video, mask PNGs, CSV and XLSX tables), scoring the sky masks against the clip's exact ground truth;
-5. cross-verify PyTorch, ONNX FP32 and INT8 on the same frames (`skyseg verify`'s library);
-6. benchmark FP32, INT8 and Ultralytics' predictor under the same conditions (`skyseg bench`'s library).
+5. run the FP32 model on the labelled real all-sky frames (datasets/realsky): masks, errors and IoU per frame;
+6. cross-verify PyTorch, ONNX FP32 and INT8 on the same frames (`skyseg verify`'s library);
+7. benchmark FP32, INT8 and Ultralytics' predictor under the same conditions (`skyseg bench`'s library).
 Every file is written to a temp name and renamed into place, so an interrupted demo leaves no half files.
 """
 from __future__ import annotations
@@ -53,6 +54,7 @@ class DemoConfig:
     verify_frames: int = 16  # fresh synthetic frames (not the calibration set) for the cross-backend check
     seed: int = 7
     run_model: str = "int8"  # which model the clip runs through: int8 | fp32
+    realsky: Path | None = None  # labelled real frames (None: datasets/realsky of this checkout, when present)
 
     def __post_init__(self) -> None:
         if self.frames < 1 or self.bench_frames < 1 or self.calib_frames < 4:
@@ -295,6 +297,7 @@ def _timed(summary: DemoSummary, name: str, fn: Callable[[], T]) -> T:
 def run_demo(config: DemoConfig) -> DemoSummary:
     """Run every stage into `config.out`; returns the summary (also written to OUT/SUMMARY.md)."""
     from skyseg.demo.clip import write_clip
+    from skyseg.demo.realsky import default_realsky, run_realsky
     from skyseg.bench.report import preload_plotting, write_text_atomic
 
     out = Path(config.out)
@@ -318,6 +321,12 @@ def run_demo(config: DemoConfig) -> DemoSummary:
     run_model = int8_cpu if config.run_model == "int8" else fp32
     _timed(summary, f"GStreamer file pipeline ({config.run_model}, ONNX Runtime)",
            lambda: _run_clip(config, run_model, clip, summary))
+    realsky = config.realsky or default_realsky()
+    if realsky is not None:
+        _timed(summary, "real skies (labelled frames)",
+               lambda: run_realsky(fp32, Path(realsky), out, config.bench_threads, summary))
+    else:
+        summary.notes.append("real skies skipped: datasets/realsky is not beside this installation")
     _timed(summary, "cross-backend verification", lambda: _verify(config, weights, (fp32, int8, int8_cpu), summary))
     _timed(summary, "bench FP32 / INT8 / Ultralytics", lambda: _bench(config, fp32, int8_cpu, summary))
     load = meter.stop()

@@ -129,8 +129,11 @@ def read_truth(path: Path, hw: tuple[int, int]) -> np.ndarray:
 
 
 def evaluate_dataset(segmenter: Segmenter, root: str | Path, split: str = "all",
-                     max_frames: int | None = None) -> DatasetScore:
-    """Run every frame of a dataset through `segmenter` and score its sky mask against the ground truth."""
+                     max_frames: int | None = None, tiles: list[np.ndarray] | None = None) -> DatasetScore:
+    """Run every frame of a dataset through `segmenter` and score its sky mask against the ground truth.
+
+    With `tiles`, one error-overlay tile per frame is appended to it (runtime.quality.error_sheet).
+    """
     score = DatasetScore(str(root))
     pairs = dataset_frames(root, split)[:max_frames]
     for i, (image, truth_path) in enumerate(pairs):
@@ -143,6 +146,12 @@ def evaluate_dataset(segmenter: Segmenter, root: str | Path, split: str = "all",
         false_sky, missed_sky = error_shares(pred, truth)
         score.frames.append(FrameScore(f"{image.parent.name}/{image.name}", inter / union if union else 1.0,
                                        inter, union, false_sky, missed_sky))
+        if tiles is not None and getattr(segmenter, "last_rgb8", None) is not None:
+            from skyseg.runtime.quality.error_sheet import error_tile
+
+            f = score.frames[-1]
+            label = f"{image.name.split('.')[0][:22]} IoU {f.iou:.3f} fs {f.false_sky:.3f} ms {f.missed_sky:.3f}"
+            tiles.append(error_tile(segmenter.last_rgb8, pred, truth, label))
         if (i + 1) % 50 == 0:
             log.info("%s: %d/%d frames, mean IoU so far %.4f", root, i + 1, len(pairs), score.mean_iou)
     return score

@@ -54,7 +54,7 @@ def test_demo_outputs(demo_out: tuple[Path, subprocess.CompletedProcess]) -> Non
                 "model/export_verification.txt",
                 "calib/manifest.json", "clip/night_sky.mp4", "run/annotated.mp4", "run/results.csv",
                 "run/results.xlsx", "verify/verify.md", "verify/verify.json", "bench/bench.md", "bench/bench.json",
-                "bench/bench.png", "SUMMARY.md"]
+                "bench/bench.png", "realsky/realsky_masks.png", "SUMMARY.md"]
     for rel in expected:
         assert (out / rel).is_file() and (out / rel).stat().st_size > 0, rel
     assert not [p for p in out.rglob("*") if p.name.startswith(".") or p.suffix in (".part", ".tmp")]
@@ -90,4 +90,5 @@ def test_demo_outputs(demo_out: tuple[Path, subprocess.CompletedProcess]) -> Non
 
     summary = (out / "SUMMARY.md").read_text()
     assert "| **total** |" in summary and str(out / "run" / "annotated.mp4") in summary
+    assert "real skies: sky-mask IoU mean / min (labelled frames)" in summary and "over 9 frames" in summary
     assert "demo finished in" in done.stderr

@@ -110,3 +110,23 @@ def test_evaluate_reports_the_shares_per_frame(tiny_synth):
         assert frame.missed_sky == pytest.approx(np.mean(~pred & truth))
         assert doc["per_frame_shares"][frame.name]["false_sky"] == pytest.approx(frame.false_sky, abs=1e-6)
     assert doc["max_false_sky"] == max(f.false_sky for f in score.frames) > 0
+
+
+def test_error_overlay_colours_each_kind_of_pixel() -> None:
+    from skyseg.runtime.quality.error_sheet import FALSE_SKY, MISSED_SKY, RIGHT_SKY, error_overlay
+
+    rgb = np.full((2, 2, 3), 100, np.uint8)
+    predicted = np.array([[True, True], [False, False]])
+    truth = np.array([[True, False], [True, False]])
+    out = error_overlay(rgb, predicted, truth).astype(int)
+    assert np.array_equal(out[1, 1], [100, 100, 100])  # right ground: untouched
+    for (y, x), color in (((0, 0), RIGHT_SKY), ((0, 1), FALSE_SKY), ((1, 0), MISSED_SKY)):
+        assert np.argmax(out[y, x]) == np.argmax(color), (y, x, out[y, x])
+    assert out[0, 1, 0] > 200 and out[0, 1, 1] < 60  # false sky is clearly red
+
+
+def test_evaluate_writes_an_error_sheet(tiny_synth, tmp_path):
+    sheet = tmp_path / "sheet.png"
+    assert main(["evaluate", str(tiny_synth), "--threads", "1", "--sheet", str(sheet)]) == 0
+    img = cv2.imread(str(sheet))
+    assert img is not None and img.shape == (2 * 360, 3 * 360, 3)  # 4 tiles of 360 px in rows of 3
