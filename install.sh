@@ -13,6 +13,7 @@ APT_PACKAGES=(
   libgirepository1.0-dev libcairo2-dev pkg-config
   shellcheck systemd
   mosquitto gir1.2-gst-rtsp-server-1.0
+  chromium
 )
 
 log() { printf 'install.sh: %s\n' "$*" >&2; }
@@ -43,6 +44,6 @@ if [[ "${SKYSEG_RUNTIME_ONLY:-0}" == 1 ]]; then
 else
   # torch/torchvision first, pinned to the pair that imports together (FACTS.md); Ultralytics is pinned in pyproject.
   "${PIP[@]}" install -q torch==2.14.1 torchvision==0.29.1
-  "${PIP[@]}" install -q -e '.[train,gst,openvino,scale,dev]'
+  "${PIP[@]}" install -q -e '.[train,gst,openvino,scale,serve,dev]'
 fi
 log "done: activate with 'source .venv/bin/activate' or call .venv/bin/skyseg"

@@ -35,6 +35,7 @@ COMMANDS: dict[str, Subcommand] = {
     "calib": Subcommand("skyseg.cli.calib", "select a night-sky calibration set"),
     "quantize": Subcommand("skyseg.cli.quantize", "INT8 Q/DQ quantization with sensitivity-guided mixed precision"),
     "run": Subcommand("skyseg.cli.run", "run a camera/video/image source through the model and write results"),
+    "serve": Subcommand("skyseg.cli.serve", "run a source like `run` and show it live in the browser (dashboard + API)"),
     "archive": Subcommand("skyseg.cli.archive", "segment an archive of frames on Ray (resumable, one table per night)"),
     "bench": Subcommand("skyseg.cli.bench", "benchmarks: runtime latency (MODEL), models, calib, e2e"),
     "evaluate": Subcommand("skyseg.cli.evaluate", "sky-mask IoU of a model against labelled frames"),

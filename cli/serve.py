@@ -1,0 +1,75 @@
+"""`skyseg serve SOURCE`: `skyseg run` plus a live night dashboard in the browser (page + small API, one process)."""
+from __future__ import annotations
+
+import argparse
+import os
+
+# As in `skyseg run`: OpenBLAS's spinning thread pool fights the inference threads on small CPUs.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+from skyseg.cli.arg_types import positive_int, positive_seconds, probability  # noqa: E402
+from skyseg.serve.config import DEFAULT_PORT, DEFAULT_SAVE_DIR, ServeConfig  # noqa: E402
+
+
+def _port(text: str) -> int:
+    if not text.isdigit() or not 0 <= int(text) <= 65535:
+        raise argparse.ArgumentTypeError(f"expected a TCP port from 0 to 65535, got {text!r}")
+    return int(text)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("source", help="any `skyseg run` source: a camera URI, video, folder, glob, FITS night, "
+                        "test://sky, or a folder to watch with --watch")
+    parser.add_argument("--model", help="model file (.onnx, or .engine for TensorRT); default: the bundled skyseg-n.onnx")
+    parser.add_argument("--models-dir", metavar="DIR", help="folder of .onnx/.engine models the page may switch to")
+    parser.add_argument("--backend", choices=("auto", "trt", "ort", "openvino"), default="auto",
+                        help="inference backend (auto: TensorRT for engines, else ONNX Runtime)")
+    parser.add_argument("--conf", type=probability, default=0.25, help="starting confidence threshold (default 0.25)")
+    parser.add_argument("--iou", type=probability, default=0.7, help="starting NMS IoU threshold (default 0.7)")
+    parser.add_argument("--max-det", type=positive_int, default=300, help="most instances per frame (default 300)")
+    parser.add_argument("--threads", type=positive_int, help="ONNX Runtime intra-op threads (default: ORT's choice)")
+    parser.add_argument("--host", default="127.0.0.1",
+                        help="address to listen on (default 127.0.0.1; any other address needs --token)")
+    parser.add_argument("--port", type=_port, default=DEFAULT_PORT, help=f"TCP port (default {DEFAULT_PORT})")
+    parser.add_argument("--token", help="secret the page and every API call must carry (open /?token=SECRET; API "
+                        "clients send 'Authorization: Bearer SECRET'); required off loopback")
+    parser.add_argument("--save-dir", default=DEFAULT_SAVE_DIR,
+                        help=f"everything is saved here as `skyseg run --save-dir` does, uploads under uploads/ "
+                        f"(default ./{DEFAULT_SAVE_DIR})")
+    parser.add_argument("--watch", action="store_true", help="SOURCE is a folder: process new frames as they appear")
+    parser.add_argument("--loop", action="store_true", help="repeat a file, folder or test:// source (demos)")
+    parser.add_argument("--max-fps", type=positive_seconds, metavar="N",
+                        help="process at most N frames a second (replay a folder at a camera's pace)")
+    parser.add_argument("--max-frames", type=positive_int, help="stop the live source after this many frames")
+    parser.add_argument("--max-upload-mb", type=positive_seconds, default=64.0, metavar="MB",
+                        help="largest upload accepted (default 64 MB)")
+    parser.add_argument("--gpu-prepost", choices=("auto", "on", "off"), default="auto",
+                        help="TensorRT: letterbox and mask assembly on the GPU (auto: when CuPy is installed)")
+    parser.add_argument("--progress", type=positive_seconds, default=30.0, metavar="S",
+                        help="progress line every S seconds (default 30)")
+
+
+def config_from_args(args: argparse.Namespace) -> ServeConfig:
+    if args.model:
+        model = args.model
+    else:
+        from skyseg.runtime.bundled_model import bundled_model_path
+
+        model = str(bundled_model_path())
+    return ServeConfig(source=args.source, model=model, backend=args.backend, conf=args.conf, iou=args.iou,
+                       max_det=args.max_det, threads=args.threads, save_dir=args.save_dir, models_dir=args.models_dir,
+                       host=args.host, port=args.port, token=args.token, watch=args.watch, loop=args.loop,
+                       max_fps=args.max_fps, max_frames=args.max_frames, max_upload_mb=args.max_upload_mb,
+                       progress_s=args.progress, gpu_prepost=args.gpu_prepost)
+
+
+def run(args: argparse.Namespace) -> int:
+    from skyseg.runtime.errors import InputError
+    from skyseg.serve.config import check_bind
+
+    check_bind(args.host, args.token)  # before anything loads: one sentence, exit 2
+    if args.models_dir and not os.path.isdir(args.models_dir):
+        raise InputError(f"--models-dir {args.models_dir} is not a folder")
+    from skyseg.serve.server import serve
+
+    return serve(config_from_args(args))

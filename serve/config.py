@@ -1,0 +1,62 @@
+"""`ServeConfig`: everything `skyseg serve` needs, and the bind-address rule (loopback, or a token)."""
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass
+
+from skyseg.runtime.errors import InputError
+
+DEFAULT_PORT = 8765
+DEFAULT_SAVE_DIR = "skyseg-serve"
+MB = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class ServeConfig:
+    """The pipeline part mirrors `RunConfig`; the rest is the web side."""
+
+    source: str
+    model: str
+    backend: str = "auto"
+    conf: float = 0.25
+    iou: float = 0.7
+    max_det: int = 300
+    threads: int | None = None
+    save_dir: str = DEFAULT_SAVE_DIR
+    models_dir: str | None = None  # .onnx / .engine files the page may switch to
+    host: str = "127.0.0.1"
+    port: int = DEFAULT_PORT
+    token: str | None = None
+    watch: bool = False
+    loop: bool = False  # repeat files, folders and synthetic streams (demos, tests)
+    max_fps: float | None = None  # pace the source (a folder replayed like a camera), None = as fast as it goes
+    max_frames: int | None = None
+    max_upload_mb: float = 64.0
+    max_upload_frames: int = 300  # frames taken from an uploaded video
+    history: int = 20000  # rows of the night kept in memory for the page, the chart and the downloads
+    push_hz: float = 4.0  # most live updates per second sent to each browser
+    progress_s: float = 30.0
+    gpu_prepost: str = "auto"
+
+    @property
+    def max_upload_bytes(self) -> int:
+        return int(self.max_upload_mb * MB)
+
+
+def is_loopback(host: str) -> bool:
+    """True for 127.0.0.0/8, ::1 and `localhost`: addresses no other machine can reach."""
+    if host.strip().lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def check_bind(host: str, token: str | None) -> None:
+    """InputError unless the address is loopback or a token protects the page and the API."""
+    if token is not None and len(token) < 8:
+        raise InputError("--token must be at least 8 characters long; use a random string (e.g. `openssl rand -hex 16`)")
+    if not is_loopback(host) and not token:
+        raise InputError(f"binding to {host} would expose the dashboard to the network, so it needs --token SECRET "
+                         "(or bind to 127.0.0.1 and use an SSH tunnel)")

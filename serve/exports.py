@@ -1,0 +1,43 @@
+"""The night's rows as downloads: CSV and Excel, in the results table's columns (`runtime.sinks.table.COLUMNS`).
+
+These are views of the rows the page holds (live frames and uploads together). The durable tables on disk are
+still written by the runtime's own sinks (SAVE_DIR/results.csv, SAVE_DIR/uploads/*/results.csv).
+"""
+from __future__ import annotations
+
+import csv
+import io
+from typing import Any, Sequence
+
+from skyseg.runtime.sinks.table import COLUMNS
+
+NUMERIC = {"frame", "sky_fraction", "instances", "latency_ms", "pre_ms", "infer_ms", "post_ms"}
+
+
+def rows_to_csv(rows: Sequence[Sequence[Any]]) -> bytes:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(COLUMNS)
+    writer.writerows(rows)
+    return buffer.getvalue().encode("utf-8")
+
+
+def rows_to_xlsx(rows: Sequence[Sequence[Any]]) -> bytes:
+    """An .xlsx workbook with one sheet `results` (numbers as numbers, empty cells left empty)."""
+    import openpyxl
+
+    book = openpyxl.Workbook(write_only=True)
+    sheet = book.create_sheet("results")
+    sheet.append(list(COLUMNS))
+    numeric = [c in NUMERIC for c in COLUMNS]
+    for row in rows:
+        sheet.append([None if v == "" and is_num else v for v, is_num in zip(row, numeric)])
+    out = io.BytesIO()
+    book.save(out)
+    return out.getvalue()
+
+
+def row_to_json(seq: int, row: Sequence[Any]) -> dict[str, Any]:
+    out: dict[str, Any] = dict(zip(COLUMNS, row))
+    out["seq"] = seq
+    return out

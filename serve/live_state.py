@@ -1,0 +1,199 @@
+"""What the page reads: the latest frame (encoded on demand, once per frame and view), the night's rows, counters.
+
+The pipeline thread only stores references here (a few microseconds a frame); JPEG/PNG encoding happens in the
+web server's threads when a browser asks, and at most once per frame and view, so a connected page does not slow
+the run. Rows are kept as tuples in the results table's column order (`skyseg.runtime.sinks.table.COLUMNS`), at
+most `history` of them.
+"""
+from __future__ import annotations
+
+import collections
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import cv2
+import numpy as np
+
+from skyseg.runtime.sinks.annotate import Annotator
+from skyseg.runtime.sinks.base import FrameRecord
+from skyseg.runtime.sinks.table import COLUMNS, record_row
+
+VIEWS = ("overlay", "raw", "mask")
+JPEG_QUALITY = 80
+
+
+def flat_row(record: FrameRecord, source: str | None = None) -> tuple[Any, ...]:
+    """A record as a results-table row (the CSV form: scores as one space-separated string)."""
+    row = record_row(record)
+    row["scores"] = "" if row["scores"] is None else " ".join(f"{s:.4f}" for s in row["scores"])
+    if source is not None:
+        row["source"] = source
+    return tuple("" if row[c] is None else row[c] for c in COLUMNS)
+
+
+def encode_jpeg(rgb: np.ndarray, max_side: int | None = None) -> bytes:
+    """RGB or gray uint8 → JPEG bytes, shrunk so the longer side is at most `max_side`."""
+    if max_side and max(rgb.shape[:2]) > max_side:
+        scale = max_side / max(rgb.shape[:2])
+        rgb = cv2.resize(rgb, (max(1, round(rgb.shape[1] * scale)), max(1, round(rgb.shape[0] * scale))),
+                         interpolation=cv2.INTER_AREA)
+    image = cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR) if rgb.ndim == 3 else rgb
+    ok, buf = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
+    if not ok:
+        raise ValueError("JPEG encoding failed")
+    return buf.tobytes()
+
+
+def encode_mask_png(mask: np.ndarray) -> bytes:
+    """bool H×W → 8-bit PNG, 255 = sky (the runtime's mask convention)."""
+    ok, buf = cv2.imencode(".png", np.where(mask, np.uint8(255), np.uint8(0)))
+    if not ok:
+        raise ValueError("PNG encoding failed")
+    return buf.tobytes()
+
+
+@dataclass
+class Latest:
+    """The newest live frame: references only, encoded lazily."""
+
+    version: int
+    record: FrameRecord
+    fps: float | None
+
+
+class LiveState:
+    """Thread-safe store between the pipeline thread (writers) and the web server (readers)."""
+
+    def __init__(self, history: int = 20000, annotator: Annotator | None = None) -> None:
+        self._lock = threading.Lock()
+        self._rows: collections.deque[tuple[int, tuple[Any, ...]]] = collections.deque(maxlen=max(1, history))
+        self._seq = 0
+        self._latest: Latest | None = None
+        self._cache: dict[tuple[Any, ...], bytes] = {}
+        self._times: collections.deque[float] = collections.deque(maxlen=30)
+        self.annotator = annotator or Annotator()
+        self.frames = 0
+        self.errors = 0
+        self.uploads = 0
+        self.started = time.time()
+        self.static_mask: Callable[[], np.ndarray | None] = lambda: None
+        self.static_frames: Callable[[], int] = lambda: 0
+
+    # writers (pipeline thread, upload threads)
+    def add_live(self, record: FrameRecord) -> None:
+        """A frame (or error record) from the live source."""
+        row = flat_row(record)
+        now = time.perf_counter()
+        with self._lock:
+            self._seq += 1
+            self._rows.append((self._seq, row))
+            if record.result is None:
+                self.errors += 1
+                return
+            self.frames += 1
+            self._times.append(now)
+            self._latest = Latest(self._seq, record, self._fps_locked())
+            self._cache.clear()
+
+    def add_upload_rows(self, rows: list[tuple[Any, ...]]) -> list[int]:
+        """Rows from a one-off detection; returns their sequence numbers."""
+        seqs = []
+        with self._lock:
+            self.uploads += 1
+            for row in rows:
+                self._seq += 1
+                self._rows.append((self._seq, row))
+                seqs.append(self._seq)
+        return seqs
+
+    # readers (web server threads)
+    def _fps_locked(self) -> float | None:
+        if len(self._times) < 2:
+            return None
+        span = self._times[-1] - self._times[0]
+        return (len(self._times) - 1) / span if span > 0 else None
+
+    def live_fps(self) -> float:
+        """Frames per second over the last 30 frames (0 when the source has gone quiet for 10 s)."""
+        with self._lock:
+            fps = self._fps_locked()
+            quiet = not self._times or time.perf_counter() - self._times[-1] > 10.0
+        return 0.0 if fps is None or quiet else fps
+
+    @property
+    def seq(self) -> int:
+        return self._seq
+
+    def latest(self) -> Latest | None:
+        with self._lock:
+            return self._latest
+
+    def rows_since(self, seq: int, limit: int = 50) -> list[tuple[int, tuple[Any, ...]]]:
+        """Rows newer than `seq`, oldest first, at most the last `limit` of them."""
+        with self._lock:
+            out = []
+            for item in reversed(self._rows):
+                if item[0] <= seq or len(out) >= limit:
+                    break
+                out.append(item)
+        return out[::-1]
+
+    def page(self, page: int, per_page: int) -> tuple[int, list[tuple[int, tuple[Any, ...]]]]:
+        """(total rows, the page's rows newest first); page 0 is the newest."""
+        with self._lock:
+            total = len(self._rows)
+            end = total - page * per_page
+            start = max(0, end - per_page)
+            rows = [self._rows[i] for i in range(max(end, 0) - 1, start - 1, -1)] if end > 0 else []
+        return total, rows
+
+    def all_rows(self) -> list[tuple[Any, ...]]:
+        """Every kept row, oldest first (for the downloads)."""
+        with self._lock:
+            return [row for _, row in self._rows]
+
+    def series(self, max_points: int = 1500) -> list[tuple[int, str, Any, Any]]:
+        """(seq, time, sky_fraction, latency_ms) of the result rows, thinned to at most `max_points`."""
+        t, sky, lat = COLUMNS.index("time"), COLUMNS.index("sky_fraction"), COLUMNS.index("latency_ms")
+        with self._lock:
+            points = [(s, r[t], r[sky], r[lat]) for s, r in self._rows if r[sky] != ""]
+        step = max(1, -(-len(points) // max_points))
+        return points[::-1][::step][::-1]
+
+    def image(self, view: str, max_side: int | None = None) -> tuple[int, bytes] | None:
+        """(frame version, JPEG) of the latest frame as `view` (raw / overlay / mask), or None before any frame."""
+        latest = self.latest()
+        if latest is None or latest.record.rgb8 is None or latest.record.result is None:
+            return None
+        key = (latest.version, view, max_side)
+        cached = self._cache.get(key)
+        if cached is not None:
+            return latest.version, cached
+        record, result = latest.record, latest.record.result
+        if view == "raw":
+            pixels = record.rgb8
+        elif view == "mask":
+            pixels = np.where(result.sky_mask, np.uint8(255), np.uint8(0))
+        else:
+            pixels = self.annotator.draw(record.rgb8, result, latest.fps)
+        data = encode_jpeg(pixels, max_side)
+        with self._lock:
+            if self._latest is not None and self._latest.version == latest.version:
+                self._cache[key] = data
+        return latest.version, data
+
+    def mask_png(self) -> tuple[int, bytes] | None:
+        """(frame version, full-size mask PNG) of the latest frame, or None before any frame."""
+        latest = self.latest()
+        if latest is None or latest.record.result is None:
+            return None
+        key = (latest.version, "mask.png")
+        data = self._cache.get(key)
+        if data is None:
+            data = encode_mask_png(latest.record.result.sky_mask)
+            with self._lock:
+                if self._latest is not None and self._latest.version == latest.version:
+                    self._cache[key] = data
+        return latest.version, data

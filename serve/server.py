@@ -1,0 +1,78 @@
+"""`serve(config)`: bind the port, start the live pipeline, answer HTTP on one uvicorn server until SIGINT/SIGTERM.
+
+The socket is bound before the model loads, so a port in use or a foreign address is one sentence and exit 2.
+"""
+from __future__ import annotations
+
+import logging
+import signal
+import socket
+from typing import Any
+
+from skyseg.runtime.errors import InputError, MissingDependencyError
+from skyseg.serve.config import ServeConfig, check_bind
+from skyseg.serve.live_pipeline import LivePipeline
+
+log = logging.getLogger(__name__)
+
+
+def _uvicorn() -> Any:
+    try:
+        import python_multipart  # noqa: F401 - needed by the upload parser
+        import starlette  # noqa: F401
+        import uvicorn
+    except ImportError as err:
+        raise MissingDependencyError(f"skyseg serve needs {err.name}: `pip install 'skyseg[serve]'`") from None
+    return uvicorn
+
+
+def bind_socket(host: str, port: int) -> socket.socket:
+    """A bound TCP socket for (host, port); InputError with the reason when that is impossible."""
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+        sock = socket.socket(family, kind, proto)
+    except (OSError, UnicodeError) as err:
+        raise InputError(f"cannot listen on {host}:{port}: {err}; pass an address of this machine with --host") from None
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(address)
+    except OSError as err:
+        sock.close()
+        raise InputError(f"cannot listen on {host}:{port}: {err.strerror or err}; pick another --port or --host") from None
+    return sock
+
+
+def serve(config: ServeConfig) -> int:
+    """Run until SIGTERM (returns 0) or Ctrl-C (130); the run's files are closed either way."""
+    check_bind(config.host, config.token)
+    uvicorn = _uvicorn()
+    from skyseg.serve.app import create_app
+
+    sock = bind_socket(config.host, config.port)
+    try:
+        pipeline = LivePipeline(config)
+        pipeline.start()
+    except BaseException:
+        sock.close()
+        raise
+    uv_config = uvicorn.Config(None, log_level="warning", access_log=False, timeout_graceful_shutdown=3,
+                               lifespan="off")
+    server = uvicorn.Server(uv_config)
+    uv_config.app = create_app(pipeline, lambda: bool(server.should_exit))
+    port = sock.getsockname()[1]
+    shown = f"[{config.host}]" if ":" in config.host else config.host
+    log.info("dashboard on http://%s:%d/%s (saving under %s)", shown, port, "?token=…" if config.token else "",
+             pipeline.save_dir)
+    # uvicorn re-raises the signal that stopped it once it has shut down; with these handlers in place that only
+    # records it, so the run's outputs are closed (video finalised, tables synced) before the process exits.
+    received: list[int] = []
+    old = {sig: signal.signal(sig, lambda signum, frame: received.append(signum))
+           for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        server.run(sockets=[sock])
+    finally:
+        pipeline.stop()
+        sock.close()
+        for sig, handler in old.items():
+            signal.signal(sig, handler)
+    return 130 if signal.SIGINT in received else 0
