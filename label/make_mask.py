@@ -13,7 +13,8 @@ from skyseg.runtime.atomic_file import write_bytes_atomic, write_image_atomic
 from skyseg.runtime.errors import InputError
 from skyseg.label.circle import Circle, fit_image_circle
 from skyseg.label.overlay import overlay_bgr
-from skyseg.label.propose import apply_polygons, drop_small, fill_holes, open_close, smooth, threshold_mask
+from skyseg.label.propose import (apply_polygons, drop_small, fill_holes, open_close, otsu_level, smooth,
+                                  threshold_mask)
 from skyseg.label.recipe import CircleSpec, Recipe, load_recipe
 from skyseg.label.stack import frame_paths, median_stack, stack_sample
 
@@ -45,8 +46,13 @@ def mask_from_stack(stack: np.ndarray, recipe: Recipe) -> tuple[np.ndarray, Circ
     circle = None
     if recipe.circle is not None:
         spec = recipe.circle
-        circle = (Circle(spec.cx, spec.cy, spec.r, 0) if spec.fixed
-                  else fit_image_circle(smooth(stack, 5), spec.threshold))
+        if spec.fixed:
+            circle = Circle(spec.cx, spec.cy, spec.r, 0)
+        else:
+            lit = smooth(stack, 5)
+            level = otsu_level(lit) if spec.threshold == "otsu" else float(spec.threshold)
+            circle = fit_image_circle(lit, level)
+            steps["circle_threshold_level"] = level
         mask &= circle.disk(stack.shape, spec.margin)
         steps["circle"] = {"cx": round(circle.cx, 2), "cy": round(circle.cy, 2), "r": round(circle.r, 2),
                            "fitted": not spec.fixed, "outline_points": circle.points, "margin": spec.margin}

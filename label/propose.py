@@ -21,14 +21,24 @@ def smooth(grey: np.ndarray, size: int) -> np.ndarray:
     return cv2.medianBlur(grey, size | 1)
 
 
+OTSU_CLIP_PERCENTILE = 90.0
+
+
+def otsu_level(grey: np.ndarray) -> float:
+    """Otsu's level on `grey` clipped at its 90th percentile, so that a bright meteor, the moon or a lamp (under
+    10 % of the frame) cannot pull the level up into the sky; on the realsky JPEGs this lands in the histogram
+    valley between trees and sky."""
+    top = np.percentile(grey, OTSU_CLIP_PERCENTILE)
+    level, _ = cv2.threshold(np.minimum(grey, top).astype(np.uint8), 0, 255, cv2.THRESH_BINARY | cv2.THRESH_OTSU)
+    return float(level)
+
+
 def threshold_mask(grey: np.ndarray, threshold: float | str | None) -> tuple[np.ndarray, float | None]:
-    """(grey > level, level); "otsu" picks the level with Otsu's method, None marks every pixel sky."""
+    """(grey > level, level); "otsu" picks the level with `otsu_level`, None marks every pixel sky."""
     if threshold is None:
         return np.ones(grey.shape, bool), None
-    if threshold == "otsu":
-        level, _ = cv2.threshold(grey, 0, 255, cv2.THRESH_BINARY | cv2.THRESH_OTSU)
-        return grey > level, float(level)
-    return grey > float(threshold), float(threshold)
+    level = otsu_level(grey) if threshold == "otsu" else float(threshold)
+    return grey > level, level
 
 
 def _kernel(size: int) -> np.ndarray:

@@ -11,6 +11,7 @@ A recipe file (`--polygons P.json`) holds hand polygons and, optionally, the par
 Coordinates are pixels of the full-size frame (x right, y down). `threshold` is a stretched 8-bit grey level, a
 number or "otsu"; null means no brightness threshold (everything inside the circle is sky). `circle` null means
 no image circle (a sensor that crops it away); `{"cx":…, "cy":…, "r":…}` fixes it instead of fitting it.
+"otsu" (threshold and circle.threshold) is Otsu's level on the stack clipped at its 90th percentile.
 """
 from __future__ import annotations
 
@@ -27,7 +28,7 @@ Threshold = Union[float, str, None]
 
 @dataclass(frozen=True)
 class CircleSpec:
-    threshold: float = 12.0  # lit-area level for the fit
+    threshold: float | str = "otsu"  # lit-area level for the fit: a grey level or "otsu"
     margin: float = 0.0  # px taken off the fitted radius (the rim's bright/dark edge)
     cx: float | None = None  # a fixed circle instead of a fit, when all three are given
     cy: float | None = None
@@ -100,6 +101,9 @@ def recipe_from_dict(data: dict[str, Any], where: str = "recipe") -> Recipe:
             kwargs["circle"] = None if circle is None else CircleSpec(**circle)
         except TypeError as err:
             raise InputError(f"{where}: circle: {err}") from None
+        level = circle.get("threshold", "otsu") if circle is not None else "otsu"
+        if not (level == "otsu" or isinstance(level, (int, float))):
+            raise InputError(f"{where}: circle.threshold must be a number or \"otsu\", got {level!r}")
     if "frames" in data:
         kwargs["frames"] = tuple(str(f) for f in data["frames"])
     if "notes" in data:

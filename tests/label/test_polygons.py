@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from skyseg.label.propose import apply_polygons, fill_holes, polygon_mask
+from skyseg.label.propose import apply_polygons, fill_holes, otsu_level, polygon_mask
 from skyseg.label.recipe import load_recipe
 from skyseg.runtime.errors import InputError
 
@@ -48,6 +48,7 @@ def test_fill_holes_fills_small_enclosed_holes_only() -> None:
     ('{"treshold": 3}', "unknown key(s) treshold"),
     ('{"threshold": "high"}', "threshold must be a number"),
     ('{"circle": {"radius": 3}}', "circle:"),
+    ('{"circle": {"threshold": "high"}}', "circle.threshold must be a number"),
 ])
 def test_malformed_recipes_are_one_sentence(tmp_path: Path, content: str, message: str) -> None:
     path = tmp_path / "p.json"
@@ -65,3 +66,11 @@ def test_recipe_round_trips_through_json(tmp_path: Path) -> None:
     assert recipe.threshold == 40.0 and recipe.circle is None and recipe.include == ([[0.0, 0.0], [4.0, 0.0], [4.0, 4.0]],)
     path.write_text(json.dumps(recipe.to_json()))
     assert load_recipe(path) == recipe
+
+
+def test_otsu_level_is_not_pulled_up_by_a_bright_meteor() -> None:
+    grey = np.full((100, 100), 40, np.uint8)  # sky
+    grey[:, :30] = 8  # trees
+    grey[50:55, 30:] = 255  # a meteor, 3.5 % of the frame
+    level = otsu_level(grey)
+    assert 8 <= level < 40  # plain Otsu puts it above the sky (the meteor against the rest)
