@@ -30,14 +30,7 @@ from typing import Any, Protocol
 import cv2
 import numpy as np
 
-from skyseg.bench.report import (
-    TOTAL,
-    BenchReport,
-    Comparison,
-    StageStats,
-    end_to_end_samples,
-    summarise,
-)
+from skyseg.bench.report import TOTAL, BenchReport, Comparison, StageStats, end_to_end_samples, summarise
 from skyseg.runtime.errors import InputError, ModelContractError, SkysegError
 from skyseg.runtime.process.preprocess import preprocess
 from skyseg.bench.sysinfo import CpuLoadMeter, machine_summary, peak_rss_mib
