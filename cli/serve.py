@@ -20,7 +20,8 @@ def _port(text: str) -> int:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("source", help="any `skyseg run` source: a camera URI, video, folder, glob, FITS night, "
                         "test://sky, or a folder to watch with --watch")
-    parser.add_argument("--model", help="model file (.onnx, or .engine for TensorRT); default: the bundled skyseg-n.onnx")
+    parser.add_argument("--model", help="model file (.onnx, or .engine for TensorRT); default: the bundled "
+                        "skyseg-n.onnx")
     parser.add_argument("--models-dir", metavar="DIR", help="folder of .onnx/.engine models the page may switch to")
     parser.add_argument("--backend", choices=("auto", "trt", "ort", "openvino"), default="auto",
                         help="inference backend (auto: TensorRT for engines, else ONNX Runtime)")
@@ -42,7 +43,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="process at most N frames a second (replay a folder at a camera's pace)")
     parser.add_argument("--max-frames", type=positive_int, help="stop the live source after this many frames")
     parser.add_argument("--max-upload-mb", type=positive_seconds, default=64.0, metavar="MB",
-                        help="largest upload accepted (default 64 MB)")
+                        help="largest image/video upload accepted (default 64 MB)")
+    parser.add_argument("--max-model-mb", type=positive_seconds, default=512.0, metavar="MB",
+                        help="largest .onnx model upload accepted (default 512 MB)")
     parser.add_argument("--gpu-prepost", choices=("auto", "on", "off"), default="auto",
                         help="TensorRT: letterbox and mask assembly on the GPU (auto: when CuPy is installed)")
     parser.add_argument("--progress", type=positive_seconds, default=30.0, metavar="S",
@@ -60,6 +63,7 @@ def config_from_args(args: argparse.Namespace) -> ServeConfig:
                        max_det=args.max_det, threads=args.threads, save_dir=args.save_dir, models_dir=args.models_dir,
                        host=args.host, port=args.port, token=args.token, watch=args.watch, loop=args.loop,
                        max_fps=args.max_fps, max_frames=args.max_frames, max_upload_mb=args.max_upload_mb,
+                       max_model_mb=args.max_model_mb,
                        progress_s=args.progress, gpu_prepost=args.gpu_prepost)
 
 

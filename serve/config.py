@@ -32,6 +32,7 @@ class ServeConfig:
     max_fps: float | None = None  # pace the source (a folder replayed like a camera), None = as fast as it goes
     max_frames: int | None = None
     max_upload_mb: float = 64.0
+    max_model_mb: float = 512.0  # .onnx uploads (weights are larger than frames)
     max_upload_frames: int = 300  # frames taken from an uploaded video
     history: int = 20000  # rows of the night kept in memory for the page, the chart and the downloads
     push_hz: float = 4.0  # most live updates per second sent to each browser
@@ -56,7 +57,8 @@ def is_loopback(host: str) -> bool:
 def check_bind(host: str, token: str | None) -> None:
     """InputError unless the address is loopback or a token protects the page and the API."""
     if token is not None and len(token) < 8:
-        raise InputError("--token must be at least 8 characters long; use a random string (e.g. `openssl rand -hex 16`)")
+        raise InputError("--token must be at least 8 characters long; use a random string "
+                         "(e.g. `openssl rand -hex 16`)")
     if not is_loopback(host) and not token:
         raise InputError(f"binding to {host} would expose the dashboard to the network, so it needs --token SECRET "
                          "(or bind to 127.0.0.1 and use an SSH tunnel)")

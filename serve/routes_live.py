@@ -176,7 +176,8 @@ def live_routes(pipeline: LivePipeline, uploads: UploadRunner, should_exit: Call
 
     async def upload_model(request: Request) -> Response:
         folder = pipeline.save_dir / "models"
-        received = await receive_file(request.headers, request.stream(), folder, config.max_upload_bytes)
+        limit = int(config.max_model_mb * 1048576)
+        received = await receive_file(request.headers, request.stream(), folder, limit)
         try:
             suffix = classify(received.filename, MODEL_FAMILIES)
             check_content(received.path, received.filename, suffix, MODEL_FAMILIES)
@@ -194,7 +195,11 @@ def live_routes(pipeline: LivePipeline, uploads: UploadRunner, should_exit: Call
             path.unlink(missing_ok=True)
             return error(400, str(err).replace(str(path), received.filename))
         key = f"uploaded:{path.name}"
-        await run_in_threadpool(_switch, path, key, backend)
+        try:
+            await run_in_threadpool(_switch, path, key, backend)
+        except UploadError:
+            backend.__exit__(None, None, None)
+            raise
         return JSONResponse({"model": slot.model_name, "key": key})
 
     return [

@@ -17,8 +17,9 @@ from skyseg.serve.uploads import receive_file
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
-def _download_name(suffix: str) -> str:
-    return f"skyseg-results-{time.strftime('%Y%m%d-%H%M%S', time.gmtime())}{suffix}"
+def _attachment(suffix: str) -> dict[str, str]:
+    name = f"skyseg-results-{time.strftime('%Y%m%d-%H%M%S', time.gmtime())}{suffix}"
+    return {**NO_STORE, "Content-Disposition": f'attachment; filename="{name}"'}
 
 
 def results_routes(pipeline: LivePipeline, uploads: UploadRunner) -> list[Route]:
@@ -39,11 +40,10 @@ def results_routes(pipeline: LivePipeline, uploads: UploadRunner) -> list[Route]
 
     def results_csv(request: Request) -> Response:
         return Response(rows_to_csv(state.all_rows()), media_type="text/csv; charset=utf-8",
-                        headers={**NO_STORE, "Content-Disposition": f'attachment; filename="{_download_name(".csv")}"'})
+                        headers=_attachment(".csv"))
 
     def results_xlsx(request: Request) -> Response:
-        return Response(rows_to_xlsx(state.all_rows()), media_type=XLSX,
-                        headers={**NO_STORE, "Content-Disposition": f'attachment; filename="{_download_name(".xlsx")}"'})
+        return Response(rows_to_xlsx(state.all_rows()), media_type=XLSX, headers=_attachment(".xlsx"))
 
     async def detect(request: Request) -> Response:
         folder = pipeline.save_dir / "uploads"

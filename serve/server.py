@@ -32,13 +32,15 @@ def bind_socket(host: str, port: int) -> socket.socket:
         family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
         sock = socket.socket(family, kind, proto)
     except (OSError, UnicodeError) as err:
-        raise InputError(f"cannot listen on {host}:{port}: {err}; pass an address of this machine with --host") from None
+        raise InputError(f"cannot listen on {host}:{port}: {err}; pass an address of this machine with "
+                         "--host") from None
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind(address)
     except OSError as err:
         sock.close()
-        raise InputError(f"cannot listen on {host}:{port}: {err.strerror or err}; pick another --port or --host") from None
+        raise InputError(f"cannot listen on {host}:{port}: {err.strerror or err}; pick another --port or "
+                         "--host") from None
     return sock
 
 
