@@ -7,6 +7,7 @@ for PyTorch.
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib
 import logging
 import sys
@@ -102,6 +103,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         log.error("interrupted; completed outputs were kept, partial ones removed")
         return 130
+    except OSError as err:  # an output path that is a file, a read-only or full disk: a sentence, not a traceback
+        log.error("%s", _os_error_sentence(err))
+        return 2 if err.errno in _USAGE_ERRNOS else 1
+
+
+# A path the user gave cannot be used (exit 2, bad usage); any other OSError (a full disk, I/O) exits 1.
+_USAGE_ERRNOS = {errno.EEXIST, errno.ENOTDIR, errno.EISDIR, errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOENT,
+                 errno.ENAMETOOLONG}
+
+
+def _os_error_sentence(err: OSError) -> str:
+    what = err.strerror or str(err)
+    if err.filename is None:
+        return f"a file operation failed: {what}"
+    paths = f"{err.filename}" + (f" → {err.filename2}" if err.filename2 else "")
+    hint = {errno.EEXIST: "; a file stands where a folder is needed: pass a folder path",
+            errno.ENOTDIR: "; part of that path is a file, not a folder",
+            errno.EROFS: "; choose a writable location", errno.EACCES: "; choose a location you may write to",
+            errno.ENOSPC: "; free some space and run again"}.get(err.errno, "")
+    return f"cannot use {paths}: {what}{hint}"
 
 
 if __name__ == "__main__":  # pragma: no cover
