@@ -72,8 +72,8 @@ class BenchConfig:
         if self.batch < 1 or self.frames < 1 or self.warmup < 0:
             raise InputError(f"bench needs batch ≥ 1, frames ≥ 1, warmup ≥ 0; got batch={self.batch}, "
                              f"frames={self.frames}, warmup={self.warmup}")
-        if self.backend not in ("ort", "trt", "torch"):
-            raise InputError(f"unknown backend '{self.backend}'; choose ort, trt or torch")
+        if self.backend not in ("ort", "trt", "openvino", "torch"):
+            raise InputError(f"unknown backend '{self.backend}'; choose ort, trt, openvino or torch")
 
 
 BackendFactory = Callable[[BenchConfig], AbstractContextManager]

@@ -19,7 +19,7 @@ from skyseg.cli.arg_types import positive_int, probability
 log = logging.getLogger(__name__)
 
 MODES = {"models": "skyseg.bench.models", "calib": "skyseg.bench.calib", "e2e": "skyseg.bench.e2e",
-         "soak": "skyseg.bench.soak"}
+         "soak": "skyseg.bench.soak", "serve": "skyseg.bench.serve_cost"}
 
 _BACKEND_BY_SUFFIX = {".onnx": "ort", ".engine": "trt", ".plan": "trt", ".pt": "torch"}
 
@@ -59,7 +59,7 @@ def _imgsz(values: list[int] | None) -> tuple[int, int] | None:
 def run(args: argparse.Namespace) -> int:
     backend = args.backend or _BACKEND_BY_SUFFIX.get(Path(args.model).suffix.lower())
     if backend is None:
-        raise InputError(f"cannot tell the backend for {args.model}; pass --backend ort|trt|torch")
+        raise InputError(f"cannot tell the backend for {args.model}; pass --backend ort|trt|openvino|torch")
     if not Path(args.model).is_file():
         raise InputError(f"model {args.model} does not exist")
     config = BenchConfig(model=args.model, backend=backend, imgsz=_imgsz(args.imgsz), batch=args.batch,

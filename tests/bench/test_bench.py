@@ -230,3 +230,13 @@ def test_preload_plotting_survives_gstreamer(tiny_model: tuple[Path, Path], tmp_
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
     assert png.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_openvino_backend_is_benchmarked(tiny_model: tuple[Path, Path], tmp_path: Path) -> None:
+    pytest.importorskip("openvino", reason="the OpenVINO backend is the optional extra skyseg[openvino]")
+    _, onnx_path = tiny_model
+    out = tmp_path / "ov.json"
+    assert main(["bench", str(onnx_path), "--backend", "openvino", "--frames", "3", "--warmup", "1", "--threads", "1",
+                 "--json", str(out)]) == 0
+    doc = json.loads(out.read_text())
+    assert doc["label"].startswith("openvino") and doc["stages"]["inference"]["n"] == 3
