@@ -108,7 +108,7 @@ class UploadRunner:
             shutil.rmtree(folder, ignore_errors=True)
             why = collector.errors[0].replace(str(path), received.filename) if collector.errors else "no frame in it"
             raise UploadError(422, f"{received.filename} could not be used: {why}")
-        seqs = self.state.add_upload_rows(collector.rows)
+        kept = self.state.add_upload_rows(collector.rows)
         last = collector.last
         self._previews[upload_id] = encode_jpeg(self.state.annotator.draw(last.rgb8, last.result), 1600)
         while len(self._previews) > PREVIEWS_KEPT:
@@ -118,7 +118,7 @@ class UploadRunner:
         log.info("upload %s (%s): %d frame(s), %d error(s), saved in %s", upload_id, received.filename, frames,
                  len(collector.errors), folder)
         return {"id": upload_id, "name": received.filename, "frames": frames, "errors": len(collector.errors),
-                "rows": [row_to_json(s, r) for s, r in zip(seqs, collector.rows)][-50:],
+                "rows": [row_to_json(k) for k in kept[-50:]],
                 "image": f"api/uploads/{upload_id}.jpg", "saved_in": f"uploads/{upload_id}"}
 
     def _run(self, path: Path, folder: Path, video: bool, label: str) -> _Collector:

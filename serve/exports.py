@@ -37,7 +37,8 @@ def rows_to_xlsx(rows: Sequence[Sequence[Any]]) -> bytes:
     return out.getvalue()
 
 
-def row_to_json(seq: int, row: Sequence[Any]) -> dict[str, Any]:
-    out: dict[str, Any] = dict(zip(COLUMNS, row))
-    out["seq"] = seq
+def row_to_json(kept: Any) -> dict[str, Any]:
+    """A kept row (`live_state.Kept`) for the page: the table's columns plus `seq` and `received` (epoch s)."""
+    out: dict[str, Any] = dict(zip(COLUMNS, kept.values))
+    out["seq"], out["received"] = kept.seq, round(kept.received, 3)
     return out

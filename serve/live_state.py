@@ -11,7 +11,7 @@ import collections
 import threading
 import time
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Callable, NamedTuple
 
 import cv2
 import numpy as np
@@ -54,6 +54,14 @@ def encode_mask_png(mask: np.ndarray) -> bytes:
     return buf.tobytes()
 
 
+class Kept(NamedTuple):
+    """One row of the night as the page keeps it: its sequence number, when the server got it, the values."""
+
+    seq: int
+    received: float  # epoch seconds when the row reached the server (the chart's time axis: it only grows)
+    values: tuple[Any, ...]
+
+
 @dataclass
 class Latest:
     """The newest live frame: references only, encoded lazily."""
@@ -68,7 +76,7 @@ class LiveState:
 
     def __init__(self, history: int = 20000, annotator: Annotator | None = None) -> None:
         self._lock = threading.Lock()
-        self._rows: collections.deque[tuple[int, tuple[Any, ...]]] = collections.deque(maxlen=max(1, history))
+        self._rows: collections.deque[Kept] = collections.deque(maxlen=max(1, history))
         self._seq = 0
         self._latest: Latest | None = None
         self._cache: dict[tuple[Any, ...], bytes] = {}
@@ -88,7 +96,7 @@ class LiveState:
         now = time.perf_counter()
         with self._lock:
             self._seq += 1
-            self._rows.append((self._seq, row))
+            self._rows.append(Kept(self._seq, time.time(), row))
             if record.result is None:
                 self.errors += 1
                 return
@@ -97,15 +105,15 @@ class LiveState:
             self._latest = Latest(self._seq, record, self._fps_locked())
             self._cache.clear()
 
-    def add_upload_rows(self, rows: list[tuple[Any, ...]]) -> list[int]:
-        """Rows from a one-off detection; returns their sequence numbers."""
+    def add_upload_rows(self, rows: list[tuple[Any, ...]]) -> list[Kept]:
+        """Rows from a one-off detection; returns them as kept."""
         seqs = []
         with self._lock:
             self.uploads += 1
             for row in rows:
                 self._seq += 1
-                self._rows.append((self._seq, row))
-                seqs.append(self._seq)
+                self._rows.append(Kept(self._seq, time.time(), row))
+                seqs.append(self._rows[-1])
         return seqs
 
     # readers (web server threads)
@@ -130,17 +138,17 @@ class LiveState:
         with self._lock:
             return self._latest
 
-    def rows_since(self, seq: int, limit: int = 50) -> list[tuple[int, tuple[Any, ...]]]:
+    def rows_since(self, seq: int, limit: int = 50) -> list[Kept]:
         """Rows newer than `seq`, oldest first, at most the last `limit` of them."""
         with self._lock:
             out = []
             for item in reversed(self._rows):
-                if item[0] <= seq or len(out) >= limit:
+                if item.seq <= seq or len(out) >= limit:
                     break
                 out.append(item)
         return out[::-1]
 
-    def page(self, page: int, per_page: int) -> tuple[int, list[tuple[int, tuple[Any, ...]]]]:
+    def page(self, page: int, per_page: int) -> tuple[int, list[Kept]]:
         """(total rows, the page's rows newest first); page 0 is the newest."""
         with self._lock:
             total = len(self._rows)
@@ -152,13 +160,13 @@ class LiveState:
     def all_rows(self) -> list[tuple[Any, ...]]:
         """Every kept row, oldest first (for the downloads)."""
         with self._lock:
-            return [row for _, row in self._rows]
+            return [kept.values for kept in self._rows]
 
-    def series(self, max_points: int = 1500) -> list[tuple[int, str, Any, Any]]:
-        """(seq, time, sky_fraction, latency_ms) of the result rows, thinned to at most `max_points`."""
-        t, sky, lat = COLUMNS.index("time"), COLUMNS.index("sky_fraction"), COLUMNS.index("latency_ms")
+    def series(self, max_points: int = 1500) -> list[tuple[int, float, Any, Any]]:
+        """(seq, received, sky_fraction, latency_ms) of the result rows, thinned to at most `max_points`."""
+        sky, lat = COLUMNS.index("sky_fraction"), COLUMNS.index("latency_ms")
         with self._lock:
-            points = [(s, r[t], r[sky], r[lat]) for s, r in self._rows if r[sky] != ""]
+            points = [(k.seq, k.received, k.values[sky], k.values[lat]) for k in self._rows if k.values[sky] != ""]
         step = max(1, -(-len(points) // max_points))
         return points[::-1][::step][::-1]
 

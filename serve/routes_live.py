@@ -104,8 +104,8 @@ def live_routes(pipeline: LivePipeline, uploads: UploadRunner, should_exit: Call
             while not should_exit():
                 rows = state.rows_since(seq, 100)
                 if rows:
-                    seq = rows[-1][0]
-                    yield _sse("rows", [row_to_json(s, r) for s, r in rows])
+                    seq = rows[-1].seq
+                    yield _sse("rows", [row_to_json(k) for k in rows])
                 latest = state.latest()
                 version = latest.version if latest is not None else 0
                 now = time.monotonic()

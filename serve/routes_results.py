@@ -30,12 +30,12 @@ def results_routes(pipeline: LivePipeline, uploads: UploadRunner) -> list[Route]
         page = _int_param(request, "page", 0, 0, 1 << 30) or 0
         total, rows = state.page(page, per_page)
         return JSONResponse({"total": total, "page": page, "per_page": per_page,
-                             "pages": max(1, -(-total // per_page)), "rows": [row_to_json(s, r) for s, r in rows]},
+                             "pages": max(1, -(-total // per_page)), "rows": [row_to_json(k) for k in rows]},
                             headers=NO_STORE)
 
     async def series(request: Request) -> Response:
         points = state.series(_int_param(request, "max", 1500, 10, 20000) or 1500)
-        return JSONResponse({"points": [{"seq": s, "time": t, "sky": sky, "latency_ms": lat}
+        return JSONResponse({"points": [{"seq": s, "received": round(t, 3), "sky": sky, "latency_ms": lat}
                                         for s, t, sky, lat in points]}, headers=NO_STORE)
 
     def results_csv(request: Request) -> Response:

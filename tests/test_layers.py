@@ -42,6 +42,8 @@ def test_contracts_kept_on_this_tree() -> None:
     ("runtime/pipeline.py", "from skyseg.synth import render_scene  # a wrong import\n", "stages flow one way"),
     ("models/registry.py", "import skyseg.export.verify  # a wrong import\n", "stages flow one way"),
     ("runtime/sources/uri.py", "from skyseg.runtime.sinks import base  # a wrong import\n", "runtime rooms"),
+    ("serve/app.py", "from skyseg.synth import render_scene  # a wrong import\n", "dashboard runs on a Jetson"),
+    ("serve/app.py", "import torch  # a wrong import\n", "dashboard runs on a Jetson"),
 ])
 def test_a_wrong_import_breaks_a_contract(tmp_path: Path, module: str, line: str, contract: str) -> None:
     root = _copy_repo(tmp_path)

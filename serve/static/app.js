@@ -253,7 +253,8 @@ $("upload").addEventListener("change", async e => {
 async function start() {
   try {
     const [series] = await Promise.all([api("api/series"), loadPage(0), loadModels()]);
-    chart.setPoints(series.points.map(p => SkyChart.point({time: p.time, sky_fraction: p.sky, latency_ms: p.latency_ms})));
+    chart.setPoints(series.points.map(p => SkyChart.point({received: p.received, sky_fraction: p.sky,
+                                                           latency_ms: p.latency_ms})));
     table.maxSeq = Math.max(table.maxSeq, ...series.points.map(p => p.seq), 0);
     applyStatus(await api("api/status"));
   } catch (e) { say(e.message, "error"); }

@@ -14,8 +14,10 @@ export class SkyChart {
     new ResizeObserver(() => this.draw()).observe(canvas);
   }
 
+  // x is when the server got the row (`received`): it only grows, even when an archive or a folder of old frames
+  // is replayed; the table shows each frame's own capture time.
   static point(row) {
-    const t = Date.parse(row.time);
+    const t = Number(row.received) * 1000;
     const sky = Number(row.sky_fraction), lat = Number(row.latency_ms);
     if (!Number.isFinite(t) || row.sky_fraction === "" || !Number.isFinite(sky)) return null;
     return {t, sky, lat: Number.isFinite(lat) ? lat : 0};

@@ -65,7 +65,7 @@ def test_confidence_slider_changes_the_server(page: Any, client: Any) -> None:
     try:
         page.get_by_test_id("conf-slider").fill("0.55")
         wait_for(lambda: api_status(client)["conf"] == 0.55, what="/api/status to follow the slider")
-        assert "0.55" in page.get_by_test_id("message").inner_text()
+        wait_for(lambda: "0.55" in page.get_by_test_id("message").inner_text(), what="the page to confirm it")
         page.get_by_test_id("iou-slider").fill("0.5")
         wait_for(lambda: api_status(client)["iou"] == 0.5, what="/api/status to follow the IoU slider")
     finally:

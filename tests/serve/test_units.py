@@ -84,10 +84,12 @@ def test_live_state_pages_newest_first_and_keeps_history() -> None:
         state.add_live(_record(i))
     state.add_live(FrameRecord(error=FrameError(7, "src", "x.png", "cannot decode", 1_700_000_007.0)))
     total, rows = state.page(0, 3)
-    assert total == 5 and [s for s, _ in rows] == [8, 7, 6]
-    assert [s for s, _ in state.page(1, 3)[1]] == [5, 4]
+    assert total == 5 and [k.seq for k in rows] == [8, 7, 6]
+    assert [k.seq for k in state.page(1, 3)[1]] == [5, 4]
     assert state.page(2, 3)[1] == []
-    assert [s for s, _ in state.rows_since(6)] == [7, 8]
+    assert [k.seq for k in state.rows_since(6)] == [7, 8]
+    received = [k.received for k in state.page(0, 5)[1]]
+    assert received == sorted(received, reverse=True)
     assert (state.frames, state.errors) == (7, 1)
     assert len(state.series()) == 4  # the error row has no sky fraction
     assert state.image("raw") is not None and state.mask_png() is not None
