@@ -102,7 +102,9 @@ class LiveState:
                 return
             self.frames += 1
             self._times.append(now)
-            self._latest = Latest(self._seq, record, self._fps_locked())
+            # keep what the views need, not the source's raw pixels (a 16-bit 12 MP FITS frame is 74 MB)
+            slim = FrameRecord(result=record.result, rgb8=record.rgb8, fps=record.fps)
+            self._latest = Latest(self._seq, slim, self._fps_locked())
             self._cache.clear()
 
     def add_upload_rows(self, rows: list[tuple[Any, ...]]) -> list[Kept]:

@@ -3,6 +3,7 @@ pace, shared by the API and browser tests (started once per session, stopped wit
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 from pathlib import Path
 from typing import Iterator
@@ -18,8 +19,15 @@ from serve_process import MAX_UPLOAD_MB, Server, start_server, stop_server  # no
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     pytest.importorskip("starlette", reason="skyseg serve needs the serve extra: pip install -e '.[serve]'")
     pytest.importorskip("uvicorn", reason="skyseg serve needs the serve extra: pip install -e '.[serve]'")
+    from skyseg.runtime.bundled_model import bundled_model_path
+
     tmp = tmp_path_factory.mktemp("serve")
-    srv = start_server(tmp, "--loop", "--max-fps", "3", "--threads", "1", "--max-upload-mb", str(MAX_UPLOAD_MB))
+    models = tmp / "models"
+    models.mkdir()
+    shutil.copy(bundled_model_path(), models / "alt.onnx")  # a second model for the picker
+    (models / "notes.txt").write_text("not a model: not listed")
+    srv = start_server(tmp, "--loop", "--max-fps", "3", "--threads", "1", "--max-upload-mb", str(MAX_UPLOAD_MB),
+                       "--models-dir", str(models))
     yield srv
     stop_server(srv)
 

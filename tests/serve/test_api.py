@@ -252,6 +252,7 @@ def test_models_list_switch_and_upload(client: Any, server: Server, upload_files
     listed = client.get("/api/models").json()
     keys = [m["key"] for m in listed["models"]]
     assert listed["current"] == "bundled:skyseg-n.onnx" and listed["current"] in keys
+    assert "folder:alt.onnx" in keys and not any("notes" in k for k in keys)
     assert client.post("/api/model", json={"key": "folder:nope.onnx"}).status_code == 404
     bad = client.post("/api/models/upload", files={"file": ("broken.onnx", upload_files["bad_onnx"].read_bytes())})
     assert bad.status_code == 400 and "broken.onnx" in bad.json()["error"]

@@ -125,6 +125,20 @@ def test_models_chart_and_table_are_there(page: Any) -> None:
     assert blue > 20
 
 
+def test_model_picker_switches_without_restart(page: Any, client: Any) -> None:
+    picker = page.get_by_test_id("model-picker")
+    wait_for(lambda: picker.locator("option").count() >= 2, what="the models folder in the picker")
+    before = api_status(client)["frames"]
+    try:
+        picker.select_option("folder:alt.onnx")
+        wait_for(lambda: api_status(client)["model"] == "alt.onnx", what="/api/status to report the new model")
+        wait_for(lambda: "now running alt.onnx" in page.get_by_test_id("message").inner_text(), what="the page")
+        wait_for(lambda: api_status(client)["frames"] > before + 1, what="frames through the new model")
+        assert api_status(client)["state"] == "running"
+    finally:
+        client.post("/api/model", json={"key": "bundled:skyseg-n.onnx"})
+
+
 def test_phone_sized_page_has_no_sideways_scroll(browser_context: Any, server: Server) -> None:
     page = browser_context.new_page()
     try:

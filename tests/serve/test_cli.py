@@ -77,3 +77,29 @@ def test_sigterm_closes_the_run_outputs(tmp_path: Path) -> None:
     assert len(list((save / "masks").glob("*_mask.png"))) >= 3 and len(list((save / "annotated").glob("*.jpg"))) >= 3
     assert (save / "static_mask.png").is_file()
     assert not list(save.rglob(".*.tmp")) and not list(save.rglob("*.part"))
+
+
+def test_watch_folder_frames_show_up_live(tmp_path: Path) -> None:
+    import httpx
+
+    incoming = tmp_path / "camera"
+    incoming.mkdir()
+    server = start_server(tmp_path, "--threads", "1", "--watch", source=str(incoming))
+    try:
+        assert httpx.get(server.url + "/api/status").json()["frames"] == 0
+        frames = write_frames(tmp_path / "made", count=2)
+        for png in sorted(frames.glob("*.png")):
+            (incoming / f".{png.name}.part").write_bytes(png.read_bytes())
+            (incoming / f".{png.name}.part").rename(incoming / png.name)  # as a camera writes: whole files
+        wait_for(lambda: httpx.get(server.url + "/api/status").json()["frames"] == 2, timeout=60,
+                 what="the two new frames")
+        assert httpx.get(server.url + "/api/latest_mask.png").status_code == 200
+    finally:
+        assert stop_server(server) == 0, server.logs()
+    assert len(list((server.save_dir / "masks").glob("*.png"))) == 2
+
+
+def test_unusable_source_is_one_sentence(tmp_path: Path) -> None:
+    done = subprocess.run(serve_command(str(tmp_path / "missing"), "--save-dir", str(tmp_path / "save"), "--port", "0"),
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2 and "does not exist" in done.stderr and "Traceback" not in done.stderr
