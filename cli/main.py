@@ -80,14 +80,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     _configure_logging(verbosity)
     try:
         module = importlib.import_module(COMMANDS[name].module)
+        modes: dict[str, str] = getattr(module, "MODES", {})
+        mode = importlib.import_module(modes[rest[0]]) if rest and rest[0] in modes else None
     except ModuleNotFoundError as err:
         if err.name != COMMANDS[name].module:
             raise
         sys.stderr.write(f"skyseg: command '{name}' is not available in this installation.\n")
         return 2
-    modes: dict[str, str] = getattr(module, "MODES", {})
-    if rest and rest[0] in modes:  # `skyseg bench models ...`: a mode module with its own main(argv)
-        mode = importlib.import_module(modes[rest[0]])
+    except KeyboardInterrupt:  # Ctrl-C while torch & co. load: nothing has started yet
+        log.error("interrupted while starting; nothing was written")
+        return 130
+    if mode is not None:  # `skyseg bench models ...`: a mode module with its own main(argv)
         call = lambda: mode.main(rest[1:])  # noqa: E731
     else:
         parser = argparse.ArgumentParser(prog=f"skyseg {name}", description=COMMANDS[name].summary,
