@@ -1,6 +1,7 @@
 """The Starlette app: the page, its static files, the API routes, the token gate and JSON error sentences."""
 from __future__ import annotations
 
+import hmac
 from pathlib import Path
 from typing import Callable
 
@@ -31,7 +32,8 @@ def create_app(pipeline: LivePipeline, should_exit: Callable[[], bool] = lambda:
 
     async def index(request: Request) -> Response:
         response = HTMLResponse(page, headers={"Cache-Control": "no-store"})
-        if token and request.query_params.get("token") == token:  # the gate already compared it in constant time
+        supplied = request.query_params.get("token", "")
+        if token and hmac.compare_digest(supplied.encode(), token.encode()):
             response.set_cookie(COOKIE, token, httponly=True, samesite="strict")
         return response
 

@@ -1,8 +1,14 @@
-"""The token gate: with `--token`, every request (page, static files, API, live feed) must carry it.
+"""The gate in front of every request: the token, and two checks against other web sites reaching a local server.
+
+With `--token`, every request (page, static files, API, live feed) must carry it.
 
 A browser opens `http://HOST:PORT/?token=SECRET` once; the page's response sets an HttpOnly, SameSite=Strict cookie
 that the page's own requests then carry (an EventSource cannot send headers). API clients send
 `Authorization: Bearer SECRET`. Tokens are compared in constant time.
+
+Without a token the server listens on loopback only, where any web page the user has open could still reach it:
+a request whose `Host` is not a loopback name is refused (DNS rebinding), and so is a POST whose `Origin` is another
+site (a cross-site form could otherwise upload files or change thresholds).
 """
 from __future__ import annotations
 
@@ -10,7 +16,9 @@ import hmac
 import json
 from http.cookies import SimpleCookie
 from typing import Any, Awaitable, Callable
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, urlsplit
+
+from skyseg.serve.config import is_loopback
 
 COOKIE = "skyseg_token"
 Scope = dict[str, Any]
@@ -38,8 +46,32 @@ def supplied_tokens(scope: Scope) -> list[str]:
     return found
 
 
+def _header(scope: Scope, name: bytes) -> str | None:
+    for key, value in scope.get("headers", []):
+        if key == name:
+            return value.decode("latin-1")
+    return None
+
+
+def _host_name(host: str) -> str:
+    """`127.0.0.1:8765` → `127.0.0.1`, `[::1]:8765` → `::1`."""
+    return urlsplit(f"//{host}").hostname or ""
+
+
+def refusal(scope: Scope, token: str | None) -> tuple[int, str] | None:
+    """(status, sentence) when the request must be refused, else None."""
+    host = _header(scope, b"host") or ""
+    if not token and not is_loopback(_host_name(host)):
+        return 403, (f"this dashboard answers only to loopback names (Host {host!r} refused); start it with --host "
+                     "and --token to reach it from elsewhere")
+    origin = _header(scope, b"origin")
+    if scope.get("method") not in ("GET", "HEAD") and origin and origin != "null" and urlsplit(origin).netloc != host:
+        return 403, f"a request from another site ({origin}) may not change this dashboard"
+    return None
+
+
 class TokenGate:
-    """ASGI middleware: 401 with one sentence unless the request carries the token."""
+    """ASGI middleware: 401/403 with one sentence unless the request carries the token and comes from this site."""
 
     def __init__(self, app: ASGIApp, token: str | None) -> None:
         self.app = app
@@ -53,12 +85,17 @@ class TokenGate:
 
     async def __call__(self, scope: Scope, receive: Callable[[], Awaitable[Any]],
                        send: Callable[[Any], Awaitable[None]]) -> None:
-        if scope["type"] != "http" or self.allowed(scope):
+        if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        body = json.dumps({"error": "this dashboard needs its token: open it as /?token=SECRET, or send the header "
-                                    "'Authorization: Bearer SECRET'"}).encode()
-        await send({"type": "http.response.start", "status": 401,
+        refused = refusal(scope, self.token)
+        if refused is None and self.allowed(scope):
+            await self.app(scope, receive, send)
+            return
+        status, message = refused or (401, "this dashboard needs its token: open it as /?token=SECRET, or send the "
+                                           "header 'Authorization: Bearer SECRET'")
+        body = json.dumps({"error": message}).encode()
+        await send({"type": "http.response.start", "status": status,
                     "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
                                 (b"www-authenticate", b"Bearer")]})
         await send({"type": "http.response.body", "body": body})

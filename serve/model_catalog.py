@@ -60,6 +60,8 @@ class ModelCatalog:
         return next((e for e in self.entries() if e.key == key), None)
 
     def start_key(self) -> str:
-        entries = self.entries()
-        return entries[0].key if entries[0].origin == "bundled" and len(entries) > 0 and (
-            entries[0].path.resolve() == self.start_model.resolve()) else f"start:{self.start_model.name}"
+        """The key of the model given at start (the bundled one's key when it is that file)."""
+        bundled = self._bundled()
+        if bundled is not None and bundled.resolve() == self.start_model.resolve():
+            return f"bundled:{bundled.name}"
+        return f"start:{self.start_model.name}"

@@ -292,3 +292,14 @@ def test_page_and_static_files(client: Any) -> None:
         assert client.get(f"/static/{name}").status_code == 200
     for name in ("/", "/static/app.js", "/static/sky_chart.js", "/static/style.css"):
         assert "://" not in client.get(name).text  # nothing fetched from elsewhere: works offline
+
+
+def test_other_sites_cannot_reach_a_tokenless_server(client: Any) -> None:
+    rebound = client.get("/api/status", headers={"Host": "evil.example:8765"})
+    assert rebound.status_code == 403 and "loopback" in rebound.json()["error"]
+    cross = client.post("/api/settings", json={"conf": 0.9}, headers={"Origin": "http://evil.example"})
+    assert cross.status_code == 403 and "another site" in cross.json()["error"]
+    assert status(client)["conf"] != 0.9
+    host = client.base_url.netloc.decode()
+    same = client.post("/api/settings", json={"conf": 0.25}, headers={"Origin": f"http://{host}"})
+    assert same.status_code == 200

@@ -105,3 +105,14 @@ def test_downloads_have_the_table_columns() -> None:
     sheet = openpyxl.load_workbook(io.BytesIO(rows_to_xlsx(rows)))["results"]
     values = list(sheet.iter_rows(values_only=True))
     assert list(values[0]) == list(COLUMNS) and values[1][COLUMNS.index("latency_ms")] == 3.5
+
+
+def test_the_server_side_imports_no_train_side() -> None:
+    import subprocess
+    import sys
+
+    code = ("import sys, skyseg.cli.serve, skyseg.serve.app, skyseg.serve.server; "
+            "bad = sorted(m for m in ('torch', 'ultralytics', 'onnx', 'skyseg.models', 'skyseg.synth', 'skyseg.bench') "
+            "if m in sys.modules); print(bad); sys.exit(1 if bad else 0)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
