@@ -125,6 +125,19 @@ def _add_structures(rng: np.random.Generator, lay: Layout) -> None:
                                         lay.notes["r_sky_px"]))
 
 
+def _harden_exposure(rng: np.random.Generator, lay: Layout, mask: np.ndarray, c: dict, sensor: dict) -> None:
+    """allsky-hard: strong lens falloff at the rim, and over-exposed bright nights where lit structures are
+    nearly as white as the sky (thick clouds lit by a town, the sky clipping at the top of the range)."""
+    lay.vignette_lo = lay.vignette_lo ** np.float32(rng.uniform(1.0, 3.5))  # real fisheyes: down to ~5 % at the rim
+    if rng.random() < 0.2:
+        c.update(clouds=float(rng.uniform(0.7, 1.0)), cloud_thickness=float(rng.uniform(0.7, 1.0)),
+                 light_pollution=float(rng.uniform(5.0, 30.0)))
+        sensor.update(white_sky_multiple=float(rng.uniform(1.1, 1.8)), black_frac=float(rng.uniform(0.0, 0.5)))
+        ground = (mask == 0) & ~lay.outside  # bright, but below the clipping sky: still visible, as on real frames
+        lay.fg[ground] = np.clip(lay.fg[ground] * np.float32(rng.uniform(2.0, 6.0)), 0.2, 0.75)
+        lay.notes["overexposed"] = True
+
+
 def _add_transients(rng: np.random.Generator, lay: Layout, radiance: np.ndarray, mask: np.ndarray,
                     sky_level: float) -> None:
     """allsky-hard: meteors inside the sky and lamp glare with spikes across the horizon and the rim."""
@@ -155,6 +168,8 @@ def render_scene(seed: int, kind: str = "mixed", size: tuple[int, int] = (640, 6
     _fill_pockets(lay, mask)
     conditions = sample_conditions(rng)
     sensor = sample_sensor(rng, "camera" if kind == "camera" else "allsky")
+    if hard:
+        _harden_exposure(rng, lay, mask, conditions, sensor)
     radiance = _composite(rng, lay, mask, conditions, sensor["mono"])
     sky_level = _sky_level(radiance, mask)
     if hard:
