@@ -142,3 +142,16 @@ def test_composite_samples_only_inside_the_sure_sky_disc() -> None:
         out = composite_sky(np.random.default_rng(seed), scene.image, scene.mask, tex, mono=True)
         sky = out[scene.mask > 0][:, 0].astype(int)
         assert sky.min() > 0.3 * math.floor(sky.mean())
+
+
+def test_the_bundled_models_texture_list_loads_and_its_discs_fit() -> None:
+    from pathlib import Path
+
+    from skyseg.synth.composite import load_textures
+
+    spec = Path(__file__).resolve().parents[2] / "models" / "weights" / "training" / "realsky_textures.json"
+    textures = load_textures(spec)
+    assert len(textures) == 3
+    for tex in textures:
+        h, w = tex.image.shape[:2]
+        assert tex.radius <= tex.cx <= w - tex.radius and tex.radius <= tex.cy <= h - tex.radius, tex.name
