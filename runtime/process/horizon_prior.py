@@ -10,7 +10,9 @@ frame's mask is combined with them:
 so a momentary mistake — a lamp switched on, a passing car's glare read as sky — is removed (it is not sky in
 most frames), and a momentary hole in a sky that is always there (a meteor read as a horizon) is filled. The
 combined mask never calls a pixel sky that is not sky in the majority of the night's frames. Until enough frames
-are counted the raw mask is used unchanged. Both masks stay available: `SegResult.raw_sky_mask`, the masks
+are counted the raw mask is used unchanged, and so is a frame whose own mask disagrees with the night's map
+(IoU < `min_agreement`): the camera moved, or the folder mixes cameras, and the prior must not paint another
+installation's horizon into it. Both masks stay available: `SegResult.raw_sky_mask`, the masks
 folder's `_raw` sibling, and the table's `mask` / `raw_sky_fraction` columns, which say which was written.
 """
 from __future__ import annotations
@@ -31,13 +33,15 @@ FIXED_CAMERA_KINDS = ("images", "watch")
 class HorizonPrior:
     """Learns the night's sky-vote map from raw masks and combines it with each new frame's mask."""
 
-    def __init__(self, learn_frames: int = 8, stable_share: float = 0.95) -> None:
+    def __init__(self, learn_frames: int = 8, stable_share: float = 0.95, min_agreement: float = 0.85) -> None:
         if learn_frames < 1:
             raise ValueError(f"learn_frames must be at least 1, got {learn_frames}")
         if not 0.5 < stable_share <= 1.0:
             raise ValueError(f"stable_share must be in (0.5, 1], got {stable_share}")
         self.learn_frames = int(learn_frames)
         self.stable_share = float(stable_share)
+        self.min_agreement = float(min_agreement)
+        self.disagreed = 0
         self._votes: np.ndarray | None = None
         self.frames = 0
 
@@ -86,4 +90,15 @@ class HorizonPrior:
             return replace(result, mask_source="learning", raw_sky=raw)
         if self.frames == self.learn_frames:
             log.info("horizon prior learned from %d frames: each frame's mask is now combined with it", self.frames)
+        majority = self.majority()
+        assert majority is not None
+        union = np.count_nonzero(raw | majority)
+        agreement = np.count_nonzero(raw & majority) / union if union else 1.0
+        if agreement < self.min_agreement:
+            self.disagreed += 1
+            if self.disagreed == 1 or self.disagreed % 100 == 0:
+                log.warning("horizon prior: frame %d's mask agrees with the night's map at IoU %.2f only (moved camera "
+                            "or mixed cameras?): its raw mask is written (%d such frames)", result.index, agreement,
+                            self.disagreed)
+            return replace(result, mask_source="model", raw_sky=raw)
         return replace(result, _sky=self.combine(raw), mask_source="prior", raw_sky=raw)

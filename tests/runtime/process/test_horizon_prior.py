@@ -29,7 +29,7 @@ def test_combined_mask_is_never_sky_where_most_frames_say_not_sky() -> None:
     rng = np.random.default_rng(0)
     h, w = 40, 50
     base = rng.random((h, w))  # per-pixel probability of being sky: many pixels flicker
-    prior = HorizonPrior(learn_frames=3)
+    prior = HorizonPrior(learn_frames=3, min_agreement=0.0)  # every frame combined, however noisy
     masks = []
     for i in range(40):
         raw = rng.random((h, w)) < base
@@ -68,6 +68,18 @@ def test_learning_frames_and_other_sizes_keep_the_raw_mask() -> None:
     out = prior.apply(_result(other, 4))
     assert out.mask_source == "model" and np.array_equal(out.sky_mask, other)
     assert prior.frames == 4
+
+
+def test_frames_of_another_camera_keep_their_own_mask() -> None:
+    prior = HorizonPrior(learn_frames=4)
+    here = _horizon()
+    for i in range(6):
+        prior.apply(_result(here, i))
+    elsewhere = np.zeros_like(here)
+    elsewhere[:25] = True  # a camera that sees the sky in the top third only
+    out = prior.apply(_result(elsewhere, 6))
+    assert out.mask_source == "model" and np.array_equal(out.sky_mask, elsewhere) and prior.disagreed == 1
+    assert prior.apply(_result(here, 7)).mask_source == "prior"
 
 
 def test_bad_settings_are_refused() -> None:
