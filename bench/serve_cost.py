@@ -56,7 +56,7 @@ def _wait4(process: subprocess.Popen[bytes], timeout: float) -> float:
     while True:
         pid, status, usage = os.wait4(process.pid, os.WNOHANG)
         if pid:
-            process.returncode = os.waitstatus_to_exitcode(status)
+            process.returncode = os.WEXITSTATUS(status) if os.WIFEXITED(status) else -os.WTERMSIG(status)  # 3.8
             return usage.ru_maxrss / 1024
         if time.monotonic() > deadline:
             process.kill()
