@@ -46,6 +46,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="largest image/video upload accepted (default 64 MB)")
     parser.add_argument("--max-model-mb", type=positive_seconds, default=512.0, metavar="MB",
                         help="largest .onnx model upload accepted (default 512 MB)")
+    parser.add_argument("--push-hz", type=positive_seconds, default=2.0, metavar="N",
+                        help="most live updates a second sent to each browser (default 2)")
     parser.add_argument("--gpu-prepost", choices=("auto", "on", "off"), default="auto",
                         help="TensorRT: letterbox and mask assembly on the GPU (auto: when CuPy is installed)")
     parser.add_argument("--progress", type=positive_seconds, default=30.0, metavar="S",
@@ -64,7 +66,7 @@ def config_from_args(args: argparse.Namespace) -> ServeConfig:
                        host=args.host, port=args.port, token=args.token, watch=args.watch, loop=args.loop,
                        max_fps=args.max_fps, max_frames=args.max_frames, max_upload_mb=args.max_upload_mb,
                        max_model_mb=args.max_model_mb,
-                       progress_s=args.progress, gpu_prepost=args.gpu_prepost)
+                       push_hz=args.push_hz, progress_s=args.progress, gpu_prepost=args.gpu_prepost)
 
 
 def run(args: argparse.Namespace) -> int:

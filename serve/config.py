@@ -35,7 +35,7 @@ class ServeConfig:
     max_model_mb: float = 512.0  # .onnx uploads (weights are larger than frames)
     max_upload_frames: int = 300  # frames taken from an uploaded video
     history: int = 20000  # rows of the night kept in memory for the page, the chart and the downloads
-    push_hz: float = 4.0  # most live updates per second sent to each browser
+    push_hz: float = 2.0  # most live updates per second sent to each browser (each costs the browser a repaint)
     progress_s: float = 30.0
     gpu_prepost: str = "auto"
 

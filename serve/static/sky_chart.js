@@ -45,7 +45,8 @@ export class SkyChart {
     const c = this.canvas, ratio = window.devicePixelRatio || 1;
     const w = c.clientWidth, h = c.clientHeight;
     if (!w || !h) return;
-    c.width = Math.round(w * ratio); c.height = Math.round(h * ratio);
+    const cw = Math.round(w * ratio), ch = Math.round(h * ratio);
+    if (c.width !== cw || c.height !== ch) { c.width = cw; c.height = ch; } // resizing reallocates: only on change
     const g = c.getContext("2d");
     g.setTransform(ratio, 0, 0, ratio, 0, 0);
     g.clearRect(0, 0, w, h);

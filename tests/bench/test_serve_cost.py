@@ -15,5 +15,5 @@ def test_bench_serve_reports_both_commands(capsys: pytest.CaptureFixture[str]) -
     assert len(rows) == 2 and "skyseg run" in rows[0] and "skyseg serve + client" in rows[1]
     for row in rows:
         cells = [c.strip() for c in row.strip("|").split("|")]
-        assert int(cells[2]) == 8 and float(cells[3]) > 0 and float(cells[4]) > 0
+        assert int(cells[2]) == 8 and float(cells[3]) > 0 and float(cells[5]) > 0
     assert "% of `skyseg run`'s frames/s" in out and "peak RSS" in out
