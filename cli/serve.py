@@ -32,8 +32,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--host", default="127.0.0.1",
                         help="address to listen on (default 127.0.0.1; any other address needs --token)")
     parser.add_argument("--port", type=_port, default=DEFAULT_PORT, help=f"TCP port (default {DEFAULT_PORT})")
-    parser.add_argument("--token", help="secret the page and every API call must carry (open /?token=SECRET; API "
-                        "clients send 'Authorization: Bearer SECRET'); required off loopback")
+    parser.add_argument("--token", default=os.environ.get("SKYSEG_SERVE_TOKEN") or None,
+                        help="secret the page and every API call must carry (open /?token=SECRET; API clients send "
+                        "'Authorization: Bearer SECRET'); required off loopback; default $SKYSEG_SERVE_TOKEN, which "
+                        "keeps it out of the process list")
     parser.add_argument("--save-dir", default=DEFAULT_SAVE_DIR,
                         help=f"everything is saved here as `skyseg run --save-dir` does, uploads under uploads/ "
                         f"(default ./{DEFAULT_SAVE_DIR})")

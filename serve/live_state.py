@@ -109,14 +109,14 @@ class LiveState:
 
     def add_upload_rows(self, rows: list[tuple[Any, ...]]) -> list[Kept]:
         """Rows from a one-off detection; returns them as kept."""
-        seqs = []
+        kept = []
         with self._lock:
             self.uploads += 1
             for row in rows:
                 self._seq += 1
                 self._rows.append(Kept(self._seq, time.time(), row))
-                seqs.append(self._rows[-1])
-        return seqs
+                kept.append(self._rows[-1])
+        return kept
 
     # readers (web server threads)
     def _fps_locked(self) -> float | None:
@@ -126,11 +126,14 @@ class LiveState:
         return (len(self._times) - 1) / span if span > 0 else None
 
     def live_fps(self) -> float:
-        """Frames per second over the last 30 frames (0 when the source has gone quiet for 10 s)."""
+        """Frames per second over the last 30 frames; 0 once the source has been quiet for 3 of its frame periods
+        (and at least 10 s), so a finished or stalled source does not show its old rate."""
         with self._lock:
             fps = self._fps_locked()
-            quiet = not self._times or time.perf_counter() - self._times[-1] > 10.0
-        return 0.0 if fps is None or quiet else fps
+            since = time.perf_counter() - self._times[-1] if self._times else float("inf")
+        if fps is None or since > max(10.0, 3.0 / fps):
+            return 0.0
+        return fps
 
     @property
     def seq(self) -> int:

@@ -54,7 +54,7 @@ document.querySelectorAll(".views button").forEach(button => button.addEventList
 // ---- status -----------------------------------------------------------------------------------------------
 function applyStatus(s) {
   status = s;
-  const fps = Number(s.fps || 0).toFixed(1);
+  const rate = Number(s.fps || 0), fps = rate > 0 && rate < 1 ? rate.toFixed(3) : rate.toFixed(1);
   $("status-line").textContent = `${s.frames} frames · ${fps} fps · ${s.model} · ${s.source} · ${s.state}` +
     (s.error ? ` · ${s.error}` : "");
   for (const [key, id] of [["conf", "conf"], ["iou", "iou"]]) {

@@ -1,5 +1,5 @@
 """A real `skyseg serve` on a free loopback port, fed by a looped folder of generated night frames at a camera-like
-pace, shared by the API and browser tests (started once per session, stopped with SIGTERM)."""
+pace, shared by the tests of one module (started once per module, stopped with SIGTERM)."""
 from __future__ import annotations
 
 import os
@@ -15,7 +15,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from serve_process import MAX_UPLOAD_MB, Server, start_server, stop_server  # noqa: E402
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")  # per module, so it is not running (and using CPU) while other folders' tests run
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     pytest.importorskip("starlette", reason="skyseg serve needs the serve extra: pip install -e '.[serve]'")
     pytest.importorskip("uvicorn", reason="skyseg serve needs the serve extra: pip install -e '.[serve]'")

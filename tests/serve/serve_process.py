@@ -34,6 +34,13 @@ def write_frames(folder: Path, count: int = 4, size: tuple[int, int] = (320, 240
     return folder
 
 
+def clean_env() -> dict[str, str]:
+    """The test process's environment without a token from outside (`SKYSEG_SERVE_TOKEN`), one OpenMP thread."""
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    env.pop("SKYSEG_SERVE_TOKEN", None)
+    return env
+
+
 def serve_command(*args: str) -> list[str]:
     return [sys.executable, "-m", "skyseg.cli.main", "serve", *args]
 
@@ -60,7 +67,7 @@ def start_server(tmp: Path, *args: str, source: str | None = None, token: str | 
     cmd = serve_command(source, "--port", str(port), "--save-dir", str(save_dir), *args)
     if token:
         cmd += ["--token", token]
-    env = dict(os.environ, OMP_NUM_THREADS="1")
+    env = clean_env()
     with open(log, "wb") as out:
         process = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env)
     server = Server(process, f"http://127.0.0.1:{port}", save_dir, log)

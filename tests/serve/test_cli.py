@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from serve_process import serve_command, start_server, stop_server, wait_for, write_frames
+from serve_process import clean_env, serve_command, start_server, stop_server, wait_for, write_frames
 
 pytest.importorskip("uvicorn", reason="skyseg serve needs the serve extra: pip install -e '.[serve]'")
 
@@ -15,7 +15,7 @@ pytest.importorskip("uvicorn", reason="skyseg serve needs the serve extra: pip i
 def _refused(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
     frames = write_frames(tmp_path / "frames", count=1)
     done = subprocess.run(serve_command(str(frames), "--save-dir", str(tmp_path / "save"), *args),
-                          capture_output=True, text=True, timeout=120)
+                          capture_output=True, text=True, timeout=120, env=clean_env())
     return done
 
 
@@ -101,5 +101,5 @@ def test_watch_folder_frames_show_up_live(tmp_path: Path) -> None:
 
 def test_unusable_source_is_one_sentence(tmp_path: Path) -> None:
     done = subprocess.run(serve_command(str(tmp_path / "missing"), "--save-dir", str(tmp_path / "save"), "--port", "0"),
-                          capture_output=True, text=True, timeout=120)
+                          capture_output=True, text=True, timeout=120, env=clean_env())
     assert done.returncode == 2 and "does not exist" in done.stderr and "Traceback" not in done.stderr

@@ -116,3 +116,15 @@ def test_the_server_side_imports_no_train_side() -> None:
             "if m in sys.modules); print(bad); sys.exit(1 if bad else 0)")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_token_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    import argparse
+
+    from skyseg.cli import serve as cli_serve
+
+    monkeypatch.setenv("SKYSEG_SERVE_TOKEN", "from-the-environment")
+    parser = argparse.ArgumentParser()
+    cli_serve.add_arguments(parser)
+    assert parser.parse_args(["test://sky", "--model", "m.onnx"]).token == "from-the-environment"
+    assert parser.parse_args(["test://sky", "--token", "given-on-the-line"]).token == "given-on-the-line"
