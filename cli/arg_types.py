@@ -42,3 +42,5 @@ probability = _bounded(0.0, 1.0, low_open=False, high_open=False)
 share = _bounded(0.0, 1.0, low_open=True, high_open=False)
 # seconds between progress lines
 positive_seconds = _bounded(0.0, float("inf"), low_open=True, high_open=True)
+# megabytes of free disk (0 turns a check off)
+megabytes = _bounded(0.0, float("inf"), low_open=False, high_open=True)

@@ -12,7 +12,7 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 from pathlib import Path  # noqa: E402
 
-from skyseg.cli.arg_types import positive_int, positive_seconds, probability, share  # noqa: E402
+from skyseg.cli.arg_types import megabytes, positive_int, positive_seconds, probability, share  # noqa: E402
 from skyseg.runtime.pipeline import RunConfig  # noqa: E402
 
 
@@ -56,6 +56,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="TensorRT: letterbox and mask assembly on the GPU (auto: when CuPy is installed)")
     parser.add_argument("--max-frames", type=positive_int, help="stop after this many frames")
     parser.add_argument("--progress", type=positive_seconds, default=5.0, metavar="S", help="progress line every S seconds")
+    parser.add_argument("--min-free", type=megabytes, default=100.0, metavar="MB",
+                        help="low disk: below MB free, stop annotated video/images; below MB/2 stop masks too; the "
+                             "table never stops (default 100, 0 = off)")
 
 
 def config_from_args(args: argparse.Namespace) -> RunConfig:
@@ -96,6 +99,7 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
         max_frames=args.max_frames,
         progress_s=args.progress,
         gpu_prepost=args.gpu_prepost,
+        min_free_mb=args.min_free,
     )
 
 

@@ -23,6 +23,7 @@ from skyseg.runtime.frame import Frame, FrameError
 from skyseg.runtime.process.horizon_prior import FIXED_CAMERA_KINDS, HorizonPrior
 from skyseg.runtime.process.segmenter import Segmenter
 from skyseg.runtime.sinks.base import FrameRecord, Sink
+from skyseg.runtime.sinks.disk_guard import LowDiskGuard
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +53,7 @@ class RunConfig:
     max_frames: int | None = None
     progress_s: float = 5.0
     gpu_prepost: str = "auto"  # TensorRT only: letterbox + mask assembly on the GPU (auto: when CuPy is installed)
+    min_free_mb: float = 100.0  # below this, annotated video/images stop; below half, masks; 0 = off
     prior: str = "auto"  # per-installation horizon prior: auto (fixed-camera sources: folders, watch), on, off
     prior_frames: int = 8  # frames counted before the prior is applied
 
@@ -259,6 +261,7 @@ def process(
     progress: Progress | None = None,
     dropped: Callable[[], int] = lambda: 0,
     prior: HorizonPrior | None = None,
+    guard: LowDiskGuard | None = None,
 ) -> Progress:
     """Feed items through the segmenter into the sinks until the stream ends, `stop()` or max_frames."""
     progress = progress or Progress()
@@ -276,7 +279,7 @@ def process(
                 if prior is not None:
                     result = prior.apply(result)
                 record = FrameRecord(frame=item, result=result, rgb8=segmenter.last_rgb8, fps=progress.fps)
-        for sink in sinks:
+        for sink in sinks if guard is None else guard.active(sinks):
             try:
                 sink.write(record)
             except OSError as err:  # a full disk or a vanished folder: stop, keeping every finished frame
@@ -316,7 +319,8 @@ def run(config: RunConfig) -> RunSummary:
             failed = False
             try:
                 process(segmenter, source, sinks, lambda: stop.reason is not None, config.max_frames, progress,
-                        lambda: source.dropped, make_prior(config, source.spec.kind))
+                        lambda: source.dropped, make_prior(config, source.spec.kind),
+                        LowDiskGuard(int(config.min_free_mb * 1e6)))
             except BaseException:
                 failed = True
                 raise

@@ -15,6 +15,7 @@ from skyseg.cli.main import main
     (["run", "test://sky?n=1", "--max-det", "0"], "argument --max-det: must be ≥ 1, got 0"),
     (["run", "test://sky?n=1", "--static-share", "0"], "argument --static-share: must be in (0, 1], got 0"),
     (["run", "test://sky?n=1", "--progress", "-1"], "argument --progress: must be in (0, inf), got -1"),
+    (["run", "test://sky?n=1", "--min-free", "-5"], "argument --min-free: must be in [0, inf), got -5"),
     (["run", "test://sky?n=1", "--conf", "abc"], "argument --conf: expected a number in [0, 1], got 'abc'"),
     (["bench", "m.onnx", "--frames", "0"], "argument --frames: must be ≥ 1, got 0"),
     (["evaluate", "d", "--min-iou", "1.5"], "argument --min-iou: must be in [0, 1], got 1.5"),
