@@ -61,6 +61,7 @@ def status_json(pipeline: LivePipeline) -> dict[str, Any]:
         "time": time.time(), "rows": state.seq, "uploads": state.uploads,
         "static_mask_frames": state.static_frames(), "rss_mb": rss_mb(), "save_dir": str(pipeline.save_dir),
         "max_upload_mb": pipeline.config.max_upload_mb, "uptime_s": round(time.time() - state.started, 1),
+        "instance": state.started,
     }
 
 
@@ -96,6 +97,8 @@ def live_routes(pipeline: LivePipeline, uploads: UploadRunner, should_exit: Call
 
     async def events(request: Request) -> Response:
         since = _int_param(request, "since", state.seq, 0, 1 << 62)
+        if since is not None and since > state.seq:  # a page from before a restart: send what this run has
+            since = 0
         period = 1.0 / config.push_hz
 
         async def stream() -> AsyncIterator[bytes]:

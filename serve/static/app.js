@@ -53,6 +53,7 @@ document.querySelectorAll(".views button").forEach(button => button.addEventList
 
 // ---- status -----------------------------------------------------------------------------------------------
 function applyStatus(s) {
+  if (status && status.instance !== s.instance) { location.reload(); return; } // the server restarted: start over
   status = s;
   const rate = Number(s.fps || 0), fps = rate > 0 && rate < 1 ? rate.toFixed(3) : rate.toFixed(1);
   $("status-line").textContent = `${s.frames} frames · ${fps} fps · ${s.model} · ${s.source} · ${s.state}` +

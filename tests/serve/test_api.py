@@ -154,6 +154,19 @@ def test_events_push_status_and_rows(server: Server) -> None:
     assert events["rows"] and "sky_fraction" in events["rows"][0]
 
 
+def test_events_for_a_page_from_before_a_restart(server: Server) -> None:
+    import httpx
+
+    with httpx.stream("GET", f"{server.url}/api/events", params={"since": 10**12}, timeout=30) as response:
+        name = None
+        for line in response.iter_lines():
+            if line.startswith("event: "):
+                name = line[7:]
+            elif name == "rows" and line.startswith("data: "):
+                assert json.loads(line[6:])[0]["seq"] >= 1
+                break
+
+
 def _detect(client: Any, path: Path, name: str | None = None) -> Any:
     with open(path, "rb") as f:
         return client.post("/api/detect", files={"file": (name or path.name, f, "application/octet-stream")})
