@@ -15,13 +15,13 @@ from __future__ import annotations
 import hmac
 import json
 from http.cookies import SimpleCookie
-from typing import Any, Awaitable, Callable
+from typing import Any, Awaitable, Callable, Dict
 from urllib.parse import parse_qs, urlsplit
 
 from skyseg.serve.config import is_loopback
 
 COOKIE = "skyseg_token"
-Scope = dict[str, Any]
+Scope = Dict[str, Any]  # typing's Dict: a module-level alias is evaluated at import, and JetPack 5 has Python 3.8
 ASGIApp = Callable[[Scope, Callable[[], Awaitable[Any]], Callable[[Any], Awaitable[None]]], Awaitable[None]]
 
 
