@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from skyseg.export.onnx_info import read_onnx_info
-from skyseg.export.trt_lint import lint_onnx
+from skyseg.export.trt.lint import lint_onnx
 from skyseg.runtime.backends.engine_file import read_engine_file, read_sidecar, sidecar_path
 from skyseg.runtime.errors import InputError, MissingDependencyError, SkysegError
 
@@ -72,7 +72,7 @@ def _engine_report(path: Path) -> dict[str, Any]:
                                                 "build_flags", "strongly_typed", "dla_core") if k in side},
     }
     try:
-        from skyseg.export.trt_engine import engine_layers, gpu_identity, import_tensorrt  # noqa: PLC0415
+        from skyseg.export.trt.engine import engine_layers, gpu_identity, import_tensorrt  # noqa: PLC0415
 
         trt = import_tensorrt()
     except MissingDependencyError as err:

@@ -30,7 +30,7 @@ from typing import Sequence
 import numpy as np
 import onnx
 
-from skyseg.export.trt_lint import LintReport, lint_onnx
+from skyseg.export.trt.lint import LintReport, lint_onnx
 from skyseg.export.verify_frames import VerifyFrame
 from skyseg.runtime.errors import MissingDependencyError
 from skyseg.runtime.quality.mask_metrics import mask_iou

@@ -1,11 +1,11 @@
 """The improved YOLO11-seg (OREPA, RepConv, SS2D) and its exact deploy form."""
 from __future__ import annotations
 
-from skyseg.models.offline import configure_ultralytics_offline
+from skyseg.models.training.offline import configure_ultralytics_offline
 
 configure_ultralytics_offline()  # before anything imports ultralytics
 
-from skyseg.models.loading import load_model, resolve_config  # noqa: E402  (light: imports Ultralytics on call)
+from skyseg.models.training.loading import load_model, resolve_config  # noqa: E402  (light: imports Ultralytics on call)
 
 _LAZY = {"register": "skyseg.models.registry", "reparameterize_model": "skyseg.models.reparam"}
 

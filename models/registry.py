@@ -21,7 +21,7 @@ from typing import Any, Callable
 
 from torch import nn
 
-import skyseg.models.offline  # noqa: F401  (offline switches before Ultralytics is imported)
+import skyseg.models.training.offline  # noqa: F401  (offline switches before Ultralytics is imported)
 from ultralytics.nn import tasks
 from ultralytics.nn.modules.block import C3k, C3k2, C2PSA
 from ultralytics.nn.modules.conv import Conv

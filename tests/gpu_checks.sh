@@ -14,7 +14,7 @@ python3 -c "import torch, ultralytics, cupy, cv2; print('torch', torch.__version
 SKYSEG_TEST_DEVICE=cuda timeout 200 python3 -m pytest -q -p no:cacheprovider -o addopts="--import-mode=importlib -ra" \
   tests/models/test_blocks.py tests/models/test_selective_scan.py tests/models/test_model_deploy.py -k "not onnx" \
   > "$OUT"/pytest_models_cuda.log 2>&1; echo "pytest models cuda rc=$?"; tail -5 "$OUT"/pytest_models_cuda.log
-timeout 150 python3 -m skyseg.models.gpu_check > "$OUT"/models_gpu_check.md 2>"$OUT"/models_gpu_check.err; echo "models gpu_check rc=$?"
+timeout 150 python3 -m skyseg.models.tools.gpu_check > "$OUT"/models_gpu_check.md 2>"$OUT"/models_gpu_check.err; echo "models gpu_check rc=$?"
 cat "$OUT"/models_gpu_check.md; tail -3 "$OUT"/models_gpu_check.err
 timeout 90 python3 -m skyseg.runtime.process.gpu_check --json "$OUT"/runtime_gpu_check.json > "$OUT"/runtime_gpu_check.log 2>&1; echo "runtime gpu_check rc=$?"
 tail -15 "$OUT"/runtime_gpu_check.log

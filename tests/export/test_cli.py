@@ -8,7 +8,7 @@ import onnx
 import pytest
 
 from skyseg.cli.main import main
-from skyseg.export.trt_engine import INSTALL_TENSORRT
+from skyseg.export.trt.engine import INSTALL_TENSORRT
 from skyseg.runtime.backends.engine_file import PLAN_MAGIC, write_engine_file
 
 HAS_TRT = importlib.util.find_spec("tensorrt") is not None

@@ -3,7 +3,7 @@ device the equivalence tests run on.
 
 `SKYSEG_TEST_DEVICE=cuda pytest tests/models/test_blocks.py tests/models/test_selective_scan.py …` runs the same
 tests with every module and tensor on the GPU (torch's default device), TF32 off so float32 means float32
-(`skyseg.models.gpu_check` adds the float16-autocast checks). Random inputs are drawn on the CPU with seeded
+(`skyseg.models.tools.gpu_check` adds the float16-autocast checks). Random inputs are drawn on the CPU with seeded
 generators and moved, so both devices see the same numbers.
 """
 from __future__ import annotations
@@ -13,7 +13,7 @@ import os
 import pytest
 import torch
 
-from skyseg.models.randomise import randomise as randomise_module
+from skyseg.models.tools.randomise import randomise as randomise_module
 
 DEVICE = os.environ.get("SKYSEG_TEST_DEVICE", "cpu")
 

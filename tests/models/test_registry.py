@@ -9,7 +9,7 @@ from skyseg.models.c3k2_rep import C3k2OREPA, C3k2Rep, RepC3k
 from skyseg.models.orepa import OREPA
 from skyseg.models.repconv import RepVGGConv
 from skyseg.models.segment_rep import SegmentRep
-from skyseg.models.loading import CFG_DIR, packaged_configs, resolve_config
+from skyseg.models.training.loading import CFG_DIR, packaged_configs, resolve_config
 from skyseg.runtime.errors import InputError
 from skyseg.models.ss2d import VSSBlock
 from ultralytics.nn import tasks

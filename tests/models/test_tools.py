@@ -5,7 +5,7 @@ import torch
 import pytest
 
 from skyseg.bench import models as bench
-from skyseg.models import gpu_check
+from skyseg.models.tools import gpu_check
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="this test covers the no-GPU message")

@@ -75,7 +75,7 @@ def test_train_rejects_missing_dataset(tmp_path, caplog):
 def test_amp_check_is_replaced_only_during_training():
     from ultralytics.engine import trainer as trainer_module
 
-    from skyseg.models.train import _amp_check_without_download
+    from skyseg.models.training.train import _amp_check_without_download
 
     original = trainer_module.check_amp
     with _amp_check_without_download():
@@ -89,7 +89,7 @@ def test_cpu_training_gets_every_core_and_its_workers_back():
 
     import torch
 
-    from skyseg.models.train import TrainConfig, _cpu_resources
+    from skyseg.models.training.train import TrainConfig, _cpu_resources
 
     before = torch.get_num_threads()
     trainer = SimpleNamespace(device=torch.device("cpu"), args=SimpleNamespace(workers=0))

@@ -1,4 +1,4 @@
-"""`skyseg.models.upgrade`: a checkpoint of the previous config carried into the current one, function-preserving."""
+"""`skyseg.models.tools.upgrade`: a checkpoint of the previous config carried into the current one, function-preserving."""
 from __future__ import annotations
 
 import re
@@ -8,9 +8,9 @@ import pytest
 import torch
 
 import skyseg.models
-from skyseg.models.loading import CFG_DIR
+from skyseg.models.training.loading import CFG_DIR
 from skyseg.models.repconv import RepVGGConv
-from skyseg.models.upgrade import upgrade_checkpoint
+from skyseg.models.tools.upgrade import upgrade_checkpoint
 from skyseg.runtime.errors import InputError, ModelContractError
 
 

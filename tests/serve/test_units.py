@@ -111,7 +111,7 @@ def test_the_server_side_imports_no_train_side() -> None:
     import subprocess
     import sys
 
-    code = ("import sys, skyseg.cli.serve, skyseg.serve.app, skyseg.serve.server; "
+    code = ("import sys, skyseg.cli.operate.serve, skyseg.serve.app, skyseg.serve.server; "
             "bad = sorted(m for m in ('torch', 'ultralytics', 'onnx', 'skyseg.models', 'skyseg.synth', 'skyseg.bench') "
             "if m in sys.modules); print(bad); sys.exit(1 if bad else 0)")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
@@ -121,7 +121,7 @@ def test_the_server_side_imports_no_train_side() -> None:
 def test_token_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     import argparse
 
-    from skyseg.cli import serve as cli_serve
+    from skyseg.cli.operate import serve as cli_serve
 
     monkeypatch.setenv("SKYSEG_SERVE_TOKEN", "from-the-environment")
     parser = argparse.ArgumentParser()

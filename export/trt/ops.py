@@ -11,7 +11,7 @@ Compiled by hand from onnx-tensorrt's `docs/operators.md` ("Operator Support Mat
 * TensorRT 11.x: the 10.15 matrix ("opset 9 to opset 24"; the 11.2 doc states the same range). We could not read an
   11.x matrix itself; 11.x removed implicit quantization and builder precision flags, not parser operators.
 
-Key per-operator restrictions from the same tables are checked in `trt_lint`. Keep this file data only.
+Key per-operator restrictions from the same tables are checked in `skyseg.export.trt.lint`. Keep this file data only.
 """
 from __future__ import annotations
 

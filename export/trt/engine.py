@@ -1,6 +1,6 @@
 """The TensorRT side of `skyseg build` and `skyseg inspect`: everything here imports `tensorrt` lazily.
 
-Flag decisions live in `trt_build` (pure, tested anywhere); this module turns a `BuildPlan` into TensorRT API
+Flag decisions live in `skyseg.export.trt.build` (pure, tested anywhere); this module turns a `BuildPlan` into TensorRT API
 calls, writes the engine + sidecar through `skyseg.runtime.backends.engine_file`, and reads engines back for inspection.
 """
 from __future__ import annotations
@@ -16,8 +16,8 @@ import numpy as np
 
 from skyseg.export.metadata import file_sha256
 from skyseg.export.onnx_info import read_onnx_info
-from skyseg.export.trt_build import BuildConfig, BuildPlan, parse_trt_version, plan_build, sidecar_document, trtexec_command
-from skyseg.export.trt_lint import lint_onnx
+from skyseg.export.trt.build import BuildConfig, BuildPlan, parse_trt_version, plan_build, sidecar_document, trtexec_command
+from skyseg.export.trt.lint import lint_onnx
 from skyseg.runtime.atomic_file import write_bytes_atomic
 from skyseg.runtime.backends.engine_file import write_engine_file
 from skyseg.runtime.errors import InputError, MissingDependencyError, SkysegError

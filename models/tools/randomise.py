@@ -1,5 +1,5 @@
 """Randomised BatchNorm statistics/affine and OREPA branch scales, so a fusion error cannot hide behind
-BatchNorm's identity initialisation. Used by the equivalence tests and `skyseg.models.gpu_check`."""
+BatchNorm's identity initialisation. Used by the equivalence tests and `skyseg.models.tools.gpu_check`."""
 from __future__ import annotations
 
 import torch

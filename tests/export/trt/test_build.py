@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from skyseg.export.onnx_info import OnnxInfo, TensorInfo
-from skyseg.export.trt_build import (
+from skyseg.export.trt.build import (
     BuildConfig,
     parse_trt_version,
     plan_build,

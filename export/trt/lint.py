@@ -1,6 +1,6 @@
 """TensorRT compatibility lint for an ONNX graph, on the CPU, before anyone reaches a Jetson.
 
-Checks every node (subgraphs included) against the ONNX-parser support tables in `trt_ops` for TensorRT 8.6,
+Checks every node (subgraphs included) against the ONNX-parser support tables in `skyseg.export.trt.ops` for TensorRT 8.6,
 10.x and 11.x: op types, custom domains, opset range, control flow, key attributes (Resize modes, pooling
 dilations, Q/DQ zero points, constant-only inputs), INT64 and DOUBLE tensors, and dynamic dimensions when a static
 model was asked for. Returns findings with a severity; export verification fails on any "error".
@@ -16,7 +16,7 @@ import numpy as np
 import onnx
 from onnx import numpy_helper
 
-from skyseg.export.trt_ops import (
+from skyseg.export.trt.ops import (
     CONSTANT_INPUTS_86,
     CONTROL_FLOW,
     DISCOURAGED,

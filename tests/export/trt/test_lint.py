@@ -6,8 +6,8 @@ import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from skyseg.export.trt_lint import lint_onnx
-from skyseg.export.trt_ops import TARGETS
+from skyseg.export.trt.lint import lint_onnx
+from skyseg.export.trt.ops import TARGETS
 
 F = TensorProto.FLOAT
 

@@ -7,7 +7,7 @@ tests cannot say: every reparameterizable block and the whole n model under `tor
 vs train form, both against the float32 train form), the whole model in float32 with TF32 off and on, and
 batch-1 forward latency of train form, deploy form and stock yolo11n-seg in float32 and float16 autocast.
 
-`python -m skyseg.models.gpu_check` exits 0 when every check passes, 3 when one fails, and 2 with one sentence
+`python -m skyseg.models.tools.gpu_check` exits 0 when every check passes, 3 when one fails, and 2 with one sentence
 when no CUDA device is visible. `--device cpu` runs the same code on the CPU (bfloat16 autocast) as a dry run.
 """
 from __future__ import annotations
@@ -20,7 +20,7 @@ from typing import Sequence
 import torch
 from torch import nn
 
-from skyseg.models.randomise import randomise
+from skyseg.models.tools.randomise import randomise
 from skyseg.runtime.timing import median_ms
 
 log = logging.getLogger(__name__)
@@ -134,7 +134,7 @@ def timing_lines(train: nn.Module, deploy: nn.Module, device: torch.device, amp:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m skyseg.models.gpu_check", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m skyseg.models.tools.gpu_check", description=__doc__.splitlines()[0])
     parser.add_argument("--imgsz", type=int, default=640)
     parser.add_argument("--device", default="cuda", help="cuda (default) or cpu for a dry run")
     parser.add_argument("--time-sizes", type=int, nargs="*", default=[320, 640])

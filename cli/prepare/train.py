@@ -39,7 +39,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     if logging.getLogger().getEffectiveLevel() <= logging.INFO and "ultralytics" not in sys.modules:
         os.environ.setdefault("YOLO_VERBOSE", "True")  # show Ultralytics' epoch progress (skyseg -q hides it)
-    from skyseg.models.train import TrainConfig, train
+    from skyseg.models.training.train import TrainConfig, train
 
     config = TrainConfig(data=args.data, model=args.model, epochs=args.epochs, imgsz=args.imgsz, device=args.device,
                          batch=args.batch, workers=args.workers, project=args.project, name=args.name,

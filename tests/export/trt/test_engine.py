@@ -16,8 +16,8 @@ pytestmark = [pytest.mark.tensorrt, pytest.mark.gpu, pytest.mark.slow]
 
 from skyseg.export.inspect_model import inspect_file  # noqa: E402
 from skyseg.export.onnx_export import ExportConfig, export_onnx  # noqa: E402
-from skyseg.export.trt_build import BuildConfig, parse_trt_version  # noqa: E402
-from skyseg.export.trt_engine import build_engine  # noqa: E402
+from skyseg.export.trt.build import BuildConfig, parse_trt_version  # noqa: E402
+from skyseg.export.trt.engine import build_engine  # noqa: E402
 from skyseg.runtime.quality.mask_metrics import mask_iou  # noqa: E402
 from skyseg.export.verify_frames import folder_frames, synthetic_frames  # noqa: E402
 from skyseg.runtime.backends.base import open_backend  # noqa: E402

@@ -9,7 +9,7 @@ from skyseg.runtime.errors import InputError
 
 log = logging.getLogger(__name__)
 
-CFG_DIR = Path(__file__).resolve().parent / "cfg"
+CFG_DIR = Path(__file__).resolve().parents[1] / "cfg"  # models/cfg
 # yolo11-sky-seg.yaml, or with a scale letter: yolo11n-sky-seg.yaml / yolo11s-sky-seg.yaml
 _PACKAGED = re.compile(r"^(?P<stem>yolo11)(?P<scale>[a-z]?)(?P<rest>-sky-seg)\.ya?ml$")
 

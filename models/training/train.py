@@ -84,7 +84,7 @@ def train(config: TrainConfig) -> Path:
                          f"(e.g. one written by `skyseg synth`)")
     if not 0.0 < config.fraction <= 1.0:
         raise InputError(f"--fraction must be in (0, 1], got {config.fraction}")
-    from skyseg.models.loading import load_model
+    from skyseg.models.training.loading import load_model
 
     model = load_model(config.model)  # registers skyseg modules: the trainer re-parses the YAML in this process
     overrides = dict(

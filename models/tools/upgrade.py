@@ -1,6 +1,6 @@
 """Carry a checkpoint trained with an earlier skyseg config into the current one, keeping its function.
 
-`python -m skyseg.models.upgrade OLD.pt -o NEW.pt [--model yolo11n-sky-seg.yaml]`
+`python -m skyseg.models.tools.upgrade OLD.pt -o NEW.pt [--model yolo11n-sky-seg.yaml]`
 
 Where the current config has a RepVGGConv and the old model has a plain Ultralytics Conv at the same place
 (the stride-2 convs, SegmentRep's head convs), the old conv and its BatchNorm become the 3×3 branch, and the new
@@ -106,7 +106,7 @@ def upgrade_checkpoint(src: Path, dst: Path, config: str = "yolo11n-sky-seg.yaml
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m skyseg.models.upgrade", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m skyseg.models.tools.upgrade", description=__doc__.splitlines()[0])
     parser.add_argument("checkpoint", type=Path)
     parser.add_argument("-o", "--output", type=Path, required=True)
     parser.add_argument("--model", default="yolo11n-sky-seg.yaml", help="the current config to carry it into")
