@@ -47,14 +47,17 @@ def letterbox_geometry(src_hw: tuple[int, int], dst_hw: tuple[int, int]) -> Lett
 
 
 def letterbox(rgb: np.ndarray, dst_hw: tuple[int, int]) -> tuple[np.ndarray, LetterboxInfo]:
-    """Resize an H×W×3 uint8 image into dst_hw with grey padding; returns the padded uint8 image and geometry."""
-    if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
-        raise ValueError(f"letterbox expects an H×W×3 uint8 image, got shape {rgb.shape} dtype {rgb.dtype}")
+    """Resize an H×W×3 (or H×W gray) uint8 image into dst_hw with grey padding; returns the padded H×W×3 uint8
+    image and geometry. A gray frame is resized as one channel and copied to three: the same bytes as resizing
+    its RGB expansion, for a third of the work."""
+    if not (rgb.ndim == 2 or (rgb.ndim == 3 and rgb.shape[2] == 3)) or rgb.dtype != np.uint8:
+        raise ValueError(f"letterbox expects an H×W×3 or H×W uint8 image, got shape {rgb.shape} dtype {rgb.dtype}")
     info = letterbox_geometry(rgb.shape[:2], dst_hw)
     nh, nw = info.resized_hw
     resized = rgb if (nh, nw) == rgb.shape[:2] else cv2.resize(rgb, (nw, nh), interpolation=cv2.INTER_LINEAR)
     out = np.full((*dst_hw, 3), PAD_VALUE, dtype=np.uint8)
-    out[info.pad_top : info.pad_top + nh, info.pad_left : info.pad_left + nw] = resized
+    out[info.pad_top : info.pad_top + nh, info.pad_left : info.pad_left + nw] = (
+        resized[..., None] if resized.ndim == 2 else resized)
     return out, info
 
 

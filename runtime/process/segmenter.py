@@ -21,7 +21,7 @@ from skyseg.runtime.backends.base import Backend
 from skyseg.runtime.frame import Frame
 from skyseg.runtime.process.letterbox import letterbox, to_tensor
 from skyseg.runtime.process.postprocess import postprocess
-from skyseg.runtime.process.preprocess import to_rgb8
+from skyseg.runtime.process.preprocess import gray_to_rgb, to_display8
 from skyseg.runtime.result import SegResult
 
 
@@ -38,13 +38,13 @@ class Segmenter:
         self.input_hw = backend.input_hw
         self.names = backend.info.names
         self._input = np.empty((1, 3, *self.input_hw), dtype=np.float32)  # reused: one allocation per run
-        self.last_rgb8: np.ndarray | None = None  # the last frame as 8-bit RGB (what annotators draw on)
+        self._last8: np.ndarray | None = None  # the last frame as stretched 8-bit (gray stays gray)
 
     def segment(self, pixels: np.ndarray) -> SegResult:
         """Segment one frame (RGB or gray; uint8, uint16 or float). Timings in ms under 'pre', 'infer', 'post'."""
         t0 = time.perf_counter()
-        rgb8 = to_rgb8(pixels)  # = skyseg.runtime.process.preprocess.preprocess, keeping the 8-bit frame for sinks
-        padded, info = letterbox(rgb8, self.input_hw)
+        img8 = to_display8(pixels)  # = skyseg.runtime.process.preprocess.preprocess, keeping the 8-bit frame for sinks
+        padded, info = letterbox(img8, self.input_hw)
         images = to_tensor(padded, out=self._input)
         t1 = time.perf_counter()
         out = self.backend.infer(images)
@@ -52,8 +52,15 @@ class Segmenter:
         res = postprocess(out["output0"], out["output1"], info, self.conf, self.iou, self.max_det, self.names)
         t3 = time.perf_counter()
         res.timings.update(pre=(t1 - t0) * 1e3, infer=(t2 - t1) * 1e3, post=(t3 - t2) * 1e3)
-        self.last_rgb8 = rgb8
+        self._last8 = img8
         return res
+
+    @property
+    def last_rgb8(self) -> np.ndarray | None:
+        """The last frame as H×W×3 8-bit RGB (what annotators draw on), expanded from gray on first use."""
+        if self._last8 is not None and self._last8.ndim == 2:
+            self._last8 = gray_to_rgb(self._last8)
+        return self._last8
 
     def segment_frame(self, frame: Frame) -> SegResult:
         """Segment a source Frame; the result carries the frame's identity (index, source, path, time)."""

@@ -61,5 +61,5 @@ class GpuSegmenter(Segmenter):
         )
         t3 = time.perf_counter()
         res.timings.update(pre=(t1 - t0) * 1e3, infer=(t2 - t1) * 1e3, post=(t3 - t2) * 1e3)
-        self.last_rgb8 = rgb8
+        self._last8 = rgb8
         return res

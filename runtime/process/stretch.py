@@ -28,6 +28,8 @@ def stretch_to_uint8(
     """
     if pixels.dtype == np.uint8:
         return pixels
+    if pixels.dtype.kind == "f":
+        pixels = _as_uint16_if_exact(pixels)
     step = max(1, int(np.sqrt(pixels.size / _SAMPLE_TARGET)))
     sample = pixels[::step, ::step]
     if pixels.dtype in (np.uint16, np.int16, np.int8):
@@ -36,6 +38,14 @@ def stretch_to_uint8(
         table = _curve(np.arange(info.min, info.max + 1, dtype=np.float32), *limits, softening)
         index = pixels if info.min == 0 else pixels.astype(np.int32) - info.min
         return table[index]
+    return stretch_float(pixels, low, high, softening)
+
+
+def stretch_float(pixels: np.ndarray, low: float = LOW_PERCENTILE, high: float = HIGH_PERCENTILE,
+                  softening: float = ASINH_SOFTENING) -> np.ndarray:
+    """The curve computed per pixel in float32 (the path the lookup table must equal)."""
+    step = max(1, int(np.sqrt(pixels.size / _SAMPLE_TARGET)))
+    sample = pixels[::step, ::step]
     values = np.asarray(pixels, dtype=np.float32)
     finite_sample = np.isfinite(sample)
     limits = _limits(np.asarray(sample, dtype=np.float32)[finite_sample] if not finite_sample.all()
@@ -46,6 +56,21 @@ def stretch_to_uint8(
     if not finite.all():
         values = np.where(finite, values, limits[0])  # → 0 after the curve
     return _curve(values, *limits, softening)
+
+
+def _as_uint16_if_exact(pixels: np.ndarray) -> np.ndarray:
+    """A float frame whose values are all whole numbers in 0–65535 (16-bit ADC counts stored as BITPIX -32/-64,
+    as many all-sky FITS writers do) as uint16, so it takes the lookup-table path; anything else unchanged.
+
+    Exact: the LUT holds the same float32 curve, and the integer percentiles equal np.percentile's, so the bytes
+    are those of the float path. A 0.5 ms check decides it (a NaN or a fraction anywhere keeps the float path).
+    """
+    sample = pixels[:: max(1, pixels.shape[0] // 64)]
+    if not (np.all(sample >= 0) and np.all(sample <= 65535) and np.array_equal(sample, np.floor(sample))):
+        return pixels
+    with np.errstate(invalid="ignore"):
+        as16 = pixels.astype(np.uint16)
+    return as16 if np.array_equal(as16, pixels) else pixels
 
 
 def _limits(sample: np.ndarray, low: float, high: float) -> tuple[np.float32, np.float32] | None:

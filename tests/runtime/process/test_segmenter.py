@@ -45,6 +45,18 @@ def test_segment_equals_preprocess_infer_postprocess(backend, fits_frame: np.nda
     assert seg.last_rgb8.shape == (*fits_frame.shape, 3) and seg.last_rgb8.dtype == np.uint8
 
 
+def test_gray_frames_letterbox_as_one_channel_with_the_same_bytes(fits_frame: np.ndarray) -> None:
+    from skyseg.runtime.process.letterbox import letterbox
+    from skyseg.runtime.process.preprocess import to_display8, to_rgb8
+
+    gray = to_display8(fits_frame)
+    assert gray.shape == fits_frame.shape and gray.dtype == np.uint8
+    for hw in ((320, 320), (256, 448), (480, 640)):
+        one, info1 = letterbox(gray, hw)
+        three, info3 = letterbox(to_rgb8(fits_frame), hw)
+        assert info1 == info3 and one.shape == (*hw, 3) and np.array_equal(one, three)
+
+
 def test_segment_frame_carries_identity(backend, fits_frame: np.ndarray) -> None:
     seg = Segmenter(backend)
     frame = Frame(pixels=fits_frame, index=7, source_id="night", timestamp=1.7e9, path="/x/iceact.fits")

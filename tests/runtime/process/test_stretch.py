@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from skyseg.runtime.process import stretch
-from skyseg.runtime.process.stretch import stretch_to_uint8
+from skyseg.runtime.process.stretch import stretch_float, stretch_to_uint8
 
 
 def _reference(pixels: np.ndarray) -> np.ndarray:
@@ -27,7 +27,7 @@ def test_integer_lookup_table_equals_the_float_path(dtype: type) -> None:
     pixels = rng.integers(info.min, info.max + 1, (300, 410)).astype(dtype)
     lut = stretch_to_uint8(pixels)
     assert lut.dtype == np.uint8 and lut.shape == pixels.shape
-    assert np.array_equal(lut, stretch_to_uint8(pixels.astype(np.float32)))
+    assert np.array_equal(lut, stretch_float(pixels.astype(np.float32)))
 
 
 @pytest.mark.parametrize("seed", range(40))
@@ -59,3 +59,19 @@ def test_float32_frames_stay_float32_and_match_a_float64_reference(realsky_dir) 
 def test_constant_and_empty_frames() -> None:
     assert not stretch_to_uint8(np.full((8, 9), 7, np.uint16)).any()
     assert not stretch_to_uint8(np.full((8, 9), np.nan, np.float32)).any()
+
+
+def test_whole_number_float_frames_take_the_table_with_the_same_bytes(realsky_dir, monkeypatch) -> None:
+    """magic_*.fits stores 16-bit counts as BITPIX -32: they go through the lookup table, byte for byte equal to
+    the per-pixel float curve; a fraction, a NaN or a negative value anywhere keeps the float path."""
+    from skyseg.runtime.sources.fits_reader import read_fits
+
+    pixels, _ = read_fits(realsky_dir / "magic_20180816_2101.fits")
+    assert pixels.dtype == np.float32
+    assert stretch._as_uint16_if_exact(pixels).dtype == np.uint16
+    assert np.array_equal(stretch_to_uint8(pixels), stretch_float(pixels))
+    for spoil in (0.5, np.nan, -pixels[7, 9] - 3):
+        bad = pixels.copy()
+        bad[-1, -1] += spoil  # the last pixel only: past the row sample the quick check looks at
+        assert stretch._as_uint16_if_exact(bad) is bad
+        assert np.array_equal(stretch_to_uint8(bad), stretch_float(bad))
