@@ -50,3 +50,22 @@ def test_openvino_refuses_engines_and_garbage(tmp_path: Path) -> None:
     with pytest.raises(ModelContractError, match="OpenVINO cannot read"):
         with open_backend(junk, backend="openvino"):
             pass
+
+
+def test_openvino_refuses_int8_qdq_models(tmp_path: Path) -> None:
+    """Q/DQ models give other masks on OpenVINO than on ONNX Runtime: refused with one sentence, never run."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    scale = helper.make_tensor("s", TensorProto.FLOAT, [], [0.02])
+    zero = helper.make_tensor("z", TensorProto.UINT8, [], [0])
+    graph = helper.make_graph(
+        [helper.make_node("QuantizeLinear", ["images", "s", "z"], ["q"]),
+         helper.make_node("DequantizeLinear", ["q", "s", "z"], ["output0"])],
+        "qdq", [helper.make_tensor_value_info("images", TensorProto.FLOAT, [1, 3, 32, 32])],
+        [helper.make_tensor_value_info("output0", TensorProto.FLOAT, [1, 3, 32, 32])], [scale, zero])
+    path = tmp_path / "m.int8.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), path)
+    with pytest.raises(ModelContractError, match="INT8 Q/DQ model.*--backend ort"):
+        with open_backend(path, backend="openvino"):
+            pass
