@@ -24,6 +24,7 @@ from skyseg.runtime.process.horizon_prior import FIXED_CAMERA_KINDS, HorizonPrio
 from skyseg.runtime.process.segmenter import Segmenter
 from skyseg.runtime.sinks.base import FrameRecord, Sink
 from skyseg.runtime.sinks.disk_guard import LowDiskGuard
+from skyseg.runtime.sinks.video_recovery import free_name, part_path, recover_killed_video, recover_killed_videos
 
 log = logging.getLogger(__name__)
 
@@ -190,7 +191,9 @@ def build_sinks(config: RunConfig, source_kind: str, fps: float | None) -> list[
         outputs.append("display://0")
     if save is not None:
         stills = source_kind in ("images", "watch")
-        outputs.append(str(save / "annotated") + "/" if stills else str(_free_name(save / "annotated.mp4")))
+        if not stills:
+            recover_killed_videos(save)  # a killed run's video first, so this run's name comes after it
+        outputs.append(str(save / "annotated") + "/" if stills else str(free_name(save / "annotated.mp4")))
     if table:  # first: a row is durable before its mask or video frame, so a killed run's masks all have rows
         from skyseg.runtime.sinks.table import TableSink
 
@@ -206,16 +209,6 @@ def build_sinks(config: RunConfig, source_kind: str, fps: float | None) -> list[
 
         sinks.append(StaticMaskSink(config.static_mask, config.static_share))
     return sinks
-
-
-def _free_name(path: Path) -> Path:
-    """`path`, or `stem.N.suffix` with the first free N: a rerun into the same --save-dir never replaces a video."""
-    n = 1
-    candidate = path
-    while candidate.exists():
-        candidate = path.with_name(f"{path.stem}.{n}{path.suffix}")
-        n += 1
-    return candidate
 
 
 def _display_usable() -> bool:
@@ -243,6 +236,9 @@ def _output_sink(uri: str, fps: float | None, annotator: Any, headless: bool) ->
     if Path(path).suffix.lower() in VIDEO_SUFFIXES:
         from skyseg.runtime.sinks.video import AnnotatedVideoSink
 
+        target = Path(path)
+        if part_path(target).exists():  # a killed run's video: kept beside, never replaced by this run's
+            recover_killed_video(part_path(target), target.with_name(f"{target.stem}.recovered{target.suffix}"))
         return AnnotatedVideoSink(path, fps, annotator)
     if Path(path).suffix and not path.endswith("/"):
         raise InputError(f"--output {uri}: expected display://N, a video file ({', '.join(VIDEO_SUFFIXES)}) "

@@ -4,7 +4,8 @@ Atomic files: `VideoFileSink` encodes into a hidden temp file next to the target
 after end-of-stream reached the muxer (so an MP4's index is written). When the `with` block ends by an exception
 — including KeyboardInterrupt or a SIGTERM the caller turns into one — the frames written so far are still
 finalised and renamed (a night's video is worth keeping); if the encoder itself failed, or no frame was written,
-the temp file is deleted. A hard kill (SIGKILL, power loss) can leave only the hidden `.<name>.part` file.
+the temp file is deleted. A hard kill (SIGKILL, power loss) leaves the hidden `.<name>.part` file: MP4/MOV are
+written fragmented, so it plays up to its last fragment, and the next run recovers it (sinks/video_recovery.py).
 
 The encoder is the first installed one that the file's container accepts (see `ENCODERS`), and is logged:
 `.mp4/.m4v/.mov` need H.264 (nvv4l2h264enc on Jetson, x264enc, openh264enc); `.mkv` takes any of them and also
@@ -23,6 +24,7 @@ import numpy as np
 
 from skyseg.runtime.errors import InputError, MissingDependencyError, SkysegError
 from skyseg.runtime.gst_pipeline import GST_INSTALL_HINT, fraction, load_gst, quote
+from skyseg.runtime.sinks.video_recovery import FRAGMENT_MS
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +48,7 @@ ENCODERS: tuple[Encoder, ...] = (
             "videoconvert ! video/x-raw,format=RGBA ! nvvidconv ! video/x-raw(memory:NVMM),format=I420 ! "
             "nvv4l2h264enc bitrate={bps} iframeinterval={gop} ! h264parse", True),
     Encoder("x264enc", _H264, ("x264enc",),
-            "videoconvert ! video/x-raw,format=I420 ! x264enc speed-preset=veryfast bitrate={kbps} key-int-max={gop}",
+            "videoconvert ! video/x-raw,format=I420 ! x264enc speed-preset=veryfast bframes=0 bitrate={kbps} key-int-max={gop}",
             True),
     Encoder("openh264enc", _H264, ("openh264enc", "h264parse"),
             "videoconvert ! video/x-raw,format=I420 ! openh264enc bitrate={bps} gop-size={gop} ! h264parse", True),
@@ -54,6 +56,8 @@ ENCODERS: tuple[Encoder, ...] = (
             "videoconvert ! vp8enc deadline=1 target-bitrate={bps} keyframe-max-dist={gop}", False),
     Encoder("jpegenc", (".avi", ".mkv"), ("jpegenc",), "videoconvert ! jpegenc quality=90", False),
 )
+# MP4/MOV as fragmented MP4: a killed run's temp file plays up to its last fragment (sinks/video_recovery.py)
+MUXER_OPTIONS = {"mp4mux": f" fragment-duration={FRAGMENT_MS}", "qtmux": f" fragment-duration={FRAGMENT_MS}"}
 MUXERS = {".mp4": "mp4mux", ".m4v": "mp4mux", ".mov": "qtmux", ".mkv": "matroskamux", ".webm": "webmmux",
           ".avi": "avimux"}
 
@@ -92,7 +96,7 @@ def encoder_launch(enc: Encoder, fps: float, size_wh: tuple[int, int], location:
     chain = enc.chain.format(kbps=int(bitrate_kbps), bps=int(bitrate_kbps) * 1000, gop=gop)
     return (f"appsrc name=skyseg_src format=time is-live=false block=true "
             f"caps=video/x-raw,format=RGB,width={w},height={h},framerate={fraction(fps)} ! {scale}{chain} ! "
-            f"{muxer} ! filesink location={quote(location)}")
+            f"{muxer}{MUXER_OPTIONS.get(muxer, '')} ! filesink location={quote(location)}")
 
 
 def _packed_rows(rgb: np.ndarray) -> np.ndarray:

@@ -67,7 +67,7 @@ def test_sigkill_keeps_every_finished_row_and_a_rerun_continues(night: Path, tmp
 
 
 def test_a_rerun_never_replaces_a_video(tmp_path: Path) -> None:
-    from skyseg.runtime.pipeline import _free_name
+    from skyseg.runtime.sinks.video_recovery import free_name as _free_name
 
     video = tmp_path / "annotated.mp4"
     assert _free_name(video) == video
