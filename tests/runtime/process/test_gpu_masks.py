@@ -88,14 +88,11 @@ def test_gpu_sky_mask_matches_numpy(hw: tuple[int, int], n: int) -> None:
     np.testing.assert_array_equal(nonempty.get(), ref_nonempty)
 
 
-def test_opencv4_path_resamples_with_the_exact_numpy_model(monkeypatch: pytest.MonkeyPatch) -> None:
-    import skyseg.runtime.process.mask_decode as mask_decode
-
+def test_non_aligned_frames_resample_with_the_exact_numpy_model() -> None:
     protos, coeffs, boxes = _case(5)
     dec = MaskDecoder(protos, letterbox_geometry((1040, 1392), (640, 640)))
     assert not dec.aligned()
     union, _ = dec.union_logits(coeffs, boxes)
-    monkeypatch.setattr(mask_decode, "WARP_SAMPLES_EXACTLY", False)
     got = dec.to_frame(union)
     assert np.array_equal(got, bilinear_threshold(union, dec.frame_affine(), (1040, 1392)))
     assert 0.05 < got.mean() < 0.95
