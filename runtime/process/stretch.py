@@ -37,7 +37,7 @@ def stretch_to_uint8(
         limits = _integer_limits(sample.ravel(), int(info.min), low, high)
         table = _curve(np.arange(info.min, info.max + 1, dtype=np.float32), *limits, softening)
         index = pixels if info.min == 0 else pixels.astype(np.int32) - info.min
-        return table[index]
+        return np.take(table, index)  # (take: ~2× faster than table[index] on a frame)
     return stretch_float(pixels, low, high, softening)
 
 
