@@ -14,6 +14,7 @@ import numpy as np
 
 from skyseg.synth.allsky import build_allsky_layout
 from skyseg.synth.camera import build_camera_layout
+from skyseg.synth.fields import fractal_noise
 from skyseg.synth.layout import Layout, Light
 from skyseg.synth.polygons import MIN_REGION_FRACTION, MIN_REGION_PX, close_mask, merge_regions, simplify
 from skyseg.synth.sensor import expose, sample_sensor
@@ -138,6 +139,36 @@ def _harden_exposure(rng: np.random.Generator, lay: Layout, mask: np.ndarray, c:
         lay.notes["overexposed"] = True
 
 
+def _open_to_rim(rng: np.random.Generator, lay: Layout) -> bool:
+    """allsky-hard: one frame in five from a camera on a mast or roof, whose sky reaches the image circle all
+    round (no ground ring, no arms, no buildings): the rim, not a band of ground, is the sky's edge there."""
+    if rng.random() >= 0.2:
+        return False
+    lay.obstacle[:] = 0
+    lay.notes["sky_to_rim"] = True
+    return True
+
+
+def _brighten_outside(rng: np.random.Generator, lay: Layout, radiance: np.ndarray, sky_level: float) -> None:
+    """allsky-hard: one frame in four with stray light around the image circle (a lit dome ring, scattered light
+    in the lens housing on bright nights): outside is as bright as the sky or brighter, never sky."""
+    if rng.random() >= 0.25:
+        return
+    w, h = lay.size_wh
+    cx, cy = lay.notes["circle_center"]
+    radius = lay.notes["circle_radius_px"]
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    beyond = np.maximum(np.hypot(xx - np.float32(cx), yy - np.float32(cy)) - np.float32(radius), 0) / np.float32(radius)
+    floor_share = np.float32(rng.uniform(0.2, 1.0))
+    level = floor_share + (1 - floor_share) * np.exp(-beyond / np.float32(rng.uniform(0.05, 0.5)))
+    texture = cv2.resize(fractal_noise(rng, (max(8, h // 8), max(8, w // 8)), base_cells=4, octaves=3), (w, h))
+    level *= np.float32(sky_level * rng.uniform(0.6, 2.5)) * (1 + np.float32(0.3) * texture)
+    tint = np.ones(radiance.shape[2], np.float32) if radiance.shape[2] == 1 else \
+        np.array([1.0, rng.uniform(0.85, 1.0), rng.uniform(0.6, 1.0)], np.float32)
+    radiance[lay.outside] = level[lay.outside][:, None] * tint
+    lay.notes["bright_outside"] = True
+
+
 def _add_transients(rng: np.random.Generator, lay: Layout, radiance: np.ndarray, mask: np.ndarray,
                     sky_level: float) -> None:
     """allsky-hard: meteors inside the sky and lamp glare with spikes across the horizon and the rim."""
@@ -161,7 +192,7 @@ def render_scene(seed: int, kind: str = "mixed", size: tuple[int, int] = (640, 6
         lay = build_camera_layout(rng, size)
     else:
         lay = build_allsky_layout(rng, size, HARD_RADIUS_RANGE) if hard else build_allsky_layout(rng, size)
-    if hard:
+    if hard and not _open_to_rim(rng, lay):
         _add_structures(rng, lay)
     w, h = size
     mask, contours = close_mask(~(lay.obstacle | lay.outside), max(MIN_REGION_PX, int(MIN_REGION_FRACTION * w * h)))
@@ -173,6 +204,7 @@ def render_scene(seed: int, kind: str = "mixed", size: tuple[int, int] = (640, 6
     radiance = _composite(rng, lay, mask, conditions, sensor["mono"])
     sky_level = _sky_level(radiance, mask)
     if hard:
+        _brighten_outside(rng, lay, radiance, sky_level)
         _add_transients(rng, lay, radiance, mask, sky_level)
     image = expose(rng, radiance, sensor, bit_depth, sky_level)
     if hard and rng.random() < 0.5:

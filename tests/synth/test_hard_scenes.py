@@ -87,6 +87,37 @@ def test_rims_cross_the_frame_edge_and_no_sky_outside_the_circle() -> None:
     assert cropped >= 3, "the circle should often be cropped by a 16:9 sensor"
 
 
+def _scenes_with(note: str, count: int = 3) -> list:
+    found = []
+    for seed in range(200):
+        scene = render_scene(seed, "allsky-hard", SIZE)
+        if scene.conditions["layout"].get(note):
+            found.append(scene)
+            if len(found) == count:
+                return found
+    raise AssertionError(f"no allsky-hard scene with {note} in 200 seeds")
+
+
+def test_sky_to_rim_scenes_are_sky_exactly_inside_the_image_circle() -> None:
+    for scene in _scenes_with("sky_to_rim"):
+        layout = scene.conditions["layout"]
+        r = _polar(*SIZE, *layout["circle_center"])
+        inside = r < layout["circle_radius_px"] - 1.5
+        beyond = r > layout["circle_radius_px"] + 1.5
+        assert (scene.mask[inside] == 255).all() and (scene.mask[beyond] == 0).all()
+
+
+def test_bright_outside_is_as_bright_as_the_sky_and_never_sky() -> None:
+    for scene in _scenes_with("bright_outside"):
+        layout = scene.conditions["layout"]
+        gray = scene.image.astype(np.float32).reshape(*scene.mask.shape, -1).mean(axis=2)
+        r = _polar(*SIZE, *layout["circle_center"])
+        outside = r > layout["circle_radius_px"] + 1.5
+        assert (scene.mask[outside] == 0).all()
+        near = outside & (r < layout["circle_radius_px"] * 1.1)  # next to the rim: brightest stray light
+        assert np.median(gray[near]) >= 0.5 * np.median(gray[scene.mask > 0])
+
+
 def test_meteors_and_glare_add_light_without_touching_the_mask_or_the_ground() -> None:
     h, w = 200, 300
     sky = np.zeros((h, w), bool)
