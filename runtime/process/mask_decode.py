@@ -167,6 +167,16 @@ class MaskDecoder:
         return np.stack([fx, fy], axis=1).astype(np.float32)
 
 
+def sample_axis(n: int, a: np.float32, b: np.float32, size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Along one axis, frame pixel i samples source position a·i + b: (left index, right index, weight of the
+    right one), indices clamped to the source (borders replicated), float32 as the GPU kernel computes it."""
+    f = a * np.arange(n, dtype=np.float32) + b
+    f0 = np.floor(f)
+    frac = (f - f0).astype(np.float32)
+    i0 = f0.astype(np.int64)
+    return np.clip(i0, 0, size - 1), np.clip(i0 + 1, 0, size - 1), frac
+
+
 def bilinear_threshold(union: np.ndarray, affine: tuple[float, float, float, float],
                        frame_hw: tuple[int, int]) -> np.ndarray:
     """Sample `union` bilinearly at (ax·x + bx, ay·y + by) for every frame pixel (borders replicated) and threshold
@@ -181,16 +191,8 @@ def bilinear_threshold(union: np.ndarray, affine: tuple[float, float, float, flo
     ax, bx, ay, by = (np.float32(v) for v in affine)
     h, w = frame_hw
     sh, sw = union.shape
-
-    def axis(n: int, a: np.float32, b: np.float32, size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        f = a * np.arange(n, dtype=np.float32) + b
-        f0 = np.floor(f)
-        frac = (f - f0).astype(np.float32)
-        i0 = f0.astype(np.int64)
-        return np.clip(i0, 0, size - 1), np.clip(i0 + 1, 0, size - 1), frac
-
-    x0, x1, fx = axis(w, ax, bx, sw)
-    y0, y1, fy = axis(h, ay, by, sh)
+    x0, x1, fx = sample_axis(w, ax, bx, sw)
+    y0, y1, fy = sample_axis(h, ay, by, sh)
     u = union.astype(np.float32, copy=False)
     rows = np.take(u, x0, axis=1)  # x on the source rows: [sh, W]
     rows *= np.float32(1) - fx

@@ -5,23 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from skyseg.runtime.process.mask_decode import bilinear_threshold
+from skyseg.runtime.process.mask_decode import bilinear_threshold, sample_axis
 
 
 def _every_pixel(union: np.ndarray, affine: tuple[float, ...], hw: tuple[int, int]) -> np.ndarray:
     """The full computation: x on the source rows, then y for all H×W pixels, float32 throughout."""
     ax, bx, ay, by = (np.float32(v) for v in affine)
-    h, w = hw
-    sh, sw = union.shape
-
-    def axis(n: int, a: np.float32, b: np.float32, size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        f = a * np.arange(n, dtype=np.float32) + b
-        f0 = np.floor(f)
-        return (np.clip(f0.astype(np.int64), 0, size - 1), np.clip(f0.astype(np.int64) + 1, 0, size - 1),
-                (f - f0).astype(np.float32))
-
-    x0, x1, fx = axis(w, ax, bx, sw)
-    y0, y1, fy = axis(h, ay, by, sh)
+    x0, x1, fx = sample_axis(hw[1], ax, bx, union.shape[1])
+    y0, y1, fy = sample_axis(hw[0], ay, by, union.shape[0])
     rows = union[:, x0] * (np.float32(1) - fx) + union[:, x1] * fx
     return rows[y0] * (np.float32(1) - fy)[:, None] + rows[y1] * fy[:, None] > 0
 
