@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 
+from skyseg.runtime.host import cpu_model  # noqa: F401 - re-exported: benches describe the machine with it
+
 log = logging.getLogger(__name__)
 
 # Distributions whose versions explain a number; looked up in package metadata, never imported.
@@ -33,20 +35,6 @@ VERSIONED_PACKAGES = (
     "ultralytics",
 )
 _PROBE_TIMEOUT_S = 5.0
-
-
-def cpu_model(cpuinfo: Path = Path("/proc/cpuinfo")) -> str:
-    """The CPU's marketing name (x86 'model name', ARM 'Model'/'Hardware'), else platform.processor()."""
-    try:
-        text = cpuinfo.read_text(errors="replace")
-    except OSError:
-        text = ""
-    for key in ("model name", "Model", "Hardware", "cpu model"):
-        for line in text.splitlines():
-            name, sep, value = line.partition(":")
-            if sep and name.strip() == key and value.strip():
-                return value.strip()
-    return platform.processor() or platform.machine() or "unknown"
 
 
 def usable_cpus() -> int:

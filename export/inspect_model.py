@@ -14,6 +14,7 @@ from typing import Any
 
 from skyseg.export.onnx_info import read_onnx_info
 from skyseg.export.trt.lint import lint_onnx
+from skyseg.runtime.backends.auto import describe as describe_auto
 from skyseg.runtime.backends.engine_file import read_engine_file, read_sidecar, sidecar_path
 from skyseg.runtime.errors import InputError, MissingDependencyError, SkysegError
 
@@ -37,6 +38,7 @@ def _onnx_report(path: Path) -> dict[str, Any]:
         "top_ops": dict(Counter(info.op_counts).most_common(8)),
         "metadata": info.metadata,
         "trt_lint": [f"{f.severity} {f.code}: {f.message}" for f in lint.findings] or ["no findings"],
+        "backend_auto": describe_auto(path),  # what `--backend auto` runs it on here, from its cache (no timing)
     }
 
 

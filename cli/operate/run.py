@@ -26,7 +26,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", help="model file (.onnx, or .engine/.plan for TensorRT); default: the bundled "
                         "skyseg-n.onnx")
     parser.add_argument("--backend", choices=("auto", "trt", "ort", "openvino"), default="auto",
-                        help="inference backend (auto: TensorRT for engines, else ONNX Runtime)")
+                        help="inference backend (auto: TensorRT for engines; for ONNX the faster of ONNX Runtime and OpenVINO "
+                        "here, timed once and cached as MODEL.onnx.backend.json — see `skyseg inspect MODEL.onnx`)")
     parser.add_argument("--conf", type=probability, default=0.25, help="confidence threshold (default 0.25)")
     parser.add_argument("--iou", type=probability, default=0.7, help="NMS IoU threshold (default 0.7)")
     parser.add_argument("--max-det", type=positive_int, default=300, help="most instances per frame (default 300)")

@@ -41,7 +41,7 @@ GOOD = {"output0": [1, 37, 84], "output1": [1, 32, 16, 16]}
 
 def test_open_and_infer_stock_model() -> None:
     model = core_models.stock_onnx(320)
-    with open_backend(model, backend="auto", threads=1) as be:
+    with open_backend(model, backend="ort", threads=1) as be:
         assert be.kind == "onnxruntime" and be.providers == ["CPUExecutionProvider"]
         assert be.input_hw == (320, 320) and be.info.names == {0: "sky"} and be.info.task == "segment"
         assert be.info.stride == 32 and be.metadata["imgsz"] == [320, 320]
