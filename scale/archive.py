@@ -9,6 +9,8 @@
   complete). A corrupt frame becomes a row with its error, never a failed job.
 - One CSV per night in DIR/nights/ (night = the UTC date of mtime − 12 h, so a night spans midnight), rows as
   `skyseg run --table` writes them plus `mask`.
+- `--output mqtt://HOST/BASE`: each night's summary under BASE/archive/<night>/ once its table is written, and a
+  BASE/archive/state JSON, published by the driver (scale/archive_mqtt.py); never the live BASE/* topics.
 """
 from __future__ import annotations
 
@@ -18,10 +20,11 @@ import logging
 import os
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable
 
 from skyseg.runtime.atomic_file import AtomicFile
 from skyseg.runtime.errors import InputError, MissingDependencyError
+from skyseg.scale.archive_mqtt import ArchivePublisher, night_summary
 
 log = logging.getLogger(__name__)
 
@@ -117,23 +120,39 @@ def night_of(mtime: float) -> str:
 
 
 def run_archive(source: str | Path, save_dir: str | Path, model: str, actors: int = 1, cpus_per_actor: int = 1,
-                address: str | None = None, batch_size: int = 8) -> dict[str, int]:
-    """Segment every not-yet-done frame; returns counts {frames, skipped, errors}."""
+                address: str | None = None, batch_size: int = 8, outputs: Iterable[str] = ()) -> dict[str, int]:
+    """Segment every not-yet-done frame; returns counts {frames, skipped, errors}.
+
+    `outputs`: mqtt:// URIs that get per-night summaries under BASE/archive/ (scale/archive_mqtt.py), published
+    here in the driver, never from the Ray actors."""
     try:
         import ray
     except ImportError:
         raise MissingDependencyError("skyseg archive needs Ray; `pip install 'ray[data]'`") from None
-    save_dir = Path(save_dir)
+    with ArchivePublisher(outputs) as publisher:
+        try:
+            return _segment(ray, publisher, Path(source), Path(save_dir), model, actors, cpus_per_actor, address,
+                            batch_size)
+        except BaseException as err:
+            publisher.state("failed" if isinstance(err, Exception) else "stopped",
+                            error=f"{type(err).__name__}: {err}")
+            raise
+
+
+def _segment(ray: Any, publisher: ArchivePublisher, source: Path, save_dir: Path, model: str, actors: int,
+             cpus_per_actor: int, address: str | None, batch_size: int) -> dict[str, int]:
     masks_dir = save_dir / "masks"
     masks_dir.mkdir(parents=True, exist_ok=True)
-    table = load_manifest(Path(source), save_dir)
+    table = load_manifest(source, save_dir)
     paths = table.column("path").to_pylist()
     todo = [i for i, p in enumerate(paths) if not (masks_dir / mask_name(p)).is_file()]
     skipped = len(paths) - len(todo)
     if skipped:
         log.info("resume: %d of %d frames already have masks", skipped, len(paths))
     counts = {"frames": 0, "skipped": skipped, "errors": 0}
+    publisher.state("running", todo=len(todo), skipped=skipped, save_dir=str(save_dir))
     if not todo:
+        publisher.state("done", **counts, nights=[])
         return counts
     if not ray.is_initialized():
         if address:
@@ -150,14 +169,16 @@ def run_archive(source: str | Path, save_dir: str | Path, model: str, actors: in
     for row in rows:
         nights.setdefault(night_of(float(row["mtime"])), []).append(row)
         counts["errors" if row["error"] else "frames"] += 1
-    for night, night_rows in nights.items():
-        _append_night(save_dir / "nights" / f"{night}.csv", night_rows)
+    for night, night_rows in sorted(nights.items()):
+        path = save_dir / "nights" / f"{night}.csv"
+        publisher.night(night_summary(night, _append_night(path, night_rows), path))
     log.info("archive: %d frames segmented, %d skipped, %d errors", counts["frames"], skipped, counts["errors"])
+    publisher.state("done", **counts, nights=sorted(nights))
     return counts
 
 
-def _append_night(path: Path, rows: list[dict]) -> None:
-    """Merge rows into the night's CSV (a re-run replaces rows of the same path), written atomically."""
+def _append_night(path: Path, rows: list[dict]) -> list[dict]:
+    """Merge rows into the night's CSV (a re-run replaces rows of the same path), written atomically; returns them."""
     merged: dict[str, dict] = {}
     if path.is_file():
         with open(path, newline="") as f:
@@ -169,3 +190,4 @@ def _append_night(path: Path, rows: list[dict]) -> None:
         writer.writeheader()
         for key in sorted(merged):
             writer.writerow(merged[key])
+    return list(merged.values())

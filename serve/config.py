@@ -1,4 +1,4 @@
-"""`ServeConfig`: everything `skyseg serve` needs, and the bind-address rule (loopback, or a token)."""
+"""`ServeConfig`: everything `skyseg serve` needs, the bind-address rule (loopback, or a token), the outputs rule."""
 from __future__ import annotations
 
 import ipaddress
@@ -38,6 +38,7 @@ class ServeConfig:
     push_hz: float = 2.0  # most live updates per second sent to each browser (each costs the browser a repaint)
     progress_s: float = 30.0
     gpu_prepost: str = "auto"
+    outputs: tuple[str, ...] = ()  # `skyseg run --output` sinks for live frames only (mqtt://, video, folder)
 
     @property
     def max_upload_bytes(self) -> int:
@@ -62,3 +63,15 @@ def check_bind(host: str, token: str | None) -> None:
     if not is_loopback(host) and not token:
         raise InputError(f"binding to {host} would expose the dashboard to the network, so it needs --token SECRET "
                          "(or bind to 127.0.0.1 and use an SSH tunnel)")
+
+
+def check_outputs(outputs: tuple[str, ...]) -> None:
+    """InputError for an `--output` serve cannot take: display:// (the page is the display) or a bad mqtt:// URI."""
+    from skyseg.runtime.sinks.mqtt import MqttTarget
+
+    for uri in outputs:
+        if uri.startswith("display://"):
+            raise InputError(f"--output {uri}: skyseg serve shows the frames in the browser; use `skyseg run` for a "
+                             "window")
+        if uri.startswith("mqtt://"):
+            MqttTarget.parse(uri)  # its one sentence, before the model loads

@@ -1,9 +1,10 @@
 """`LivePipeline`: `skyseg run`'s loop in a background thread, with the page's hooks.
 
 The same pieces as `skyseg.runtime.pipeline.run` — `open_source`, `build_sinks` (so SAVE_DIR gets exactly what
-`skyseg run --save-dir` writes: results.csv, masks/, the annotated video or images, plus static_mask.png),
-`process`, `close_all` — with three differences: the segmenter is a `SegmenterSlot` (thresholds and the model
-change between frames), a `LiveSink` hands each record to the page, and the source may be paced (`max_fps`).
+`skyseg run --save-dir` writes: results.csv, masks/, the annotated video or images, plus static_mask.png, and each
+`--output` gets the same sink, e.g. the MqttSink for mqtt://), `process`, `close_all` — with three differences: the
+segmenter is a `SegmenterSlot` (thresholds and the model change between frames), a `LiveSink` hands each record to
+the page, and the source may be paced (`max_fps`).
 When the source ends the files are closed and the server keeps answering (uploads still work).
 """
 from __future__ import annotations
@@ -27,9 +28,13 @@ log = logging.getLogger(__name__)
 
 
 def run_config_for(config: ServeConfig, save_dir: Path) -> RunConfig:
-    """The RunConfig `skyseg run SOURCE --save-dir SAVE_DIR --static-mask --headless` would build."""
+    """The RunConfig `skyseg run SOURCE --save-dir SAVE_DIR --static-mask --headless [--output URI]` would build.
+
+    Uploads take it with `outputs=()` (serve/detect.py): an uploaded frame is not the sky now, so it is never
+    published as the live state on MQTT."""
     return RunConfig(source=config.source, model=config.model, backend=config.backend, conf=config.conf,
                      iou=config.iou, max_det=config.max_det, threads=config.threads, save_dir=str(save_dir),
+                     outputs=config.outputs,
                      static_mask=str(save_dir / "static_mask.png"), headless=True, watch=config.watch,
                      max_frames=config.max_frames, progress_s=config.progress_s, gpu_prepost=config.gpu_prepost)
 

@@ -10,7 +10,7 @@ import socket
 from typing import Any
 
 from skyseg.runtime.errors import InputError, MissingDependencyError
-from skyseg.serve.config import ServeConfig, check_bind
+from skyseg.serve.config import ServeConfig, check_bind, check_outputs
 from skyseg.serve.live_pipeline import LivePipeline
 
 log = logging.getLogger(__name__)
@@ -47,6 +47,7 @@ def bind_socket(host: str, port: int) -> socket.socket:
 def serve(config: ServeConfig) -> int:
     """Run until SIGTERM (returns 0) or Ctrl-C (130); the run's files are closed either way."""
     check_bind(config.host, config.token)
+    check_outputs(config.outputs)
     uvicorn = _uvicorn()
     from skyseg.serve.app import create_app
 

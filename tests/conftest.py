@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import sys
 import tempfile
 from pathlib import Path
 
@@ -26,6 +27,8 @@ def _realsky_dir() -> Path:
 
 
 REALSKY = _realsky_dir()
+MQTT_HELPERS = Path(__file__).resolve().parent / "scale"  # broker.py: a real Mosquitto broker and a paho subscriber
+sys.path.insert(0, str(MQTT_HELPERS))
 
 
 @pytest.fixture(scope="session")
@@ -40,3 +43,18 @@ def realsky_count(realsky_dir: Path) -> int:
     """How many frames the shared real-sky folder holds (it grows: tests must not pin the number)."""
     suffixes = (".fits", ".fit", ".fts", ".fits.gz", ".jpg", ".jpeg", ".png", ".tif", ".tiff")
     return sum(p.name.lower().endswith(suffixes) for p in realsky_dir.iterdir())
+
+
+@pytest.fixture()
+def broker(tmp_path: Path):
+    """A real Mosquitto broker on a free loopback port (tests/scale/broker.py), stopped after the test; for the MQTT
+    tests of every folder (run, serve, archive)."""
+    pytest.importorskip("paho.mqtt.client", reason="the MQTT sink needs paho-mqtt: pip install -e '.[scale]'")
+    from broker import MOSQUITTO, Broker
+
+    if MOSQUITTO is None:
+        pytest.skip("mosquitto is not installed (Debian package `mosquitto`, in install.sh's APT_PACKAGES)")
+    b = Broker(tmp_path)
+    b.start()
+    yield b
+    b.stop()

@@ -23,6 +23,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--cpus-per-actor", type=positive_int, default=1,
                         help="CPUs per actor = ONNX Runtime threads (default 1)")
     parser.add_argument("--batch-size", type=positive_int, default=8, help="frames per Ray batch (default 8)")
+    parser.add_argument("--output", action="append", default=[], metavar="mqtt://HOST[:PORT]/BASE",
+                        help="publish each night's summary (frames, errors, mean sky fraction), retained, under "
+                        "BASE/archive/NIGHT/ when its table is written, and a JSON BASE/archive/state; past nights "
+                        "never touch the live BASE/sky_fraction, BASE/state, ... topics; repeatable")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -33,7 +37,7 @@ def run(args: argparse.Namespace) -> int:
 
     model = args.model or str(bundled_model_path())
     counts = run_archive(args.source, args.save_dir, model, actors=args.actors, cpus_per_actor=args.cpus_per_actor,
-                         address=args.address, batch_size=args.batch_size)
+                         address=args.address, batch_size=args.batch_size, outputs=args.output)
     sys.stdout.write(f"archive: {counts['frames']} segmented, {counts['skipped']} skipped (done before), "
                      f"{counts['errors']} errors; masks in {args.save_dir / 'masks'}\n")
     return 0

@@ -39,6 +39,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--save-dir", default=DEFAULT_SAVE_DIR,
                         help=f"everything is saved here as `skyseg run --save-dir` does, uploads under uploads/ "
                         f"(default ./{DEFAULT_SAVE_DIR})")
+    parser.add_argument("--output", action="append", default=[], metavar="SINK",
+                        help="also send every live frame to SINK, as `skyseg run --output` does: "
+                        "mqtt://HOST[:PORT]/BASE_TOPIC[?discovery=homeassistant] publishes retained BASE/sky_fraction, "
+                        "BASE/instances, BASE/latency_ms, BASE/frame_time and a JSON BASE/state; or a video file or "
+                        "a folder for annotated frames; repeatable. Uploads (the page's upload box, POST /api/detect) "
+                        "are never published: they are not the sky now")
     parser.add_argument("--watch", action="store_true", help="SOURCE is a folder: process new frames as they appear")
     parser.add_argument("--loop", action="store_true", help="repeat a file, folder or test:// source (demos)")
     parser.add_argument("--max-fps", type=positive_seconds, metavar="N",
@@ -68,14 +74,16 @@ def config_from_args(args: argparse.Namespace) -> ServeConfig:
                        host=args.host, port=args.port, token=args.token, watch=args.watch, loop=args.loop,
                        max_fps=args.max_fps, max_frames=args.max_frames, max_upload_mb=args.max_upload_mb,
                        max_model_mb=args.max_model_mb,
-                       push_hz=args.push_hz, progress_s=args.progress, gpu_prepost=args.gpu_prepost)
+                       push_hz=args.push_hz, progress_s=args.progress, gpu_prepost=args.gpu_prepost,
+                       outputs=tuple(args.output))
 
 
 def run(args: argparse.Namespace) -> int:
     from skyseg.runtime.errors import InputError
-    from skyseg.serve.config import check_bind
+    from skyseg.serve.config import check_bind, check_outputs
 
     check_bind(args.host, args.token)  # before anything loads: one sentence, exit 2
+    check_outputs(tuple(args.output))
     if args.models_dir and not os.path.isdir(args.models_dir):
         raise InputError(f"--models-dir {args.models_dir} is not a folder")
     from skyseg.serve.server import serve

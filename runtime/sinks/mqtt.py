@@ -203,10 +203,17 @@ class MqttSink(Sink):
 
     def write(self, record: FrameRecord) -> None:
         values = frame_values(record)
-        messages = {self._topic("state"): json.dumps(values, sort_keys=True)}
+        messages = {"state": json.dumps(values, sort_keys=True)}
         if record.error is None:  # a corrupt frame updates the state (with its error), not the night values
             for name in FIELDS:
-                messages[self._topic(name)] = str(values[name])
+                messages[name] = str(values[name])
+        self.publish(messages)
+
+    def publish(self, values: dict[str, str]) -> None:
+        """Publish `BASE/<name>` = payload, retained, like a frame's values: kept and sent again after a reconnect.
+
+        For callers with other values than a frame's (`skyseg archive`'s per-night summaries)."""
+        messages = {self._topic(name): payload for name, payload in values.items()}
         with self._lock:
             self._latest.update(messages)
             if not self._live.is_set():

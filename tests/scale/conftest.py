@@ -1,18 +1,8 @@
-"""Scale-out tests: a real Mosquitto broker per test (started on a free loopback port, stopped after)."""
+"""Scale-out tests: this folder's helper modules (broker.py, triton_server.py, ...) importable by name; the real
+Mosquitto `broker` fixture is in tests/conftest.py, shared with tests/serve."""
 from __future__ import annotations
 
 import sys
 from pathlib import Path
 
-import pytest
-
 sys.path.insert(0, str(Path(__file__).parent))
-from broker import Broker  # noqa: E402
-
-
-@pytest.fixture()
-def broker(tmp_path: Path):
-    b = Broker(tmp_path)
-    b.start()
-    yield b
-    b.stop()
