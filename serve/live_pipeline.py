@@ -4,7 +4,8 @@ The same pieces as `skyseg.runtime.pipeline.run` — `open_source`, `build_sinks
 `skyseg run --save-dir` writes: results.csv, masks/, the annotated video or images, plus static_mask.png, and each
 `--output` gets the same sink, e.g. the MqttSink for mqtt://), `process`, `close_all` — with three differences: the
 segmenter is a `SegmenterSlot` (thresholds and the model change between frames), a `LiveSink` hands each record to
-the page, and the source may be paced (`max_fps`).
+the page, and the source may be paced (`max_fps`). The horizon prior (image folders and watch folders) and the
+low-disk guard are `run`'s defaults.
 When the source ends the files are closed and the server keeps answering (uploads still work).
 """
 from __future__ import annotations
@@ -16,8 +17,9 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator
 
 from skyseg.runtime.errors import SkysegError
-from skyseg.runtime.pipeline import Progress, RunConfig, build_sinks, close_all, process
+from skyseg.runtime.pipeline import Progress, RunConfig, build_sinks, close_all, make_prior, process
 from skyseg.runtime.process.static_mask import StaticMaskSink
+from skyseg.runtime.sinks.disk_guard import LowDiskGuard
 from skyseg.serve.config import ServeConfig
 from skyseg.serve.live_sink import LiveSink
 from skyseg.serve.live_state import LiveState
@@ -110,7 +112,8 @@ class LivePipeline:
         self.status = "running"
         try:
             process(self.slot, paced(source, self.config.max_fps, self._stop), sinks, self._stop.is_set,
-                    self.config.max_frames, progress, lambda: source.dropped)
+                    self.config.max_frames, progress, lambda: source.dropped,
+                    make_prior(self.run_config, source.spec.kind), LowDiskGuard(int(self.run_config.min_free_mb * 1e6)))
             self.status = "stopped" if self._stop.is_set() else "finished"
         except Exception as err:  # noqa: BLE001 - the page shows it; the server keeps answering
             log.exception("the live pipeline stopped: %s", err)
