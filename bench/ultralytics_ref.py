@@ -49,6 +49,13 @@ def match_threads(yolo: Any, model: str, threads: int | None) -> str:
         torch.set_num_threads(int(threads))
         return f"torch threads {threads}"
     backend = getattr(getattr(getattr(yolo, "predictor", None), "model", None), "backend", None)
+    if getattr(backend, "ov_compiled_model", None) is not None:  # its OpenVINO export: recompiled, its hints kept
+        import openvino as ov
+
+        xml = next(Path(model).glob("*.xml")) if Path(model).is_dir() else Path(model)
+        backend.ov_compiled_model = ov.Core().compile_model(
+            str(xml), "CPU", {"PERFORMANCE_HINT": "LATENCY", "INFERENCE_NUM_THREADS": int(threads)})
+        return f"Ultralytics' OpenVINO model recompiled with {threads} inference threads (its own precision hint)"
     session = getattr(backend, "session", None)
     if session is None:
         return "Ultralytics' ONNX session not found; it ran with ORT's default threads"
@@ -91,3 +98,24 @@ def measure_ultralytics(
 
     return predict_one, f"({note}; interleaved frame by frame with skyseg; its masks stay at input resolution, " \
                         "retina_masks=False)"
+
+
+def sky_mask_predictor(model: str, imgsz: int | list[int], threads: int | None, conf: float = 0.25,
+                       iou: float = 0.7) -> Callable[[np.ndarray], np.ndarray]:
+    """`YOLO(model).predict` on one BGR frame → its full-size sky mask (retina_masks=True: instance masks at the
+    frame's size, like skyseg's, then their union), at our thread count. `model`: a .pt, an ONNX or an OpenVINO
+    export folder; a .pt letterboxes to the frame's aspect on its own (`imgsz` as one number)."""
+    yolo = _load(model)
+    kwargs = dict(imgsz=imgsz, conf=conf, iou=iou, device="cpu", verbose=False, save=False, retina_masks=True)
+
+    def predict(bgr: np.ndarray) -> np.ndarray:
+        result = yolo.predict(bgr, **kwargs)[0]
+        if result.masks is None:
+            return np.zeros(bgr.shape[:2], bool)
+        return result.masks.data.any(0).cpu().numpy()
+
+    warm = np.full((720, 1280, 3), 30, np.uint8)
+    predict(warm)  # builds the predictor and its session
+    log.info("Ultralytics %s: %s", Path(model).name, match_threads(yolo, model, threads))
+    predict(warm)
+    return predict

@@ -2,7 +2,8 @@
 
 The other benchmarks are modes of the same command, each a module of skyseg.bench with its own flags:
 `skyseg bench models` (train vs deploy vs stock YOLO11-seg latency), `skyseg bench calib` (INT8 calibration
-strategies) and `skyseg bench e2e` (the whole frame-to-mask path against Ultralytics' predict).
+strategies), `skyseg bench e2e` (the whole frame-to-mask path against Ultralytics' predict) and `skyseg bench
+compare` (every skyseg backend and INT8 form against Ultralytics' own paths on the same weights, in one table).
 """
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ from skyseg.cli.arg_types import positive_int, probability
 log = logging.getLogger(__name__)
 
 MODES = {"models": "skyseg.bench.models", "calib": "skyseg.bench.calib", "e2e": "skyseg.bench.e2e",
-         "soak": "skyseg.bench.soak", "serve": "skyseg.bench.serve_cost"}
+         "soak": "skyseg.bench.soak", "serve": "skyseg.bench.serve_cost", "compare": "skyseg.bench.compare"}
 
 _BACKEND_BY_SUFFIX = {".onnx": "ort", ".engine": "trt", ".plan": "trt", ".pt": "torch"}
 

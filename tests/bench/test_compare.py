@@ -1,0 +1,92 @@
+"""`skyseg bench compare`: one table of every skyseg backend (and Ultralytics' paths) with real numbers, and the rows
+that cannot run say why. Checks what it reports, never how fast."""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from skyseg.bench.compare_prepare import camera_hw
+from skyseg.cli.main import main
+
+QUICK = ["bench", "compare", "--sizes", "128", "--frames", "2", "--rounds", "1", "--calib-frames", "8",
+         "--int8-budget", "1.0"]
+SKYSEG_ROWS = ("skyseg FP32 · ONNX Runtime", "skyseg FP32 · OpenVINO (f32)", "skyseg INT8 CPU form · ONNX Runtime",
+               "skyseg INT8 Q/DQ · OpenVINO")
+
+
+def _table(text: str) -> dict[str, list[str]]:
+    rows = [line.strip("|").split("|") for line in text.splitlines() if line.startswith("| ") and "---" not in line]
+    return {cells[0].strip(): [c.strip() for c in cells[1:]] for cells in rows[1:]}
+
+
+def _notes(text: str) -> dict[int, str]:
+    return {int(m.group(1)): m.group(2) for m in re.finditer(r"^\[(\d+)\] (.+)$", text, re.M)}
+
+
+def _assert_measured(cells: list[str]) -> None:
+    ms, iou = cells
+    assert float(ms.split(" [")[0]) > 0
+    mean, low = (float(v) for v in iou.split(" / "))
+    assert 0.5 <= low <= mean <= 1.0
+
+
+@pytest.mark.parametrize(("size", "hw"), [(320, (192, 320)), (640, (384, 640)), (128, (96, 128))])
+def test_camera_aspect_export_size(size: int, hw: tuple[int, int]) -> None:
+    assert camera_hw(size, (1280, 720)) == hw
+    assert camera_hw(size, (720, 1280)) == hw[::-1]
+
+
+def test_compare_prints_every_skyseg_row_and_why_the_refused_ones_cannot_run(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "prepared"
+    assert main([*QUICK, "--no-ultralytics", "--out", str(out)]) == 0
+    text = capsys.readouterr().out
+    table, notes = _table(text), _notes(text)
+    assert list(table) == list(SKYSEG_ROWS)
+    for label in SKYSEG_ROWS[:3]:
+        _assert_measured(table[label])
+    assert table[SKYSEG_ROWS[0]][1] == "1.000 / 1.000"  # the reference against itself
+    refused = table[SKYSEG_ROWS[3]]
+    assert refused[0].startswith("refused [") and refused[1] == "—"
+    why = notes[int(refused[0].split("[")[1].rstrip("]"))]
+    assert "INT8 Q/DQ model" in why and "OpenVINO" in why and str(out) not in why
+    assert "INT8 CPU form vs FP32 on ONNX Runtime" in text and "target ≥ 1.8×" in text
+    assert "`--backend auto` picks" in text and "1280×720 frames × 1 rounds" in text
+
+    # a prepared INT8 model is reused per size (its TensorRT form converted to the CPU form), nothing re-quantized
+    qdq = next(out.glob("*/skyseg-n.96x128.int8.onnx"))
+    given = tmp_path / "mine.int8.onnx"
+    given.write_bytes(qdq.read_bytes())
+    assert main([*QUICK, "--no-ultralytics", "--out", str(out), "--int8", f"128={given}"]) == 0
+    again = _table(capsys.readouterr().out)
+    _assert_measured(again[SKYSEG_ROWS[2]])
+    assert len(list(out.glob("*/mine.int8.cpu.onnx"))) == 1
+
+
+@pytest.mark.parametrize(("flags", "needle"), [
+    (["--int8", "320=nowhere.onnx"], "--int8 names size(s) [320] that --sizes [128] does not race"),
+    (["--frames", "0"], "--frames 0: frames, rounds and threads must be at least 1"),
+])
+def test_bad_flags_are_one_sentence(flags: list[str], needle: str, tmp_path: Path,
+                                    caplog: pytest.LogCaptureFixture) -> None:
+    assert main([*QUICK, "--no-ultralytics", "--out", str(tmp_path), *flags]) == 2
+    assert needle in caplog.text
+
+
+@pytest.mark.slow
+def test_compare_with_ultralytics_rows(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Ultralytics' .pt, its predict on skyseg's ONNX and its own OpenVINO exports; INT8 export fails or runs."""
+    assert main([*QUICK, "--out", str(tmp_path)]) == 0
+    text = capsys.readouterr().out
+    table, notes = _table(text), _notes(text)
+    for label in ("Ultralytics YOLO(.pt).predict · PyTorch", "Ultralytics YOLO(skyseg ONNX).predict · ONNX Runtime",
+                  "Ultralytics OpenVINO export FP32 · predict"):
+        _assert_measured(table[label])
+    int8 = table["Ultralytics OpenVINO export INT8 · predict"]
+    if int8[0].startswith("failed"):
+        assert len(notes[int(int8[0].split("[")[1].rstrip("]"))]) > len("failed: ")
+    else:
+        _assert_measured(int8)
+    assert "skyseg best = " in text
