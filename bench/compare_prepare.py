@@ -173,7 +173,8 @@ def _ultralytics(cfg: PrepareConfig, prep: Prepared, root: Path) -> None:
         folder / "openvino.failed.txt", export(), folder / f"{pt.stem}_openvino_model")
     data = _tiny_dataset(root, cfg.frame_wh)
     prep.ul_openvino_int8, prep.notes["ul_openvino_int8"] = _remembered(
-        folder / "openvino-int8.failed.txt", export(int8=True, data=str(data)), folder / f"{pt.stem}_int8_openvino_model")
+        folder / "openvino-int8.failed.txt", export(int8=True, data=str(data)),
+        folder / f"{pt.stem}_int8_openvino_model")
 
 
 def _tiny_dataset(root: Path, frame_wh: tuple[int, int]) -> Path:

@@ -13,7 +13,7 @@ from skyseg.cli.main import main
 QUICK = ["bench", "compare", "--sizes", "128", "--frames", "2", "--rounds", "1", "--calib-frames", "8",
          "--int8-budget", "1.0"]
 SKYSEG_ROWS = ("skyseg FP32 · ONNX Runtime", "skyseg FP32 · OpenVINO (f32)", "skyseg INT8 CPU form · ONNX Runtime",
-               "skyseg INT8 Q/DQ · OpenVINO")
+               "skyseg INT8 Q/DQ · OpenVINO", "skyseg FP32 weights · OpenVINO (bf16 hint)")
 
 
 def _table(text: str) -> dict[str, list[str]]:
@@ -45,13 +45,13 @@ def test_compare_prints_every_skyseg_row_and_why_the_refused_ones_cannot_run(
     text = capsys.readouterr().out
     table, notes = _table(text), _notes(text)
     assert list(table) == list(SKYSEG_ROWS)
-    for label in SKYSEG_ROWS[:3]:
+    for label in (*SKYSEG_ROWS[:3], SKYSEG_ROWS[4]):
         _assert_measured(table[label])
     assert table[SKYSEG_ROWS[0]][1] == "1.000 / 1.000"  # the reference against itself
     refused = table[SKYSEG_ROWS[3]]
     assert refused[0].startswith("refused [") and refused[1] == "—"
     why = notes[int(refused[0].split("[")[1].rstrip("]"))]
-    assert "INT8 Q/DQ model" in why and "OpenVINO" in why and str(out) not in why
+    assert why.startswith("refused: the model is an INT8 Q/DQ model") and "OpenVINO" in why and str(out) not in why
     assert "INT8 CPU form vs FP32 on ONNX Runtime" in text and "target ≥ 1.8×" in text
     assert "`--backend auto` picks" in text and "1280×720 frames × 1 rounds" in text
 
