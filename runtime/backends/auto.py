@@ -188,10 +188,13 @@ def choose_onnx_backend(model: str | os.PathLike[str], threads: int | None = Non
 
 def describe(model: str | os.PathLike[str]) -> dict[str, Any]:
     """What `auto` would do with this model here, from the cache alone (never measures): for `skyseg inspect`."""
+    from skyseg.runtime.backends.ort import import_onnxruntime
+
     path = Path(model)
     sha256, quantized = _model_digest(path)
-    if quantized:
-        return {"choice": NAMES["ort"], "reason": _rule(path, True, ())}
+    rule = _rule(path, quantized, import_onnxruntime().get_available_providers())
+    if rule is not None:
+        return {"choice": NAMES["ort"], "reason": rule}
     found = read_cached(path)
     if not found:
         return {"choice": "not measured yet", "reason": "the first `--backend auto` run on this host times ONNX "

@@ -116,6 +116,7 @@ def test_env_skips_measuring(model: Path, monkeypatch: pytest.MonkeyPatch) -> No
     choice = auto.choose_onnx_backend(model, threads=1)
     assert (choice.backend, choice.source, choice.cache) == ("ort", "rule", None)
     assert not model.with_name("sky.onnx.backend.json").exists()
+    assert auto.describe(model)["choice"] == "not measured yet"  # inspect never measures
 
 
 def test_qdq_models_never_pick_openvino(model: Path) -> None:
