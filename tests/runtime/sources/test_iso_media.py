@@ -38,19 +38,18 @@ def test_missing_and_cut_moov_are_named(tmp_path: Path) -> None:
 
 @pytest.mark.gstreamer
 def test_real_mp4_cut_anywhere_is_caught(tmp_path: Path) -> None:
-    pytest.importorskip("gi", reason="needs PyGObject and GStreamer to encode a real MP4")
-    import numpy as np
+    """A classic MP4 (index at the end, as cameras and other tools write it) cut anywhere is named as truncated."""
+    import shutil
+    import subprocess
 
-    from skyseg.runtime.errors import SkysegError
-    from skyseg.runtime.sinks.gst_video import VideoFileSink
-
+    if shutil.which("gst-launch-1.0") is None:
+        pytest.skip("gst-launch-1.0 is not installed")
     path = tmp_path / "clip.mp4"
-    try:
-        with VideoFileSink(path, 10, (64, 48)) as sink:
-            for i in range(12):
-                sink.write(np.full((48, 64, 3), i * 20, np.uint8))
-    except SkysegError as err:  # no H.264 encoder installed
-        pytest.skip(f"cannot write an MP4 here: {err}")
+    done = subprocess.run(["gst-launch-1.0", "-q", "videotestsrc", "num-buffers=12", "!",
+                           "video/x-raw,width=64,height=48,framerate=10/1", "!", "x264enc", "!", "mp4mux", "!",
+                           "filesink", f"location={path}"], capture_output=True, timeout=60)
+    if done.returncode != 0:
+        pytest.skip(f"cannot write an MP4 here: {done.stderr.decode(errors='replace')[-200:]}")
     data = path.read_bytes()
     assert index_problem(path) is None
     names = [b[0] for b in top_level_boxes(path)]
@@ -62,3 +61,33 @@ def test_real_mp4_cut_anywhere_is_caught(tmp_path: Path) -> None:
         problem = index_problem(cut)
         assert problem is not None, end
         assert ("cut off at byte" in problem) == (end >= moov_at + 8), (end, problem)
+
+
+@pytest.mark.gstreamer
+def test_skysegs_own_fragmented_mp4_cut_gives_its_frames_then_an_error_row(tmp_path: Path) -> None:
+    """skyseg writes fragmented MP4 (a killed run's video stays readable): cut in a later fragment, it reads up to
+    the cut and ends with one error row saying so."""
+    pytest.importorskip("gi", reason="needs PyGObject and GStreamer to encode a real MP4")
+    import numpy as np
+
+    from skyseg.runtime.errors import SkysegError
+    from skyseg.runtime.frame import Frame, FrameError
+    from skyseg.runtime.sinks.gst_video import VideoFileSink
+    from skyseg.runtime.sources.uri import open_source
+
+    path = tmp_path / "clip.mp4"
+    try:
+        with VideoFileSink(path, 10, (64, 48)) as sink:
+            for i in range(60):
+                sink.write(np.full((48, 64, 3), i * 4, np.uint8))
+    except SkysegError as err:  # no H.264 encoder installed
+        pytest.skip(f"cannot write an MP4 here: {err}")
+    data = path.read_bytes()
+    assert index_problem(path) is None and data.count(b"moof") >= 2
+    cut = tmp_path / "cut.mp4"
+    cut.write_bytes(data[: int(len(data) * 0.7)])
+    assert index_problem(cut) is None  # the index is at the front: nothing is refused
+    with open_source(str(cut)) as src:
+        items = list(src)
+    frames = [x for x in items if isinstance(x, Frame)]
+    assert 10 <= len(frames) < 60 and isinstance(items[-1], FrameError) and "truncated" in items[-1].message
