@@ -135,8 +135,17 @@ def ultralytics_rows(prep: Prepared, pt: Path, threads: int) -> list[Row]:
         except Exception as err:  # noqa: BLE001 - Ultralytics raises anything; the row says what
             rows.append(Row(label, "ultralytics", None, f"failed: {type(err).__name__}: {err}"[:240]))
             continue
-        rows.append(Row(label, "ultralytics", lambda pair, fn=fn: fn(pair[1])))
+        note = _openvino_precision_note() if "OpenVINO" in label else ""
+        rows.append(Row(label, "ultralytics", lambda pair, fn=fn: fn(pair[1]), note))
     return rows
+
+
+def _openvino_precision_note() -> str:
+    """Ultralytics compiles its OpenVINO exports with OpenVINO's default precision: say which that is here."""
+    import openvino as ov
+
+    hint = ov.Core().get_property("CPU", "INFERENCE_PRECISION_HINT")
+    return f"runs at OpenVINO's default inference precision on this CPU: {getattr(hint, 'type_name', hint)}"
 
 
 def race(rows: list[Row], frames: list[Pair], rounds: int) -> None:
