@@ -17,6 +17,9 @@ os.environ.setdefault("YOLO_CONFIG_DIR", tempfile.mkdtemp(prefix="skyseg-yolo-cf
 os.environ["YOLO_OFFLINE"] = "1"
 os.environ["YOLO_AUTOINSTALL"] = "0"
 os.environ["ULTRALYTICS_SKIP_REQUIREMENTS_CHECKS"] = "1"
+# `--backend auto` races ONNX Runtime against OpenVINO on first use (runtime/backends/auto.py): the suite stays on
+# ONNX Runtime, deterministic whatever the host timings; tests/runtime/backends/test_auto.py turns the race on.
+os.environ.setdefault("SKYSEG_AUTO_MEASURE", "0")
 
 
 def _realsky_dir() -> Path:
