@@ -71,7 +71,9 @@ def test_watch_existing_and_sigterm(tmp_path: Path) -> None:
     (tmp_path / "a.png").write_bytes(_png(7))
     os.utime(tmp_path / "a.png", (time.time() - 60, time.time() - 60))
     previous = signal.getsignal(signal.SIGTERM)
-    threading.Timer(0.5, os.kill, (os.getpid(), signal.SIGTERM)).start()
+    # to the main thread, where Python runs handlers: a process-wide kill may land on a native worker thread that an
+    # earlier test's library left behind (OpenVINO/TBB, GStreamer), which segfaulted the whole suite once
+    threading.Timer(0.5, signal.pthread_kill, (threading.main_thread().ident, signal.SIGTERM)).start()
     start = time.monotonic()
     with open_source(str(tmp_path), watch=True, existing=True, poll=0.05, settle=0.2) as src:
         recs = list(src)  # ends on SIGTERM (no idle timeout given)
