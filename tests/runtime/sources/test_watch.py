@@ -67,19 +67,42 @@ def test_watch_takes_new_complete_frames_only(tmp_path: Path) -> None:
     assert [r.index for r, _ in got] == [0, 1]
 
 
+_SIGTERM_CHILD = """
+import json, signal, sys
+from pathlib import Path
+from skyseg.runtime.sources.uri import open_source
+previous = signal.getsignal(signal.SIGTERM)
+with open_source(sys.argv[1], watch=True, existing=True, poll=0.05, settle=0.2) as src:
+    Path(sys.argv[2]).touch()
+    names = [Path(r.path).name for r in src]  # ends on SIGTERM (no idle timeout given)
+print(json.dumps({"names": names, "restored": signal.getsignal(signal.SIGTERM) is previous}))
+"""
+
+
 def test_watch_existing_and_sigterm(tmp_path: Path) -> None:
-    (tmp_path / "a.png").write_bytes(_png(7))
-    os.utime(tmp_path / "a.png", (time.time() - 60, time.time() - 60))
-    previous = signal.getsignal(signal.SIGTERM)
-    # to the main thread, where Python runs handlers: a process-wide kill may land on a native worker thread that an
-    # earlier test's library left behind (OpenVINO/TBB, GStreamer), which segfaulted the whole suite once
-    threading.Timer(0.5, signal.pthread_kill, (threading.main_thread().ident, signal.SIGTERM)).start()
+    """In a fresh interpreter (a real SIGTERM to a real process, as systemd sends it): the watch ends, the frame
+    already there was read, and the previous handler is back."""
+    import json
+    import subprocess
+    import sys
+
+    folder = tmp_path / "night"
+    folder.mkdir()
+    (folder / "a.png").write_bytes(_png(7))
+    os.utime(folder / "a.png", (time.time() - 60, time.time() - 60))
+    ready = tmp_path / "ready"
+    child = subprocess.Popen([sys.executable, "-c", _SIGTERM_CHILD, str(folder), str(ready)],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while not ready.exists():
+        assert child.poll() is None and time.monotonic() < deadline, child.stderr.read() if child.stderr else ""
+        time.sleep(0.05)
+    time.sleep(0.5)
     start = time.monotonic()
-    with open_source(str(tmp_path), watch=True, existing=True, poll=0.05, settle=0.2) as src:
-        recs = list(src)  # ends on SIGTERM (no idle timeout given)
-    assert time.monotonic() - start < 3
-    assert [Path(r.path).name for r in recs] == ["a.png"]
-    assert signal.getsignal(signal.SIGTERM) is previous  # handler restored
+    child.send_signal(signal.SIGTERM)
+    out, err = child.communicate(timeout=30)
+    assert time.monotonic() - start < 3 and child.returncode == 0, err
+    assert json.loads(out.strip().splitlines()[-1]) == {"names": ["a.png"], "restored": True}
 
 
 def test_watch_stop_from_another_thread(tmp_path: Path) -> None:
