@@ -30,9 +30,9 @@ def stretch_to_uint8(
         return pixels
     if pixels.dtype.kind == "f":
         pixels = _as_uint16_if_exact(pixels)
-    step = max(1, int(np.sqrt(pixels.size / _SAMPLE_TARGET)))
-    sample = pixels[::step, ::step]
     if pixels.dtype in (np.uint16, np.int16, np.int8):
+        step = max(1, int(np.sqrt(pixels.size / _SAMPLE_TARGET)))
+        sample = pixels[::step, ::step]
         info = np.iinfo(pixels.dtype)
         limits = _integer_limits(sample.ravel(), int(info.min), low, high)
         table = _curve(np.arange(info.min, info.max + 1, dtype=np.float32), *limits, softening)

@@ -24,7 +24,7 @@ import numpy as np
 
 from skyseg.runtime.errors import InputError, MissingDependencyError, SkysegError
 from skyseg.runtime.gst_pipeline import GST_INSTALL_HINT, fraction, load_gst, quote
-from skyseg.runtime.sinks.video_recovery import FRAGMENT_MS
+from skyseg.runtime.sinks.video_recovery import FRAGMENT_MS, part_path
 
 log = logging.getLogger(__name__)
 
@@ -198,7 +198,7 @@ class VideoFileSink(_AppsrcPipeline):
         if fps <= 0:
             raise InputError(f"video fps must be positive, got {fps}")
         self.encoder = choose_encoder(self.path, encoder)
-        self.tmp_path = self.path.with_name(f".{self.path.name}.part")
+        self.tmp_path = part_path(self.path)
         launch = encoder_launch(self.encoder, fps, size_wh, str(self.tmp_path), MUXERS[self.path.suffix.lower()],
                                 bitrate_kbps)
         super().__init__(launch, fps, f"video writer {self.path.name}")
