@@ -26,7 +26,7 @@ import sys  # noqa: E402
 import time  # noqa: E402
 from dataclasses import dataclass, field  # noqa: E402
 from pathlib import Path  # noqa: E402
-from typing import Callable, Sequence  # noqa: E402
+from typing import Callable, Sequence, Tuple  # noqa: E402
 
 import numpy as np  # noqa: E402
 
@@ -44,7 +44,7 @@ IOU_FLOOR = 0.98
 FP32_ORT = "skyseg FP32 · ONNX Runtime"
 INT8_CPU = "skyseg INT8 CPU form · ONNX Runtime"
 BF16 = "skyseg FP32 weights · OpenVINO (bf16 hint)"
-Pair = tuple[np.ndarray, np.ndarray]  # (RGB, BGR) of one frame: each side gets its own convention, untimed
+Pair = Tuple[np.ndarray, np.ndarray]  # (RGB, BGR) of one frame: each side gets its own convention, untimed
 
 
 @dataclass

@@ -22,10 +22,10 @@ import os
 import queue
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Callable, Dict, List, Protocol, Tuple
 
 import cv2
 import numpy as np
@@ -78,9 +78,9 @@ class BenchConfig:
 
 BackendFactory = Callable[[BenchConfig], AbstractContextManager]
 # One frame (RGB) through the other implementation -> {stage: ms} incl. "total".
-PredictOne = Callable[[np.ndarray], dict[str, float]]
+PredictOne = Callable[[np.ndarray], Dict[str, float]]
 # (config, input (h, w), warm-up frames) -> (predict_one, note); loading and warm-up happen here, untimed.
-CompareRunner = Callable[[BenchConfig, tuple[int, int], list[np.ndarray]], tuple[PredictOne, str]]
+CompareRunner = Callable[[BenchConfig, Tuple[int, int], List[np.ndarray]], Tuple[PredictOne, str]]
 
 
 @dataclass

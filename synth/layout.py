@@ -7,12 +7,12 @@ YOLO-seg polygon could not express; the renderer still fills any enclosed pocket
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable, Optional
+from typing import Callable, Optional, Tuple
 
 import numpy as np
 
 #: project(altitude_rad, azimuth_rad) -> (x, y) in full-resolution pixels, or None when out of view.
-Projector = Callable[[float, float], Optional[tuple[float, float]]]
+Projector = Callable[[float, float], Optional[Tuple[float, float]]]
 
 
 @dataclass
