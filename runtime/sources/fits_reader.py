@@ -94,8 +94,21 @@ def parse_date_obs(value: str, time_obs: str | None = None) -> float | None:
     return stamp.timestamp()
 
 
+# RMS / Global Meteor Network "FF" files hold MAXPIXEL, MAXFRAME, AVEPIXEL and STDPIXEL image HDUs; the frame a
+# viewer shows is AVEPIXEL (the mean of the 256 exposures; MAXPIXEL is a max-projection full of star trails).
+PREFERRED_HDU = "AVEPIXEL"
+
+
+def _image_hdu(hdus: Any) -> Any:
+    """The image HDU named AVEPIXEL when there is one, else the first HDU with 2-D (or more) data, else None."""
+    images = [h for h in hdus if getattr(h, "data", None) is not None and h.data.ndim >= 2]
+    named = [h for h in images if str(getattr(h, "name", "")).upper() == PREFERRED_HDU]
+    return (named or images or [None])[0]
+
+
 def read_fits(path: str | Path, demosaic: bool = True) -> tuple[np.ndarray, dict[str, Any]]:
-    """Read the primary (or first) image HDU of a FITS/.fits.gz file → (pixels, header subset).
+    """Read the primary (or first) image HDU of a FITS/.fits.gz file → (pixels, header subset); an RMS FF file
+    gives its AVEPIXEL image.
 
     A raw colour frame (2-D integer data with a BAYERPAT keyword, as indi-allsky writes) is demosaiced to RGB
     unless `demosaic=False`; `meta["demosaiced"]` then names the pattern used.
@@ -104,7 +117,7 @@ def read_fits(path: str | Path, demosaic: bool = True) -> tuple[np.ndarray, dict
     path = Path(path)
     try:
         with fits.open(path, memmap=False) as hdus:
-            hdu = next((h for h in hdus if getattr(h, "data", None) is not None and h.data.ndim >= 2), None)
+            hdu = _image_hdu(hdus)
             if hdu is None:
                 raise InputError(f"FITS file {path} holds no image (no HDU with 2-D data)")
             data = np.asarray(hdu.data)
