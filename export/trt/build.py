@@ -6,8 +6,10 @@ Pure functions only (no TensorRT import), so the decisions are tested on any mac
   FP16 ONNX (`skyseg export --half`), INT8 from a Q/DQ ONNX (`skyseg quantize`).
 * TensorRT 10.x: INT8 from a Q/DQ ONNX is built as a strongly typed network; FP16 uses the FP16 builder flag;
   an FP32 ONNX with `--calib DIR` takes the legacy implicit-INT8 path (calibrator, deprecated since 10.1).
-* TensorRT 8.6: no strongly typed networks; Q/DQ ONNX builds with the INT8 flag (explicit quantization), FP16
-  with its flag, implicit INT8 with a calibrator.
+* TensorRT 8.5/8.6: no strongly typed networks; Q/DQ ONNX builds with the INT8 flag (explicit quantization), FP16
+  with its flag, implicit INT8 with a calibrator. `builder_optimization_level` exists from 8.6 on.
+* Below 8.5 nothing is built: the runtime's name-based execution API (`num_io_tensors`, `set_input_shape`,
+  `execute_async_v3`) needs 8.5 (JetPack 5.1), and an engine the runtime cannot run is no use.
 Never a silent downgrade: a precision the ONNX/TensorRT pair cannot give is an error naming what to do.
 """
 from __future__ import annotations
@@ -22,6 +24,9 @@ from skyseg.export.onnx_info import OnnxInfo
 from skyseg.runtime.errors import InputError
 
 PRECISIONS = ("fp32", "fp16", "int8", "best")
+MIN_TRT = (8, 5)  # the name-based execution API the runtime uses
+MIN_TRT_OPT_LEVEL = (8, 6)  # IBuilderConfig.builder_optimization_level
+DLA_TRT_11 = (11, 4, 1)  # first TensorRT 11 with DLA on Linux (Jetson AGX Orin, JetPack 7.2.2+); 11.4.0 has none
 CALIB_METHODS = ("entropy", "minmax")
 
 
@@ -51,7 +56,7 @@ class BuildConfig:
 class BuildPlan:
     """The decisions for one build."""
 
-    trt_version: tuple[int, int]
+    trt_version: tuple[int, ...]  # (major, minor, patch) as parse_trt_version gives it
     strongly_typed: bool
     builder_flags: tuple[str, ...]  # names in trt.BuilderFlag: "FP16", "INT8", "GPU_FALLBACK"
     calibrator: bool  # legacy implicit INT8
@@ -60,12 +65,37 @@ class BuildPlan:
     notes: tuple[str, ...] = field(default_factory=tuple)
 
 
-def parse_trt_version(version: str) -> tuple[int, int]:
-    """'10.3.0.30' → (10, 3)."""
-    match = re.match(r"^(\d+)\.(\d+)", version.strip())
+def parse_trt_version(version: str) -> tuple[int, int, int]:
+    """'10.3.0.30' → (10, 3, 0); '11.4' → (11, 4, 0). The patch level matters: 11.4.1 has DLA, 11.4.0 has not."""
+    match = re.match(r"^(\d+)\.(\d+)(?:\.(\d+))?", version.strip())
     if not match:
         raise ValueError(f"cannot parse TensorRT version {version!r}")
-    return int(match.group(1)), int(match.group(2))
+    return int(match.group(1)), int(match.group(2)), int(match.group(3) or 0)
+
+
+def _full(version: tuple[int, ...]) -> tuple[int, int, int]:
+    """(major, minor) or (major, minor, patch) → (major, minor, patch); a missing patch counts as 0."""
+    padded = tuple(version) + (0, 0, 0)
+    return int(padded[0]), int(padded[1]), int(padded[2])
+
+
+def lint_target(version: tuple[int, ...]) -> str:
+    """The `skyseg.export.trt.ops.TARGETS` key whose parser table fits a TensorRT version."""
+    major, minor, _ = _full(version)
+    if major < 9:
+        return "8.5" if (major, minor) < (8, 6) else "8.6"
+    if major < 10 or (major == 10 and minor <= 3):
+        return "10.3"
+    return "10" if major == 10 else "11"
+
+
+def calib_cache_path(cfg: BuildConfig) -> Path:
+    """Where legacy INT8 scales are cached: --calib-cache, else `MODEL.engine.calib` beside the engine, so that the
+    equivalent trtexec command can name it (`--calib=`; trtexec does not calibrate from images)."""
+    if cfg.calib_cache is not None:
+        return Path(cfg.calib_cache)
+    out = Path(cfg.output)
+    return out.with_name(out.name + ".calib")
 
 
 def profile_shapes(
@@ -105,7 +135,13 @@ def plan_build(cfg: BuildConfig, trt_version: tuple[int, int], info: OnnxInfo) -
         raise InputError(f"--opt-level must be 0-5, got {cfg.opt_level}.")
     if cfg.calib_method not in CALIB_METHODS:
         raise InputError(f"--calib-method must be one of {CALIB_METHODS}, got {cfg.calib_method!r}.")
-    major = trt_version[0]
+    major, minor, patch = _full(trt_version)
+    if (major, minor) < MIN_TRT:
+        raise InputError(f"TensorRT {major}.{minor} is too old: skyseg's engines run through the name-based execution "
+                         "API of TensorRT 8.5+; on a Jetson upgrade to JetPack 5.1 or newer (TensorRT 8.5.2).")
+    if cfg.opt_level is not None and (major, minor) < MIN_TRT_OPT_LEVEL:
+        raise InputError(f"--opt-level needs TensorRT 8.6+ (builder_optimization_level); this is TensorRT "
+                         f"{major}.{minor}: drop --opt-level.")
     qdq, fp16_onnx = info.qdq_nodes > 0, info.precision == "fp16"
     calib = cfg.calib_dir is not None or cfg.calib_cache is not None
     notes: list[str] = []
@@ -164,10 +200,10 @@ def plan_build(cfg: BuildConfig, trt_version: tuple[int, int], info: OnnxInfo) -
                 notes.append("implicit INT8 with a calibrator is deprecated since TensorRT 10.1; prefer a Q/DQ ONNX")
         engine_precision = "+".join(p for p in ("int8", "fp16") if p.upper() in flags) or "fp32"
     if cfg.dla_core is not None:
-        minor = trt_version[1]
-        if major == 11 and minor < 4:  # docs.nvidia.com/deeplearning/tensorrt/11.4.1/inference-library/work-with-dla.html
-            raise InputError(f"--dla-core: TensorRT 11.{minor} has no DLA support (DLA returned in 11.4.1 for Jetson AGX "
-                             "Orin on JetPack 7.2.2+); build with that, or with JetPack 6's TensorRT 10.x.")
+        if major == 11 and (major, minor, patch) < DLA_TRT_11:  # NVIDIA, TensorRT 11.4.1 "Working with DLA"
+            raise InputError(f"--dla-core: TensorRT {major}.{minor}.{patch} has no DLA support on Linux (DLA returned in "
+                             "11.4.1 for Jetson AGX Orin on JetPack 7.2.2+); build with that, or with JetPack 6's "
+                             "TensorRT 10.x.")
         if major >= 11:
             notes.append("DLA on TensorRT 11 needs 11.4.1+ on Jetson AGX Orin with JetPack 7.2.2+ (strongly typed; "
                          "11.4.0 had DLA only on Windows on ARM)")
@@ -179,7 +215,7 @@ def plan_build(cfg: BuildConfig, trt_version: tuple[int, int], info: OnnxInfo) -
             notes.append("DLA without --gpu-fallback: the build fails if any layer cannot run on DLA")
     elif cfg.gpu_fallback:
         raise InputError("--gpu-fallback only makes sense with --dla-core N.")
-    return BuildPlan(trt_version, strongly_typed, tuple(flags), use_calibrator, profile, engine_precision, tuple(notes))
+    return BuildPlan((major, minor, patch), strongly_typed, tuple(flags), use_calibrator, profile, engine_precision, tuple(notes))
 
 
 def trtexec_command(cfg: BuildConfig, plan: BuildPlan) -> str:
@@ -191,8 +227,8 @@ def trtexec_command(cfg: BuildConfig, plan: BuildPlan) -> str:
         args.append("--fp16")
     if "INT8" in plan.builder_flags:
         args.append("--int8")
-    if plan.calibrator and cfg.calib_cache is not None:
-        args.append(f"--calib={cfg.calib_cache}")
+    if plan.calibrator:  # trtexec reads scales only from a cache; skyseg build writes it there
+        args.append(f"--calib={calib_cache_path(cfg)}")
     if cfg.workspace_gib is not None:
         args.append(f"--memPoolSize=workspace:{int(cfg.workspace_gib * 1024)}")  # MiB
     if cfg.timing_cache is not None:

@@ -16,7 +16,16 @@ import numpy as np
 
 from skyseg.export.metadata import file_sha256
 from skyseg.export.onnx_info import read_onnx_info
-from skyseg.export.trt.build import BuildConfig, BuildPlan, parse_trt_version, plan_build, sidecar_document, trtexec_command
+from skyseg.export.trt.build import (
+    BuildConfig,
+    BuildPlan,
+    calib_cache_path,
+    lint_target,
+    parse_trt_version,
+    plan_build,
+    sidecar_document,
+    trtexec_command,
+)
 from skyseg.export.trt.lint import lint_onnx
 from skyseg.runtime.atomic_file import write_bytes_atomic
 from skyseg.runtime.backends.engine_file import write_engine_file
@@ -94,8 +103,7 @@ def build_engine(cfg: BuildConfig) -> BuildResult:
     info = read_onnx_info(cfg.onnx)
     plan = plan_build(cfg, parse_trt_version(trt.__version__), info)
     log.info("equivalent trtexec command: %s", trtexec_command(cfg, plan))
-    target = "8.6" if plan.trt_version[0] < 10 else "10" if plan.trt_version[0] == 10 else "11"
-    lint = lint_onnx(cfg.onnx, targets=(target,), expect_static=plan.profile is None)
+    lint = lint_onnx(cfg.onnx, targets=(lint_target(plan.trt_version),), expect_static=plan.profile is None)
     for finding in lint.findings:  # the parser has the last word; the lint explains what it may reject
         log.log(logging.WARNING if finding.severity != "info" else logging.INFO, "lint %s %s: %s",
                 finding.severity, finding.code, finding.message)
@@ -117,7 +125,7 @@ def build_engine(cfg: BuildConfig) -> BuildResult:
     config.profiling_verbosity = trt.ProfilingVerbosity.DETAILED  # lets `skyseg inspect` list layer precisions
     if cfg.workspace_gib is not None:
         config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, int(cfg.workspace_gib * (1 << 30)))
-    if cfg.opt_level is not None:
+    if cfg.opt_level is not None:  # plan_build refused it below TensorRT 8.6, where the attribute does not exist
         config.builder_optimization_level = cfg.opt_level
     for flag in plan.builder_flags:
         config.set_flag(getattr(trt.BuilderFlag, flag))
@@ -129,14 +137,7 @@ def build_engine(cfg: BuildConfig) -> BuildResult:
         profile = builder.create_optimization_profile()
         profile.set_shape("images", *plan.profile)
         config.add_optimization_profile(profile)
-    cache = None
-    if cfg.timing_cache is not None:
-        blob = cfg.timing_cache.read_bytes() if cfg.timing_cache.is_file() else b""
-        cache = config.create_timing_cache(blob)
-        if not config.set_timing_cache(cache, ignore_mismatch=False):  # another TensorRT version or GPU wrote it
-            log.warning("timing cache %s does not fit this TensorRT/GPU; starting a fresh one", cfg.timing_cache)
-            cache = config.create_timing_cache(b"")
-            config.set_timing_cache(cache, ignore_mismatch=False)
+    cache = attach_timing_cache(config, cfg.timing_cache) if cfg.timing_cache is not None else None
     if plan.calibrator:
         from skyseg.calib.legacy_calibrator import make_calibrator  # noqa: PLC0415
 
@@ -146,9 +147,11 @@ def build_engine(cfg: BuildConfig) -> BuildResult:
         if not batches and not cached:
             raise InputError(f"legacy INT8 calibration found no frames in --calib {cfg.calib_dir} and no cache at "
                              f"--calib-cache {cfg.calib_cache}; pass a folder of representative night frames.")
+        scales = calib_cache_path(cfg)
+        if cfg.calib_cache is None:  # our own file beside the engine: calibrate afresh, never reuse an old run's
+            scales.unlink(missing_ok=True)
         # one device buffer must hold the whole input tensor TensorRT calibrates with (the profile's opt shape)
-        config.int8_calibrator = make_calibrator(batches, cfg.calib_cache, method=cfg.calib_method,
-                                                 batch_size=int(shape[0]))
+        config.int8_calibrator = make_calibrator(batches, scales, method=cfg.calib_method, batch_size=int(shape[0]))
         if profile is not None:
             config.set_calibration_profile(profile)
     serialized = builder.build_serialized_network(network, config)
@@ -166,6 +169,26 @@ def build_engine(cfg: BuildConfig) -> BuildResult:
                                build_seconds=seconds, onnx_sha256=file_sha256(cfg.onnx))
     path = write_engine_file(cfg.output, bytes(serialized), metadata, cfg.ultralytics_header, sidecar=sidecar)
     return BuildResult(path, plan, seconds, path.stat().st_size, sidecar["trtexec"], sidecar)
+
+
+def attach_timing_cache(config: Any, path: Path) -> Any:
+    """Load `path` (or start empty) into the builder config; the cache object, or None when TensorRT gives none.
+
+    `IBuilderConfig.create_timing_cache` returns None on failure (NVIDIA's samples treat that as an error) and
+    `set_timing_cache` returns False for a cache another TensorRT version or GPU wrote; either way the build goes on
+    with a fresh cache, or, failing that, without one (logged; nothing is written back).
+    """
+    blob = path.read_bytes() if path.is_file() else b""
+    cache = config.create_timing_cache(blob)
+    if cache is not None and config.set_timing_cache(cache, ignore_mismatch=False):
+        return cache
+    if blob:
+        log.warning("timing cache %s does not fit this TensorRT/GPU; starting a fresh one", path)
+        cache = config.create_timing_cache(b"")
+        if cache is not None and config.set_timing_cache(cache, ignore_mismatch=False):
+            return cache
+    log.warning("TensorRT could not create a timing cache; building without one (%s is left as it is)", path)
+    return None
 
 
 def engine_layers(plan_bytes: bytes) -> dict[str, Any]:

@@ -1,9 +1,9 @@
 """TensorRT compatibility lint for an ONNX graph, on the CPU, before anyone reaches a Jetson.
 
-Checks every node (subgraphs included) against the ONNX-parser support tables in `skyseg.export.trt.ops` for TensorRT 8.6,
-10.x and 11.x: op types, custom domains, opset range, control flow, key attributes (Resize modes, pooling
-dilations, Q/DQ zero points, constant-only inputs), INT64 and DOUBLE tensors, and dynamic dimensions when a static
-model was asked for. Returns findings with a severity; export verification fails on any "error".
+Checks every node (subgraphs included) against the ONNX-parser support tables in `skyseg.export.trt.ops` for TensorRT
+8.5 (JetPack 5.1), 8.6, 10.3 (JetPack 6), 10.x and 11.x: op types, custom domains, opset range, control flow, key
+attributes (Resize modes, pooling dilations, Q/DQ zero points, constant-only inputs), INT64 and DOUBLE tensors, and
+dynamic dimensions when a static model was asked for. Returns findings with a severity; export verification fails on any "error".
 """
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ from skyseg.export.trt.ops import (
     CONSTANT_INPUTS_86,
     CONTROL_FLOW,
     DISCOURAGED,
+    PARSER_8,
     RESIZE_COORD_MODES,
     RESIZE_MODES,
     RESIZE_NEAREST_MODES,
@@ -196,7 +197,7 @@ class _Linter:
             if users <= {"Slice"}:
                 continue  # INT64_MAX as "to the end" of a Slice clamps harmlessly
             self.add("warning", "int64-range", f"INT64 initializer '{name}' holds values outside INT32 (used by "
-                     f"{sorted(users)}); TensorRT 8.6 clamps them to INT32", name, old)
+                     f"{sorted(users)}); TensorRT 8.x clamps them to INT32", name, old)
 
     def check_node(self, path: str, node: onnx.NodeProto) -> None:
         op = node.op_type
@@ -206,8 +207,10 @@ class _Linter:
             return
         missing = [t for t in self.targets if op not in TARGETS[t].ops]
         if missing:
+            hint = ("; `skyseg export --target jetpack5` decomposes it into primitive ops"
+                    if op == "LayerNormalization" else "")
             self.add("error", "unsupported-op", f"{op} is not supported by the ONNX parser of "
-                     f"{', '.join(TARGETS[t].label for t in missing)}", path, missing)
+                     f"{', '.join(TARGETS[t].label for t in missing)}{hint}", path, missing)
         if op in CONTROL_FLOW:
             severity = "warning" if op == "If" else "error"
             self.add(severity, "control-flow", f"{op} in the deploy graph (TensorRT needs static trip counts, it "
@@ -218,11 +221,11 @@ class _Linter:
         check = getattr(self, f"_check_{op}", None)
         if check is not None:
             check(path, node)
-        old = [t for t in self.targets if t == "8.6"]
+        old = [t for t in self.targets if t in PARSER_8]
         for index in CONSTANT_INPUTS_86.get(op, ()):
             if old and index < len(node.input) and node.input[index] and node.input[index] not in self.constants:
                 self.add("error", "non-constant-input", f"{op} input {index} ('{node.input[index]}') must be an "
-                         "initializer for the TensorRT 8.6 parser", path, old)
+                         "initializer for the TensorRT 8.x parser", path, old)
 
     def _check_Resize(self, path: str, node: onnx.NodeProto) -> None:  # noqa: N802 - dispatch on op name
         mode = _attr(node, "mode", "nearest")
@@ -289,7 +292,8 @@ def lint_onnx(
     targets: Sequence[str] = tuple(TARGETS),
     expect_static: bool = True,
 ) -> LintReport:
-    """Lint an ONNX model (or file) for the TensorRT ONNX parser of `targets` ("8.6", "10", "11")."""
+    """Lint an ONNX model (or file) for the TensorRT ONNX parser of `targets` (keys of `TARGETS`: "8.5", "8.6",
+    "10.3", "10", "11"; all of them by default)."""
     if not isinstance(model, onnx.ModelProto):
         model = onnx.load(str(Path(model)))
     return _Linter(model, targets, expect_static).run()

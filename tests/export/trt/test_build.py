@@ -72,7 +72,7 @@ def test_legacy_calibrator_path_on_10_and_8():
         ((10, 3), "fp32", {"precision": "int8"}, "needs INT8 scales"),  # never INT8 without scales
         ((10, 3), "int8-qdq", {"precision": "int8", "calib_dir": Path("f")}, "already has Q/DQ"),
         ((10, 3), "int8-qdq", {"precision": "fp16"}, "is a Q/DQ"),
-        ((11, 0), "fp16", {"precision": "fp16", "dla_core": 0}, r"TensorRT 11\.0 has no DLA support"),
+        ((11, 0), "fp16", {"precision": "fp16", "dla_core": 0}, r"TensorRT 11\.0\.0 has no DLA support"),
         ((11, 3), "fp16", {"precision": "fp16", "dla_core": 0}, r"DLA returned in 11\.4\.1"),
         ((10, 3), "fp32", {"precision": "fp32", "dla_core": 0}, "no FP32 mode"),
         ((10, 3), "fp32", {"precision": "fp16", "gpu_fallback": True}, "only makes sense with --dla-core"),
@@ -86,8 +86,8 @@ def test_impossible_requests_are_errors_not_downgrades(trt, onnx_prec, kw, match
         plan_build(_cfg(**kw), trt, _info(onnx_prec))
 
 
-def test_dla_on_tensorrt_11_4_is_allowed_with_its_conditions():
-    plan = plan_build(_cfg(precision="fp16", dla_core=0, gpu_fallback=True), (11, 4), _info(precision="fp16"))
+def test_dla_on_tensorrt_11_4_1_is_allowed_with_its_conditions():
+    plan = plan_build(_cfg(precision="fp16", dla_core=0, gpu_fallback=True), (11, 4, 1), _info(precision="fp16"))
     assert "GPU_FALLBACK" in plan.builder_flags
     assert any("11.4.1+ on Jetson AGX Orin with JetPack 7.2.2+" in n for n in plan.notes)
 
@@ -130,6 +130,6 @@ def test_sidecar_document_records_the_build():
 
 
 def test_parse_version():
-    assert parse_trt_version("10.3.0.30") == (10, 3) and parse_trt_version("8.6.2") == (8, 6)
+    assert parse_trt_version("10.3.0.30") == (10, 3, 0) and parse_trt_version("8.6.2") == (8, 6, 2)
     with pytest.raises(ValueError):
         parse_trt_version("dev")

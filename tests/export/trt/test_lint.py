@@ -65,10 +65,11 @@ def test_loop_is_flagged_even_inside_a_graph_that_parses():
 @pytest.mark.parametrize(
     ("op", "attrs", "missing"),
     [
-        ("Unique", {}, {"8.6", "10", "11"}),  # N in every table
-        ("LayerNormalization", {"axis": -1}, set()),  # 8.5 says N, 8.6 added it
-        ("Gelu", {}, {"8.6"}),  # opset-20 op, supported from TensorRT 10
-        ("Det", {}, {"8.6", "10", "11"}),
+        ("Unique", {}, {"8.5", "8.6", "10.3", "10", "11"}),  # N in every table
+        ("LayerNormalization", {"axis": -1}, {"8.5"}),  # 8.5 says N (JetPack 5.1), 8.6 added it
+        ("Gelu", {}, {"8.5", "8.6"}),  # opset-20 op, supported from TensorRT 10
+        ("STFT", {}, {"8.5", "8.6", "10.3"}),  # added in 10.5, after JetPack 6's 10.3
+        ("Det", {}, {"8.5", "8.6", "10.3", "10", "11"}),
     ],
 )
 def test_unsupported_ops_name_the_tensorrt_versions(op, attrs, missing):
@@ -81,7 +82,7 @@ def test_unsupported_ops_name_the_tensorrt_versions(op, attrs, missing):
     found = [f for f in report.findings if f.code == "unsupported-op"]
     assert set(found[0].targets if found else ()) == missing
     opset_errors = {t for f in report.errors if f.code == "opset" for t in f.targets}
-    assert opset_errors == {"8.6"}  # opset 20 > 17
+    assert opset_errors == {"8.5", "8.6"}  # opset 20 > 17
 
 
 def test_custom_domain_resize_mode_and_zero_point():
@@ -118,20 +119,21 @@ def test_int64_graph_output_only_fails_tensorrt_8():
     m = _model([node], [helper.make_tensor_value_info("x", F, [1, 3])], [helper.make_tensor_value_info("y", TensorProto.INT64, [2])])
     report = lint_onnx(m)
     [finding] = [f for f in report.errors if f.code == "int64-io"]
-    assert finding.targets == ("8.6",)
+    assert finding.targets == ("8.5", "8.6")
 
 
-def test_non_constant_slice_axes_fail_only_on_8_6():
+def test_non_constant_slice_axes_fail_only_on_8_x():
     nodes = [helper.make_node("Shape", ["x"], ["shape"]), helper.make_node("Slice", ["x", "st", "en", "shape"], ["y"], name="s")]
     inits = [numpy_helper.from_array(np.array([0, 0], np.int64), "st"), numpy_helper.from_array(np.array([1, 1], np.int64), "en")]
     m = _model(nodes, [helper.make_tensor_value_info("x", F, [2, 2])], [helper.make_tensor_value_info("y", F, [1, 1])], inits)
     report = lint_onnx(m)
     [finding] = [f for f in report.errors if f.code == "non-constant-input"]
-    assert finding.targets == ("8.6",) and finding.node == "s"
+    assert finding.targets == ("8.5", "8.6") and finding.node == "s"
 
 
 def test_tables_are_consistent():
-    assert TARGETS["8.6"].ops < TARGETS["10"].ops <= TARGETS["11"].ops
+    assert TARGETS["8.5"].ops < TARGETS["8.6"].ops < TARGETS["10.3"].ops < TARGETS["10"].ops <= TARGETS["11"].ops
+    assert "LayerNormalization" not in TARGETS["8.5"].ops and "LayerNormalization" in TARGETS["8.6"].ops
     assert {"Conv", "Resize", "Sigmoid", "Concat", "Split", "Softmax", "MatMul"} <= TARGETS["8.6"].ops
     assert not TARGETS["11"].implicit_int8 and TARGETS["10"].implicit_int8
     with pytest.raises(ValueError, match="unknown TensorRT target"):
@@ -149,8 +151,8 @@ def test_verification_frames_folder_errors(tmp_path):
         folder_frames(tmp_path)
 
 
-def test_opset_19_fails_only_tensorrt_8_6():
+def test_opset_19_fails_only_tensorrt_8():
     m = _conv_model()
     m.opset_import[0].version = 19
-    assert {t for f in lint_onnx(m).errors for t in f.targets} == {"8.6"}
-    assert lint_onnx(m, targets=("10", "11")).ok
+    assert {t for f in lint_onnx(m).errors for t in f.targets} == {"8.5", "8.6"}
+    assert lint_onnx(m, targets=("10.3", "10", "11")).ok
