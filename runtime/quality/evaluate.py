@@ -35,6 +35,7 @@ class FrameScore:
     union: int
     false_sky: float = 0.0  # share of the frame's pixels predicted sky that are not sky (mask_metrics.error_shares)
     missed_sky: float = 0.0  # share of the frame's pixels that are sky and were not predicted
+    camera: str = ""  # from the dataset's cameras.tsv; a frame not listed there is its own camera
 
 
 @dataclass
@@ -64,14 +65,53 @@ class DatasetScore:
     def worst(self, n: int = 3) -> list[FrameScore]:
         return sorted(self.frames, key=lambda f: f.iou)[:n]
 
+    def by_camera(self) -> dict[str, list[FrameScore]]:
+        """Frames grouped by camera, in the order cameras first appear."""
+        groups: dict[str, list[FrameScore]] = {}
+        for f in self.frames:
+            groups.setdefault(f.camera or f.name, []).append(f)
+        return groups
+
+    @property
+    def camera_mean_iou(self) -> float:
+        """Mean over cameras of each camera's mean IoU: a camera with twenty frames weighs as much as one with one."""
+        groups = self.by_camera()
+        return float(np.mean([np.mean([f.iou for f in fs]) for fs in groups.values()])) if groups else float("nan")
+
     def to_json(self) -> dict[str, Any]:
-        return {"root": self.root, "frames": len(self.frames), "mean_iou": self.mean_iou,
-                "pooled_iou": self.pooled_iou, "p10_iou": self.percentile(10),
+        return {"root": self.root, "frames": len(self.frames), "cameras": len(self.by_camera()),
+                "camera_mean_iou": self.camera_mean_iou, "mean_iou": self.mean_iou,
+                "pooled_iou": self.pooled_iou,
+                "per_camera": {cam: {"frames": len(fs), "mean_iou": round(float(np.mean([f.iou for f in fs])), 6),
+                                     "min_iou": round(min(f.iou for f in fs), 6),
+                                     "max_false_sky": round(max(f.false_sky for f in fs), 6)}
+                               for cam, fs in self.by_camera().items()}, "p10_iou": self.percentile(10),
                 "worst": [{"name": f.name, "iou": f.iou} for f in self.worst()],
                 "per_frame": {f.name: round(f.iou, 6) for f in self.frames},
                 "max_false_sky": self.max_false_sky,
                 "per_frame_shares": {f.name: {"false_sky": round(f.false_sky, 6), "missed_sky": round(f.missed_sky, 6)}
                                      for f in self.frames}}
+
+
+def frame_stem(image: Path) -> str:
+    """The name a frame's mask and label files share: the file name without its image suffix (.fits.gz too)."""
+    return image.name[: -len(".fits.gz")] if image.name.lower().endswith(".fits.gz") else image.stem
+
+
+def read_cameras(root: Path) -> dict[str, str]:
+    """file name -> camera from the dataset's `cameras.tsv` (columns `file`, `camera`); {} when there is none."""
+    table = root / "cameras.tsv"
+    if not table.is_file():
+        return {}
+    cameras = {}
+    for n, line in enumerate(table.read_text(encoding="utf-8", errors="replace").splitlines()[1:], 2):
+        cells = line.split("\t")
+        if len(cells) < 2 or not cells[0] or not cells[1]:
+            if line.strip():
+                raise InputError(f"{table}:{n}: expected 'file<TAB>camera'.")
+            continue
+        cameras[cells[0]] = cells[1]
+    return cameras
 
 
 def dataset_frames(root: str | Path, split: str = "all") -> list[tuple[Path, Path]]:
@@ -88,7 +128,7 @@ def dataset_frames(root: str | Path, split: str = "all") -> list[tuple[Path, Pat
         if not folder.is_dir():
             raise InputError(f"{root} has no split {name!r} (found {sorted(p.name for p in images_dir.iterdir())}).")
         for image in sorted(p for p in folder.iterdir() if p.name.lower().endswith((*IMAGE_SUFFIXES, *FITS_SUFFIXES))):
-            stem = image.name[: -len(".fits.gz")] if image.name.lower().endswith(".fits.gz") else image.stem
+            stem = frame_stem(image)
             mask = root / "masks" / name / f"{stem}.png"
             label = root / "labels" / name / f"{stem}.txt"
             if mask.is_file():
@@ -136,6 +176,7 @@ def evaluate_dataset(segmenter: Segmenter, root: str | Path, split: str = "all",
     """
     score = DatasetScore(str(root))
     pairs = dataset_frames(root, split)[:max_frames]
+    cameras = read_cameras(Path(root))
     for i, (image, truth_path) in enumerate(pairs):
         frame = read_frame_file(image, i, str(root))
         if isinstance(frame, FrameError):
@@ -145,7 +186,8 @@ def evaluate_dataset(segmenter: Segmenter, root: str | Path, split: str = "all",
         inter, union = overlap_counts(pred, truth)
         false_sky, missed_sky = error_shares(pred, truth)
         score.frames.append(FrameScore(f"{image.parent.name}/{image.name}", inter / union if union else 1.0,
-                                       inter, union, false_sky, missed_sky))
+                                       inter, union, false_sky, missed_sky,
+                                       cameras.get(image.name, frame_stem(image))))
         if tiles is not None and getattr(segmenter, "last_rgb8", None) is not None:
             from skyseg.runtime.quality.error_sheet import error_tile
 
@@ -165,6 +207,13 @@ def markdown(scores: Sequence[DatasetScore], model: str) -> str:
         worst = s.worst(1)[0]
         lines.append(f"| {s.root} | {len(s.frames)} | {s.mean_iou:.4f} | {s.pooled_iou:.4f} | "
                      f"{s.percentile(10):.4f} | {worst.name} ({worst.iou:.3f}) | {s.max_false_sky:.4f} |")
+    for s in scores:
+        lines += ["", f"{s.root}: by camera (camera-mean IoU {s.camera_mean_iou:.4f} over {len(s.by_camera())} cameras)",
+                  "", "| camera | frames | mean IoU | min IoU | max false-sky |", "|---|---|---|---|---|"]
+        for cam, fs in s.by_camera().items():
+            ious = [f.iou for f in fs]
+            lines.append(f"| {cam} | {len(fs)} | {np.mean(ious):.4f} | {min(ious):.4f} | "
+                         f"{max(f.false_sky for f in fs):.4f} |")
     return "\n".join(lines) + "\n"
 
 

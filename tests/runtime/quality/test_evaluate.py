@@ -130,3 +130,36 @@ def test_evaluate_writes_an_error_sheet(tiny_synth, tmp_path):
     assert main(["evaluate", str(tiny_synth), "--threads", "1", "--sheet", str(sheet)]) == 0
     img = cv2.imread(str(sheet))
     assert img is not None and img.shape == (2 * 360, 3 * 360, 3)  # 4 tiles of 360 px in rows of 3
+
+
+def test_frames_are_grouped_by_camera_and_the_headline_is_the_camera_mean(tiny_synth, tmp_path):
+    """cameras.tsv groups frames; each camera weighs the same in camera_mean_iou, however many frames it has."""
+    import shutil
+
+    from skyseg.runtime.quality.evaluate import markdown
+
+    root = tmp_path / "cams"
+    shutil.copytree(tiny_synth, root)
+    names = [image.name for image, _ in dataset_frames(root)]
+    (root / "cameras.tsv").write_text("file\tcamera\n" + "".join(f"{n}\t{'big' if i < 3 else 'small'}\n"
+                                                                  for i, n in enumerate(names)))
+    shifts = {names[0]: 0, names[1]: 0, names[2]: 0, names[3]: 12}
+
+    class _PerFrameShift(_ShiftedTruth):
+        def segment_frame(self, frame):
+            self.dy = shifts[Path(frame.path).name]
+            return super().segment_frame(frame)
+
+    score = evaluate_dataset(_PerFrameShift(root, 0), root)
+    groups = score.by_camera()
+    assert list(groups) == ["big", "small"] and [len(v) for v in groups.values()] == [3, 1]
+    small = groups["small"][0].iou
+    assert small < 0.95
+    assert score.camera_mean_iou == pytest.approx((1.0 + small) / 2, abs=1e-12)
+    assert score.mean_iou == pytest.approx((3.0 + small) / 4, abs=1e-12)
+    data = score.to_json()
+    assert data["cameras"] == 2 and data["per_camera"]["big"]["frames"] == 3
+    assert "camera-mean IoU" in markdown([score], "m") and "| small | 1 |" in markdown([score], "m")
+    (root / "cameras.tsv").write_text("file\tcamera\nonly-one-cell\n")
+    with pytest.raises(InputError, match="cameras.tsv:2"):
+        evaluate_dataset(_ShiftedTruth(root, 0), root)
