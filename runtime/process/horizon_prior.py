@@ -8,8 +8,15 @@ frame's mask is combined with them:
     combined = (raw AND majority) OR stable
 
 so a momentary mistake — a lamp switched on, a passing car's glare read as sky — is removed (it is not sky in
-most frames), and a momentary hole in a sky that is always there (a meteor read as a horizon) is filled. The
-combined mask never calls a pixel sky that is not sky in the majority of the night's frames. Until enough frames
+most frames), and a momentary hole in a sky that is always there (a meteor read as a horizon) is filled. Votes
+cannot give back sky the model misses in every frame (the vignetted rim of the image circle), so when the run
+passes the display frames, the night's own pixels are asked too (night_evidence.py: a median stack, next to the
+edge of the majority sky, pixels that look like the sky beside them) and that band is added:
+
+    combined = (raw AND majority) OR stable OR recovered
+
+The model's votes never call a pixel sky that is not sky in the majority of the night's frames, and the recovered
+band comes from the median of the frames, so a lamp lit in a few of them adds nothing. Until enough frames
 are counted the raw mask is used unchanged, and so is a frame whose own mask disagrees with the night's map
 (IoU < `min_agreement`): the camera moved, or the folder mixes cameras, and the prior must not paint another
 installation's horizon into it. Both masks stay available: `SegResult.raw_sky_mask`, the masks
@@ -22,6 +29,7 @@ from dataclasses import replace
 
 import numpy as np
 
+from skyseg.runtime.process.night_evidence import NightEvidence
 from skyseg.runtime.result import SegResult
 
 log = logging.getLogger(__name__)
@@ -33,7 +41,8 @@ FIXED_CAMERA_KINDS = ("images", "watch")
 class HorizonPrior:
     """Learns the night's sky-vote map from raw masks and combines it with each new frame's mask."""
 
-    def __init__(self, learn_frames: int = 8, stable_share: float = 0.95, min_agreement: float = 0.85) -> None:
+    def __init__(self, learn_frames: int = 8, stable_share: float = 0.95, min_agreement: float = 0.85,
+                 evidence: NightEvidence | None = None, refresh_every: int = 8) -> None:
         if learn_frames < 1:
             raise ValueError(f"learn_frames must be at least 1, got {learn_frames}")
         if not 0.5 < stable_share <= 1.0:
@@ -44,6 +53,10 @@ class HorizonPrior:
         self.disagreed = 0
         self._votes: np.ndarray | None = None
         self.frames = 0
+        self.evidence = evidence if evidence is not None else NightEvidence()
+        self.refresh_every = max(1, int(refresh_every))
+        self._recovered: np.ndarray | None = None
+        self._recovered_at = -1
 
     @property
     def ready(self) -> bool:
@@ -73,15 +86,35 @@ class HorizonPrior:
         self.frames += 1
         return True
 
+    def recovered(self) -> np.ndarray | None:
+        """Sky the night's stack shows next to the majority map (refreshed every `refresh_every` frames)."""
+        if self.evidence.frames == 0:
+            return None
+        if self._recovered_at < 0 or self.frames - self._recovered_at >= self.refresh_every:
+            majority = self.majority()
+            self._recovered = None if majority is None else self.evidence.recover(majority)
+            self._recovered_at = self.frames
+            if self._recovered is not None:
+                log.debug("night evidence: %d px of sky recovered next to the majority map",
+                          int(np.count_nonzero(self._recovered)))
+        return self._recovered
+
     def combine(self, raw: np.ndarray) -> np.ndarray:
         """The combined mask for one raw mask (call after `update`, once `ready`)."""
         majority, stable = self.majority(), self.stable()
         assert majority is not None and stable is not None
-        return (raw & majority) | stable
+        out = (raw & majority) | stable
+        extra = self.recovered()
+        return out | extra if extra is not None and extra.shape == out.shape else out
 
-    def apply(self, result: SegResult) -> SegResult:
-        """Count the frame, then return it with the combined mask (or unchanged while learning)."""
+    def apply(self, result: SegResult, display: np.ndarray | None = None) -> SegResult:
+        """Count the frame, then return it with the combined mask (or unchanged while learning).
+
+        `display` is the frame as shown (RGB or grey uint8, the frame's size); without it only the votes are used.
+        """
         raw = result.sky_mask
+        if display is not None:
+            self.evidence.observe(display)
         if not self.update(raw):
             log.warning("horizon prior: frame %d is %dx%d, the night's frames are %dx%d; its raw mask is used",
                         result.index, raw.shape[1], raw.shape[0], self._votes.shape[1], self._votes.shape[0])
