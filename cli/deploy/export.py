@@ -25,7 +25,11 @@ def parse_imgsz(values: list[int]) -> tuple[int, int]:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("weights", type=Path, help="trained .pt checkpoint (or a model .yaml for an untrained one)")
     parser.add_argument("-o", "--output", type=Path, required=True, help="where to write MODEL.onnx")
-    add_imgsz_arg(parser)
+    parser.add_argument("--imgsz", type=int, nargs="+", default=None, metavar="S | H W",
+                        help="input size: one value for square, or height width (default: the size the checkpoint "
+                        "was trained at, else 640)")
+    parser.add_argument("--aspect", default=None, metavar="W:H",
+                        help="camera aspect, e.g. 16:9: the size is the long side, the other side follows (x32)")
     shape = parser.add_mutually_exclusive_group()
     shape.add_argument("--batch", type=int, default=1, help="static batch size (default 1)")
     shape.add_argument("--dynamic", nargs="?", const="auto", default=False, choices=("auto", "batch", "full"),
@@ -54,9 +58,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from skyseg.export.onnx_export import ExportConfig, ExportVerificationError, export_onnx  # noqa: PLC0415
+    from skyseg.cli.deploy.export_size import export_imgsz  # noqa: PLC0415
 
     cfg = ExportConfig(
-        weights=args.weights, output=args.output, imgsz=parse_imgsz(args.imgsz), batch=args.batch,
+        weights=args.weights, output=args.output, batch=args.batch,
+        imgsz=export_imgsz(args.weights, args.imgsz, args.aspect),
         dynamic=args.dynamic, opset=args.opset, half=args.half, simplify=args.simplify, verify=args.verify,
         verify_images=args.verify_images, synth_frames=args.synth_frames, lint_targets=tuple(args.trt_targets),
     )
