@@ -153,7 +153,11 @@ def read_truth(path: Path, hw: tuple[int, int]) -> np.ndarray:
         return mask > 127
     h, w = hw
     polys = []
-    for n, line in enumerate(path.read_text().splitlines(), 1):
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise InputError(f"{path} is not a text file of YOLO-seg lines (not UTF-8).") from None
+    for n, line in enumerate(text.splitlines(), 1):
         values = line.split()
         if not values:
             continue
@@ -161,6 +165,9 @@ def read_truth(path: Path, hw: tuple[int, int]) -> np.ndarray:
             xy = np.asarray(values[1:], np.float64).reshape(-1, 2)
         except ValueError:
             raise InputError(f"{path}:{n}: not a YOLO-seg line (class x1 y1 x2 y2 ...).") from None
+        if not np.isfinite(xy).all() or xy.min(initial=0.0) < -0.01 or xy.max(initial=0.0) > 1.01 or len(xy) < 3:
+            raise InputError(f"{path}:{n}: a polygon needs at least three points with coordinates within 0-1 "
+                             "(NaN, infinite or out-of-frame values found).")
         polys.append(np.round(xy * (w, h)).astype(np.int32).reshape(-1, 1, 2))
     out = np.zeros(hw, np.uint8)
     if polys:

@@ -163,3 +163,17 @@ def test_frames_are_grouped_by_camera_and_the_headline_is_the_camera_mean(tiny_s
     (root / "cameras.tsv").write_text("file\tcamera\nonly-one-cell\n")
     with pytest.raises(InputError, match="cameras.tsv:2"):
         evaluate_dataset(_ShiftedTruth(root, 0), root)
+
+
+@pytest.mark.parametrize("content, match", [
+    (b"0 0.1 0.1 nan 0.5 0.9 0.9\n", "NaN, infinite or out-of-frame"),
+    (b"0 0.1 0.1 inf 0.5 0.9 0.9\n", "NaN, infinite or out-of-frame"),
+    (b"0 0.1 0.1 0.5 0.5 7.0 0.9\n", "NaN, infinite or out-of-frame"),
+    (b"0 0.1 0.1 0.5 0.5\n", "at least three points"),
+    (b"\xff\xfe0 0.1\x00\n", "not UTF-8"),
+])
+def test_bad_label_values_are_one_sentence_not_a_silent_score(tmp_path, content, match):
+    label = tmp_path / "x.txt"
+    label.write_bytes(content)
+    with pytest.raises(InputError, match=match):
+        read_truth(label, (50, 60))
