@@ -11,7 +11,7 @@ neighbour, so it stays 0/255); housing corners are painted into both image and m
 never change the mask. The output is a YOLO-seg dataset in the generator's layout (images/, masks/, labels/,
 data.yaml), one sky instance per frame as `synth/polygons.py` defines it.
 
-    python -m skyseg.synth.real_augment datasets/realsky datasets/realpool -o OUT --per-frame 12 \
+    python -m skyseg.synth.real_augment datasets/realsky datasets/realpool -o OUT --per-camera 36 \
         --exclude-cameras magic,cta --seed 7
 """
 from __future__ import annotations
@@ -150,19 +150,29 @@ def load_labelled(frame: LabelledFrame) -> tuple[np.ndarray, np.ndarray]:
     return image, np.where(truth > 127, 255, 0).astype(np.uint8)
 
 
-def write_variants(frames: Sequence[LabelledFrame], out: Path, per_frame: int, seed: int,
+def variants_per_frame(frames: Sequence[LabelledFrame], per_camera: int) -> list[int]:
+    """Variants for each frame so that every camera gets about `per_camera` of them, however many frames it has."""
+    counts: dict[str, int] = {}
+    for f in frames:
+        counts[f.camera] = counts.get(f.camera, 0) + 1
+    return [max(1, math.ceil(per_camera / counts[f.camera])) for f in frames]
+
+
+def write_variants(frames: Sequence[LabelledFrame], out: Path, per_frame: int | Sequence[int], seed: int,
                    long_side: int = 640) -> Path:
-    """`per_frame` variants of every frame into a YOLO-seg dataset at `out` (train split); returns data.yaml."""
+    """Variants of every frame (`per_frame` each, or one count per frame) into a YOLO-seg dataset at `out` (train
+    split); returns data.yaml."""
     if not frames:
         raise InputError("no labelled real frames to augment (check the dataset folders and --exclude-cameras).")
-    if per_frame < 1:
-        raise InputError(f"--per-frame must be at least 1, got {per_frame}.")
+    counts = [per_frame] * len(frames) if isinstance(per_frame, int) else list(per_frame)
+    if min(counts) < 1:
+        raise InputError(f"--per-frame must be at least 1, got {min(counts)}.")
     for sub in ("images/train", "masks/train", "labels/train"):
         (out / sub).mkdir(parents=True, exist_ok=True)
     records = []
-    for i, frame in enumerate(frames):
+    for i, (frame, n_variants) in enumerate(zip(frames, counts)):
         image, mask = load_labelled(frame)
-        for j in range(per_frame):
+        for j in range(n_variants):
             rng = np.random.default_rng([seed, i, j])
             var, var_mask = augment(rng, image, mask, long_side)
             var_mask, contours = close_mask(var_mask > 0, max(MIN_REGION_PX, var_mask.size // 2000))
@@ -172,8 +182,8 @@ def write_variants(frames: Sequence[LabelledFrame], out: Path, per_frame: int, s
             write_atomic(out / "masks/train" / f"{stem}.png", _encode(var_mask, ".png"))
             lines = to_label_lines(polygons, (var.shape[1], var.shape[0]))
             write_atomic(out / "labels/train" / f"{stem}.txt", ("\n".join(lines) + "\n" if lines else "").encode())
-        records.append({"file": str(frame.image), "camera": frame.camera, "variants": per_frame})
-    write_atomic(out / "manifest.json", json.dumps({"seed": seed, "per_frame": per_frame, "frames": records},
+        records.append({"file": str(frame.image), "camera": frame.camera, "variants": n_variants})
+    write_atomic(out / "manifest.json", json.dumps({"seed": seed, "frames": records},
                                                    indent=1).encode())
     return write_data_yaml(out, has_val=False)
 
@@ -183,6 +193,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("datasets", nargs="+", help="labelled real datasets (images/, masks/, cameras.tsv)")
     ap.add_argument("-o", "--out", required=True, type=Path)
     ap.add_argument("--per-frame", type=int, default=12)
+    ap.add_argument("--per-camera", type=int, default=None,
+                    help="about this many variants per camera instead (a camera with many frames does not dominate)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--long-side", type=int, default=640)
     ap.add_argument("--exclude-cameras", default="", help="comma-separated cameras left out (held-out folds)")
@@ -194,12 +206,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         frames = [f for f in labelled_frames(args.datasets)
                   if f.camera not in excluded and (not only or f.camera in only)]
-        data = write_variants(frames, args.out, args.per_frame, args.seed, args.long_side)
+        counts = variants_per_frame(frames, args.per_camera) if args.per_camera else args.per_frame
+        data = write_variants(frames, args.out, counts, args.seed, args.long_side)
     except InputError as exc:
         log.error("%s", exc)
         return 2
-    log.info("%d real frames from %d cameras x %d variants -> %s", len(frames), len({f.camera for f in frames}),
-             args.per_frame, data)
+    log.info("%d real frames from %d cameras -> %s", len(frames), len({f.camera for f in frames}), data)
     return 0
 
 

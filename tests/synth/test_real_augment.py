@@ -91,3 +91,14 @@ def test_excluding_every_camera_is_one_sentence_and_exit_2(tmp_path, caplog):
     assert "no labelled real frames" in caplog.text
     with pytest.raises(InputError, match="per-frame"):
         write_variants(labelled_frames([REALSKY])[:1], tmp_path / "x", per_frame=0, seed=0)
+
+
+def test_every_camera_gets_about_the_same_number_of_variants():
+    from skyseg.synth.real_augment import variants_per_frame
+
+    frames = labelled_frames([REALSKY])  # magic 3 frames, iceact 2, indiallsky_a 2, cta 1, indiallsky_b 1
+    counts = variants_per_frame(frames, 12)
+    per_camera: dict[str, int] = {}
+    for f, n in zip(frames, counts):
+        per_camera[f.camera] = per_camera.get(f.camera, 0) + n
+    assert per_camera == {"cta": 12, "iceact": 12, "indiallsky_a": 12, "indiallsky_b": 12, "magic": 12}
