@@ -68,7 +68,9 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
     if args.imgsz:
         log.warning("--imgsz %s ignored: the input size comes from the model", args.imgsz)
     if args.model:
-        model = args.model
+        from skyseg.runtime.checkpoint_export import resolve_model  # a PyTorch best.pt: its cached ONNX export
+
+        model = resolve_model(args.model, args.save_dir)
     else:
         from skyseg.runtime.bundled_model import bundled_model_path
 

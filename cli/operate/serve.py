@@ -64,7 +64,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def config_from_args(args: argparse.Namespace) -> ServeConfig:
     if args.model:
-        model = args.model
+        from skyseg.runtime.checkpoint_export import resolve_model  # a PyTorch best.pt: its cached ONNX export
+
+        model = resolve_model(args.model, args.save_dir)
     else:
         from skyseg.runtime.bundled_model import bundled_model_path
 
