@@ -1,6 +1,6 @@
 """The models the page may pick: the bundled one, the one given at start, a `--models-dir` folder's .onnx/.engine
-files, and .onnx files uploaded through the page (kept under SAVE_DIR/models). The browser names a model by its
-key, never by a path."""
+files and .pt checkpoints (server-side files, exported to ONNX once when chosen), and .onnx files uploaded through
+the page (kept under SAVE_DIR/models). The browser names a model by its key, never by a path."""
 from __future__ import annotations
 
 import logging
@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from skyseg.runtime.backends.base import ENGINE_SUFFIXES
+from skyseg.runtime.checkpoint import CHECKPOINT_SUFFIXES
 from skyseg.runtime.errors import SkysegError
 
 log = logging.getLogger(__name__)
@@ -51,8 +52,9 @@ class ModelCatalog:
         for origin, folder in (("folder", self.models_dir), ("uploaded", self.upload_dir)):
             if folder is None or not folder.is_dir():
                 continue
+            suffixes = MODEL_SUFFIXES + CHECKPOINT_SUFFIXES if origin == "folder" else MODEL_SUFFIXES  # never uploads
             for path in sorted(folder.iterdir()):
-                if path.is_file() and path.suffix.lower() in MODEL_SUFFIXES and not path.name.startswith("."):
+                if path.is_file() and path.suffix.lower() in suffixes and not path.name.startswith("."):
                     out.append(ModelEntry(f"{origin}:{path.name}", origin, path))
         return out
 

@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from skyseg.runtime.backends.base import Backend, open_backend
+from skyseg.runtime.checkpoint_export import resolve_model
 from skyseg.runtime.frame import Frame
 from skyseg.runtime.pipeline import RunConfig, make_segmenter
 from skyseg.runtime.result import SegResult
@@ -20,7 +21,7 @@ log = logging.getLogger(__name__)
 
 def open_checked(path: str | Path, config: RunConfig) -> Backend:
     """Open a model the way `skyseg run` does (file type, backend, the model-file contract); raises SkysegError."""
-    backend = open_backend(path, config.backend, threads=config.threads)
+    backend = open_backend(resolve_model(path, config.save_dir), config.backend, threads=config.threads)
     backend.__enter__()
     return backend
 
