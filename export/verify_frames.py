@@ -43,12 +43,12 @@ def folder_frames(folder: str | os.PathLike[str], limit: int = 6) -> list[Verify
     """Up to `limit` frames from a folder of FITS/image files (sorted by name); unreadable files are an error."""
     from skyseg.runtime.sources.fits_reader import read_fits  # noqa: PLC0415
     from skyseg.runtime.sources.image_reader import read_image  # noqa: PLC0415
-    from skyseg.runtime.sources.uri import FITS_SUFFIXES, IMAGE_SUFFIXES  # noqa: PLC0415
+    from skyseg.runtime.sources.uri import FITS_SUFFIXES, IMAGE_SUFFIXES, list_images  # noqa: PLC0415
 
     root = Path(folder)
     if not root.is_dir():
         raise InputError(f"--verify-images {root} is not a folder; pass a folder of FITS/PNG/JPEG/TIFF frames.")
-    files = sorted(p for p in root.iterdir() if p.is_file() and p.name.lower().endswith(FITS_SUFFIXES + IMAGE_SUFFIXES))
+    files = list_images(root)  # a folder, a dataset root (images/<split>/...) or nested night folders
     if not files:
         raise InputError(f"--verify-images {root} holds no FITS or image files (looked for {FITS_SUFFIXES + IMAGE_SUFFIXES}).")
     frames = []

@@ -10,7 +10,8 @@ Grammar (shorthands in brackets are normalised to the full form):
   per attempt up to 30 s). Other GStreamer sources wait and reconnect too when given `retries`.
 - `file://clip.mp4` [`clip.mp4`] — a video file decoded by GStreamer; never drops frames.
 - `file://frame.png`, a directory, or a glob [`night/*.fits`] — still images: JPEG/PNG/TIFF/BMP (8/16-bit) and
-  FITS (`.fits`, `.fit`, `.fts`, optionally `.gz`), in natural name order.
+  FITS (`.fits`, `.fit`, `.fts`, optionally `.gz`), in natural name order. A directory without images of its own
+  is searched recursively: a YOLO-seg dataset root (`images/<split>/...`) or a folder of night folders.
 - `test://[pattern]?n=30&w=640&h=480&fps=30&live=0` — GStreamer videotestsrc; `test://sky?n=30&seed=0&kind=mixed
   &w=640&h=480&bits=8` renders synthetic night skies (skyseg.synth) with their true masks in `meta`.
 - a raw GStreamer launch string containing `!` and ending in an `appsink` (named `skyseg_sink` or found by type).
@@ -23,6 +24,7 @@ from __future__ import annotations
 
 import glob as _glob
 import logging
+import os
 import re
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
@@ -40,6 +42,7 @@ log = logging.getLogger(__name__)
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp")
 FITS_SUFFIXES = (".fits", ".fit", ".fts", ".fits.gz", ".fit.gz", ".fts.gz")
+_NOT_FRAMES = ("labels", "masks")  # a YOLO-seg dataset's folders beside images/: never frames
 KINDS = ("csi", "v4l2", "rtsp", "video", "images", "test", "synth", "gst", "watch")
 
 _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://(.*)$", re.S)
@@ -231,13 +234,32 @@ def parse_uri(uri: str, *, watch: bool = False, **opts: Any) -> SourceSpec:
                      "test://, a path, a glob or a GStreamer pipeline ending in appsink")
 
 
-def list_images(location: str) -> list[Path]:
-    """Still images of a directory, a glob or a single file, in natural name order."""
+def list_images(location: str | Path) -> list[Path]:
+    """Still images of a single file, a glob, a folder, a YOLO-seg dataset root or a folder of night folders, in
+    natural name order: the one place a folder of frames is expanded (run, serve, calib, verify, export, label).
+
+    A folder that holds images gives those (its sub-folders are not searched). One that holds none is searched
+    recursively: a dataset root gives every split under its `images/` folder (`images/train/...`, `images/val/...`),
+    any other folder its nested night folders; hidden folders and a dataset's `labels/` and `masks/` are skipped.
+    """
     p = Path(location)
     if p.is_file():
         return [p]
-    candidates = sorted(p.iterdir()) if p.is_dir() else [Path(x) for x in _glob.glob(location, recursive=True)]
+    if not p.is_dir():
+        candidates = [Path(x) for x in _glob.glob(str(location), recursive=True)]
+    else:
+        candidates = [c for c in p.iterdir() if c.is_file() and is_still_image(c)]
+        if not candidates:
+            candidates = _nested_images(p / "images" if (p / "images").is_dir() else p)
     return sorted((c for c in candidates if c.is_file() and is_still_image(c)), key=_natural_key)
+
+
+def _nested_images(root: Path) -> list[Path]:
+    found: list[Path] = []
+    for folder, dirs, files in os.walk(root):
+        dirs[:] = [d for d in dirs if not d.startswith(".") and d not in _NOT_FRAMES]
+        found += [Path(folder) / f for f in files if not f.startswith(".") and is_still_image(f)]
+    return found
 
 
 def _natural_key(path: Path) -> list[Any]:
