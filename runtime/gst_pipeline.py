@@ -1,6 +1,8 @@
 """GStreamer launch strings for capture, built as plain text so they can be logged and pasted into gst-launch-1.0.
 
 Every capture pipeline ends in the same tail: `videoconvert ! video/x-raw,format=RGB ! appsink name=skyseg_sink`.
+Compressed streams (RTSP, files) are decoded by the chain `skyseg.runtime.gst_platform` picks for this machine
+(Jetson hardware decoder + nvvidconv, desktop NVIDIA nvcodec, or CPU decodebin).
 Live sources (cameras, RTSP, live test sources) get latest-frame semantics (`max-buffers=1 drop=true`), so a slow
 model sees the newest frame and stale ones are dropped and counted; files keep every frame (`drop=false`) and
 the appsink's small queue blocks the decoder instead.
@@ -12,6 +14,7 @@ import logging
 from typing import Any
 
 from skyseg.runtime.errors import MissingDependencyError
+from skyseg.runtime.gst_platform import decode_chain, detect_platform
 
 log = logging.getLogger(__name__)
 
@@ -85,22 +88,29 @@ def v4l2_launch(device: str, width: int | None = None, height: int | None = None
     return f"{src} ! " + (f"{caps} ! " if caps else "") + appsink_tail(live=True)
 
 
-def rtsp_launch(url: str, latency_ms: int = 200, protocols: str = "tcp") -> str:
-    """RTSP camera: rtspsrc → decodebin (any codec the installed plugins decode) → RGB appsink."""
+def rtsp_launch(url: str, latency_ms: int = 200, protocols: str = "tcp", codec: str | None = None,
+                platform: str | None = None) -> str:
+    """RTSP camera: rtspsrc → this platform's decode chain → RGB appsink.
+
+    `codec` (h264/h265) names the stream's codec for an explicit depay ! parse ! decoder chain; None autoplugs.
+    `platform` (jetson/nvidia/cpu) defaults to what `gst_platform.detect_platform` finds installed.
+    """
+    decode = decode_chain(platform or detect_platform(), codec, rtp=True)
     return (
         f"rtspsrc location={quote(url)} latency={int(latency_ms)} protocols={protocols} ! "
-        "decodebin ! " + appsink_tail(live=True)
+        f"{decode} ! " + appsink_tail(live=True)
     )
 
 
-def file_launch(path: str) -> str:
-    """Video file: filesrc → decodebin → RGB appsink, never dropping frames.
+def file_launch(path: str, platform: str | None = None) -> str:
+    """Video file: filesrc → decodebin (+ nvvidconv on a Jetson) → RGB appsink, never dropping frames.
 
     decodebin pulls from filesrc (no queue in between): pushed, qtdemux returns a single frame from short MP4s
     (≤ 6 frames) and avidemux misses small files' frames. MP4/MOV files whose index is missing, on which pulling
     stalls, are refused before the pipeline is built (`skyseg.runtime.sources.iso_media`).
     """
-    return f"filesrc location={quote(path)} ! decodebin ! " + appsink_tail(live=False)
+    decode = decode_chain(platform or detect_platform())
+    return f"filesrc location={quote(path)} ! {decode} ! " + appsink_tail(live=False)
 
 
 def videotestsrc_launch(pattern: str = "smpte", num_buffers: int = -1, width: int = 640, height: int = 480,
@@ -157,6 +167,29 @@ def load_gst() -> tuple[Any, Any, Any]:
     if not Gst.is_initialized():
         Gst.init(None)
     return Gst, GstApp, GstVideo
+
+
+def video_info(GstVideo: Any, caps: Any) -> Any:  # noqa: N803 - the module's own name
+    """A `GstVideo.VideoInfo` for `caps` on every GStreamer from 1.16 (JetPack 5) on; ValueError if caps are not video.
+
+    `VideoInfo.new_from_caps` exists only from 1.20 (JetPack 6, desktops), so it is looked up, not called blindly.
+    Before 1.20, `from_caps` is a method that fills the instance and returns a bool. From 1.20 on `from_caps` is
+    bound with the VideoInfo as a caller-allocated out-argument instead, and that form corrupted the heap here
+    (PyGObject 3.48, GStreamer 1.22: segfaults while a file source looped), so it is never used.
+    """
+    new_from_caps = getattr(GstVideo.VideoInfo, "new_from_caps", None)
+    if new_from_caps is not None:
+        try:
+            info = new_from_caps(caps)
+        except TypeError:  # PyGObject: "constructor returned NULL" for caps that are not raw video
+            info = None
+        ok = info is not None
+    else:
+        info = GstVideo.VideoInfo()
+        ok = info.from_caps(caps)
+    if not ok:
+        raise ValueError(f"appsink delivered caps that are not raw video: {caps.to_string()}")
+    return info
 
 
 def has_element(name: str) -> bool:

@@ -19,7 +19,7 @@ import numpy as np
 
 from skyseg.runtime.errors import InputError
 from skyseg.runtime.frame import Frame, FrameError
-from skyseg.runtime.gst_pipeline import APPSINK_NAME, load_gst
+from skyseg.runtime.gst_pipeline import APPSINK_NAME, load_gst, video_info
 from skyseg.runtime.sources.iso_media import index_problem, is_iso_media
 from skyseg.runtime.sources.uri import Source, SourceSpec
 
@@ -240,7 +240,7 @@ class GstSource(Source):
         _, _, GstVideo = self._gst
         caps = sample.get_caps()
         if self._layout is None or not self._layout[0].is_equal(caps):
-            info = GstVideo.VideoInfo.new_from_caps(caps)
+            info = video_info(GstVideo, caps)  # VideoInfo.new_from_caps is GStreamer 1.20+; JetPack 5 has 1.16
             fmt = info.finfo.name
             if fmt not in _FORMATS:
                 raise ValueError(f"appsink delivered {fmt} frames; add 'videoconvert ! video/x-raw,format=RGB' "
