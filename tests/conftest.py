@@ -1,4 +1,5 @@
-"""Test-wide setup: Ultralytics offline in an isolated config dir, and the shared data locations."""
+"""Test-wide setup: Ultralytics offline in an isolated config dir, the repository's real frames, and the guard that
+fails a test skipped for a missing data file (tests/data_guard.py)."""
 from __future__ import annotations
 
 import os
@@ -22,28 +23,36 @@ os.environ["ULTRALYTICS_SKIP_REQUIREMENTS_CHECKS"] = "1"
 os.environ.setdefault("SKYSEG_AUTO_MEASURE", "0")
 
 
-def _realsky_dir() -> Path:
-    for candidate in (REPO / "shared" / "data" / "realsky", REPO.parent / "shared" / "data" / "realsky"):
-        if candidate.is_dir():
-            return candidate
-    return REPO.parent / "shared" / "data" / "realsky"
-
-
-REALSKY = _realsky_dir()
+# The real frames live in the repository (datasets/*/README.md give their sources and licences): a fresh clone
+# tests real-frame behaviour with nothing beside it.
+REALSKY = REPO / "datasets" / "realsky" / "images" / "val"  # nine real all-sky frames; masks in ../../masks/val
+REALPOOL = REPO / "datasets" / "realpool" / "images" / "val"  # 36 more real frames of 15 more cameras
 MQTT_HELPERS = Path(__file__).resolve().parent / "scale"  # broker.py: a real Mosquitto broker and a paho subscriber
 sys.path.insert(0, str(MQTT_HELPERS))
+sys.path.insert(0, str(REPO / "tests"))  # data_guard.py, also loadable as a plugin: pytest -p data_guard
+
+from data_guard import pytest_runtest_makereport  # noqa: E402,F401  a skip for missing data fails the test
+
+
+def _real_frames(folder: Path) -> Path:
+    if not folder.is_dir():
+        pytest.fail(f"{folder} is missing from this checkout: the real frames are part of the repository")
+    return folder
 
 
 @pytest.fixture(scope="session")
 def realsky_dir() -> Path:
-    if not REALSKY.is_dir():
-        pytest.skip(f"real all-sky frames not found at {REALSKY}")
-    return REALSKY
+    return _real_frames(REALSKY)
+
+
+@pytest.fixture(scope="session")
+def realpool_dir() -> Path:
+    return _real_frames(REALPOOL)
 
 
 @pytest.fixture(scope="session")
 def realsky_count(realsky_dir: Path) -> int:
-    """How many frames the shared real-sky folder holds (it grows: tests must not pin the number)."""
+    """How many frames the real-sky folder holds (it grows: tests must not pin the number)."""
     suffixes = (".fits", ".fit", ".fts", ".fits.gz", ".jpg", ".jpeg", ".png", ".tif", ".tiff")
     return sum(p.name.lower().endswith(suffixes) for p in realsky_dir.iterdir())
 

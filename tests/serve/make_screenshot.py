@@ -23,7 +23,7 @@ log = logging.getLogger("make_screenshot")
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=REPO / "docs" / "serve.png")
-    parser.add_argument("--source", default=str(REPO.parent / "shared" / "data" / "realsky"))
+    parser.add_argument("--source", default=str(REPO / "datasets" / "realsky" / "images" / "val"))
     parser.add_argument("--seconds", type=float, default=40.0, help="let the night chart grow this long first")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
