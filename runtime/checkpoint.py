@@ -17,6 +17,7 @@ from skyseg.runtime.errors import InputError
 
 CHECKPOINT_SUFFIXES = (".pt", ".pth")
 _ZIP_MAGIC = b"PK\x03\x04"
+_LEGACY_MAGIC = 0x1950A86A20F9469CFC6C  # torch.save's legacy (non-zip) format starts with this number
 _PICKLE_PROTO = 0x80  # PROTO opcode: the first byte of every pickle of protocol 2 or newer
 _SAFE = {("collections", "OrderedDict"), ("builtins", "set"), ("builtins", "frozenset"), ("builtins", "slice"),
          ("builtins", "complex"), ("builtins", "bytearray")}
@@ -45,6 +46,9 @@ class _Inert:
 
     def __setstate__(self, state: Any) -> None:
         self.state = state
+
+    def __call__(self, *args: Any, **kwargs: Any) -> "_Inert":  # what an inert `getattr(cls, name)` gives back
+        return _Inert(*args)
 
     def __setitem__(self, key: Any, value: Any) -> None:
         self.items[key] = value
@@ -85,10 +89,9 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
             with open(p, "rb") as f:
                 unpickler = _InertUnpickler(f)
                 obj = unpickler.load()
-                for _ in range(3):
-                    if isinstance(obj, dict):
-                        break
-                    obj = unpickler.load()
+                if obj == _LEGACY_MAGIC:  # then protocol version, system info, and the object itself
+                    for _ in range(3):
+                        obj = unpickler.load()
     except (pickle.UnpicklingError, EOFError, zipfile.BadZipFile, ValueError, TypeError, AttributeError,
             IndexError, KeyError) as err:
         raise InputError(f"{p} cannot be read as a PyTorch checkpoint ({type(err).__name__}: {err}).") from None
