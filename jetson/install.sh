@@ -9,7 +9,8 @@
 #   4. pip-installs skyseg's runtime WITHOUT PyTorch and WITHOUT pip's opencv-python (which has no GStreamer
 #      and would shadow JetPack's cv2), plus cuda-python matching the board's CUDA version;
 #   5. optionally (--service) installs the skyseg-camera systemd service;
-#   6. checks the result: tensorrt, cuda, cv2 (with GStreamer) and gst-inspect-1.0 nvarguscamerasrc.
+#   6. checks the result: TensorRT >= 8.5, the CUDA runtime bindings as the TensorRT backend uses them, onnx,
+#      cv2 (with GStreamer), gst-inspect-1.0 nvarguscamerasrc, and that `skyseg build`, `run` and `serve` import.
 set -euo pipefail
 
 SCRIPT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -40,6 +41,18 @@ readonly RUNTIME_DEPS=(
     "openpyxl>=3.1"
     "pyyaml>=6.0"
 )
+# What `skyseg build` (onnx, for the lint and metadata) and `skyseg serve` (the ASGI stack) import beyond the runtime;
+# lower bounds from pyproject.toml's train/serve extras. tests/jetson checks every import of build/run/serve against
+# these lists and the apt packages.
+readonly COMMAND_DEPS=(
+    "onnx>=1.15"
+    "starlette>=0.40"
+    "uvicorn>=0.30"
+    "python-multipart>=0.0.18"
+)
+# skyseg runs engines through TensorRT's name-based execution API (8.5+): JetPack 5.1 = L4T R35.2 and newer.
+readonly MIN_L4T_R35_REVISION=2
+readonly MIN_TENSORRT=8.5
 # Wheels that install a `cv2` module. Any of them in the venv shadows JetPack's GStreamer-enabled cv2.
 readonly BLOCKED_CV2_WHEELS=(
     opencv-python
@@ -184,6 +197,12 @@ detect_jetpack() {
     fi
     L4T_VERSION="${l4t}"
     major="${l4t%%.*}"
+    local revision="${l4t#*.}"
+    revision="${revision%%.*}"
+    if [[ "${major}" == 35 ]] && ((revision < MIN_L4T_R35_REVISION)); then
+        ((FORCE)) || die "L4T ${l4t} is JetPack 5.0.x, whose TensorRT 8.4 lacks the name-based execution API skyseg needs (TensorRT ${MIN_TENSORRT}+); upgrade the board to JetPack 5.1 or newer (L4T 35.2.1+), or pass --force to install anyway."
+        warn "L4T ${l4t} ships TensorRT 8.4; skyseg build and --backend trt need ${MIN_TENSORRT}+ (continuing because of --force)."
+    fi
     local detected
     case "${major}" in
         35) detected=5 ;;
@@ -232,7 +251,8 @@ detect_cuda() {
 
 # cuda-python follows CUDA's versioning; pin it to the board's major.minor. The registry lists no 11.x release
 # older than 11.8 (`pip index versions cuda-python`), so JetPack 5 (CUDA 11.4) gets 11.8.*, which relies on
-# CUDA 11 minor-version compatibility; the final check calls cuInit to prove the bindings reach the driver.
+# CUDA 11 minor-version compatibility; the final check (cuda_check.py) runs the very runtime calls the TensorRT
+# backend makes (buffers, stream, copies, a CUDA graph) to prove the bindings reach the driver.
 cuda_python_spec() {
     [[ -z "${CUDA_PYTHON_SPEC}" ]] || return 0
     local major="${CUDA_VERSION%%.*}"
@@ -313,7 +333,7 @@ pip_install() {
     local pip="${VENV_DIR}/bin/pip"
     warn "pip's opencv-python wheels are built WITHOUT GStreamer: installed into this venv they shadow JetPack's cv2 and csi:// cameras stop working. This script installs skyseg with --no-deps and blocks those wheels via ${CONSTRAINTS}; do not 'pip install opencv-python' or 'ultralytics' (which pulls it) into this venv."
     run "${pip}" install --upgrade pip
-    run "${pip}" install -c "${CONSTRAINTS}" "${RUNTIME_DEPS[@]}" "${CUDA_PYTHON_SPEC}"
+    run "${pip}" install -c "${CONSTRAINTS}" "${RUNTIME_DEPS[@]}" "${COMMAND_DEPS[@]}" "${CUDA_PYTHON_SPEC}"
     run "${pip}" install -c "${CONSTRAINTS}" --no-deps "${REPO_DIR}"
 }
 
@@ -345,9 +365,11 @@ install_service() {
 final_checks() {
     local py="${VENV_DIR}/bin/python"
     local checks=(
-        "${py} -c 'import tensorrt; print(\"tensorrt\", tensorrt.__version__)'"
-        "${py} -c 'from cuda import cuda; (err,) = cuda.cuInit(0); print(\"cuInit:\", err); raise SystemExit(err != cuda.CUresult.CUDA_SUCCESS)'"
+        "${py} -c 'import tensorrt as t; v = tuple(int(x) for x in t.__version__.split(\".\")[:2]); print(\"tensorrt\", t.__version__); raise SystemExit(v < (${MIN_TENSORRT/./, }))'"
+        "${py} ${SCRIPT_DIR}/cuda_check.py"
         "${py} -c 'import onnxruntime; print(\"onnxruntime\", onnxruntime.__version__)'"
+        "${py} -c 'import onnx, starlette, uvicorn, python_multipart; print(\"onnx\", onnx.__version__)'"
+        "${py} -c 'import skyseg.cli.deploy.build, skyseg.cli.operate.run, skyseg.cli.operate.serve, skyseg.export.trt.engine, skyseg.serve.server; print(\"skyseg build/run/serve import\")'"
         "${py} -c 'import gi; gi.require_version(\"Gst\", \"1.0\"); from gi.repository import Gst; Gst.init(None); print(Gst.version_string())'"
         "gst-inspect-1.0 nvarguscamerasrc"
         "${VENV_DIR}/bin/skyseg --help"
