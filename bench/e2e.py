@@ -183,7 +183,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--no-pin", action="store_true", help="do not pin the process to --threads CPUs")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname).1s %(name)s: %(message)s")
-    res = run(args.model, args.threads, args.frames, not args.no_ultralytics, not args.no_pin)
+    from skyseg.runtime.checkpoint_export import resolve_model  # a PyTorch best.pt: its cached ONNX export
+
+    res = run(resolve_model(args.model), args.threads, args.frames, not args.no_ultralytics, not args.no_pin)
     sys.stdout.write(report(res, args.threads) + "\n")
     return 0
 

@@ -120,7 +120,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error("--frames and --every must be ≥ 1")
     from skyseg.runtime.bundled_model import bundled_model_path
 
-    model = args.model or str(bundled_model_path())
+    from skyseg.runtime.checkpoint_export import resolve_model  # a PyTorch best.pt: its cached ONNX export
+
+    model = resolve_model(args.model) if args.model else str(bundled_model_path())
     if args.keep is not None:
         report = soak(model, args.frames, args.every, tuple(args.size), args.threads, args.keep)
     else:

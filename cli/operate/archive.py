@@ -35,7 +35,9 @@ def run(args: argparse.Namespace) -> int:
     from skyseg.runtime.bundled_model import bundled_model_path
     from skyseg.scale.archive import run_archive
 
-    model = args.model or str(bundled_model_path())
+    from skyseg.runtime.checkpoint_export import resolve_model  # a PyTorch best.pt: its cached ONNX export
+
+    model = resolve_model(args.model, args.save_dir) if args.model else str(bundled_model_path())
     counts = run_archive(args.source, args.save_dir, model, actors=args.actors, cpus_per_actor=args.cpus_per_actor,
                          address=args.address, batch_size=args.batch_size, outputs=args.output)
     sys.stdout.write(f"archive: {counts['frames']} segmented, {counts['skipped']} skipped (done before), "

@@ -43,7 +43,9 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(f"--min-iou must be within 0–1, got {args.min_iou}")
     if args.max_frames is not None and args.max_frames < 1:
         raise InputError(f"--max-frames must be at least 1, got {args.max_frames}")
-    model = args.model or str(bundled_model_path())
+    from skyseg.runtime.checkpoint_export import resolve_model  # a PyTorch best.pt: its cached ONNX export
+
+    model = resolve_model(args.model) if args.model else str(bundled_model_path())
     with open_backend(model, backend=args.backend, threads=args.threads) as backend:
         segmenter = Segmenter(backend, conf=args.conf, iou=args.iou)
         tiles: list | None = [] if args.sheet else None
