@@ -23,8 +23,8 @@ log = logging.getLogger(__name__)
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("source", help="camera/video/image URI: csi://0, /dev/video0, rtsp://..., clip.mp4, "
                         "a folder, a glob ('night/*.fits'), test://ball, or a GStreamer pipeline ending in appsink")
-    parser.add_argument("--model", help="model file (.onnx, or .engine/.plan for TensorRT); default: the bundled "
-                        "skyseg-n.onnx")
+    parser.add_argument("--model", help="model file (.onnx, or .engine/.plan for TensorRT, or a PyTorch .pt exported "
+                        "once and cached where the train side is installed); default: the bundled skyseg-n.onnx")
     parser.add_argument("--backend", choices=("auto", "trt", "ort", "openvino"), default="auto",
                         help="inference backend (auto: TensorRT for engines; for ONNX the faster of ONNX Runtime and OpenVINO "
                         "here, timed once and cached as MODEL.onnx.backend.json — see `skyseg inspect MODEL.onnx`)")

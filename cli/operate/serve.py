@@ -20,9 +20,10 @@ def _port(text: str) -> int:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("source", help="any `skyseg run` source: a camera URI, video, folder, glob, FITS night, "
                         "test://sky, or a folder to watch with --watch")
-    parser.add_argument("--model", help="model file (.onnx, or .engine for TensorRT); default: the bundled "
-                        "skyseg-n.onnx")
-    parser.add_argument("--models-dir", metavar="DIR", help="folder of .onnx/.engine models the page may switch to")
+    parser.add_argument("--model", help="model file (.onnx, or .engine for TensorRT, or a PyTorch .pt exported once "
+                        "and cached where the train side is installed); default: the bundled skyseg-n.onnx")
+    parser.add_argument("--models-dir", metavar="DIR", help="folder of .onnx/.engine models (and .pt checkpoints, "
+                        "exported when chosen) the page may switch to")
     parser.add_argument("--backend", choices=("auto", "trt", "ort", "openvino"), default="auto",
                         help="inference backend (auto: TensorRT for engines, else ONNX Runtime)")
     parser.add_argument("--conf", type=probability, default=0.25, help="starting confidence threshold (default 0.25)")
