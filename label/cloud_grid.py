@@ -51,7 +51,7 @@ def propose_circle(grey: np.ndarray, sky: Optional[np.ndarray]) -> GridCircle:
     else:
         blur = cv2.medianBlur(grey, 9)
         level, _ = cv2.threshold(blur, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
-        c = fit_image_circle(blur, min(float(level), float(np.percentile(blur, 30)) + 2))
+        c = fit_image_circle(blur, float(level))
     return GridCircle(c.cx, c.cy, c.r)
 
 
