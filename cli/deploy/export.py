@@ -43,8 +43,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--verify-images", type=Path, default=None, metavar="DIR",
                         help="also verify on real frames from DIR (FITS/PNG/JPEG/TIFF)")
     parser.add_argument("--synth-frames", type=int, default=4, help="synthetic verification frames (default 4)")
-    parser.add_argument("--trt-targets", nargs="+", choices=("8.6", "10", "11"), default=["8.6", "10", "11"],
-                        metavar="V", help="TensorRT versions the lint must pass for: 8.6 10 11 (default all three)")
+    parser.add_argument("--trt-targets", nargs="+", choices=("8.5", "8.6", "10.3", "10", "11"),
+                        default=["8.6", "10", "11"], metavar="V",
+                        help="TensorRT versions the lint must pass for: 8.5 8.6 10.3 10 11 (default 8.6 10 11)")
+    parser.add_argument("--target", choices=("any", "jetpack5"), default="any",
+                        help="jetpack5: an ONNX that JetPack 5.1's TensorRT 8.5 parses (LayerNormalization "
+                             "decomposed, opset 16), verified and linted for 8.5 too (default any)")
     parser.add_argument("--triton-repo", type=Path, default=None, metavar="DIR",
                         help="also write a Triton model repository: DIR/skyseg/{config.pbtxt,1/model.onnx} (and "
                         "DIR/skyseg_trt/ when MODEL.engine exists beside the ONNX)")
@@ -67,7 +71,12 @@ def run(args: argparse.Namespace) -> int:
         verify_images=args.verify_images, synth_frames=args.synth_frames, lint_targets=tuple(args.trt_targets),
     )
     try:
-        result = export_onnx(cfg)
+        if args.target == "jetpack5":
+            from skyseg.export.jetpack5 import export_jetpack5  # noqa: PLC0415
+
+            result = export_jetpack5(cfg)
+        else:
+            result = export_onnx(cfg)
     except ExportVerificationError as err:
         sys.stdout.write(err.report.format_table() + "\n")
         raise
