@@ -1,10 +1,11 @@
 """OpenVINO backend (CPU): the same ONNX file, compiled by OpenVINO, f32 forced by default.
 
-OpenVINO's CPU plug-in picks bf16 on CPUs with AVX-512 BF16 unless told otherwise; on this project's dev machine
-(AVX-512 VNNI/BF16, no AMX) that is slower and rounds activations, so the inference precision hint is f32 unless
-`precision="bf16"` is asked for. Threads are explicit (`INFERENCE_NUM_THREADS`), one stream, latency hint. INT8
-Q/DQ models are refused (see `_refuse_quantized`): OpenVINO's INT8 kernels paint other pixels than ONNX Runtime.
-The ONNX metadata (names, imgsz, the skyseg keys) arrives in the model's rt_info under `framework`.
+OpenVINO's CPU plug-in picks bf16 on CPUs with AVX-512 BF16 unless told otherwise; whether that is faster depends
+on the host (slower on an Intel Xeon without AMX, 1.5x faster on an AMD Zen 4), so the precision hint is f32
+unless `precision="bf16"` is asked for (`--backend auto` measures both). Threads are explicit
+(`INFERENCE_NUM_THREADS`), one stream, latency hint. INT8: the ONNX Runtime CPU form (`skyseg quantize --ort-cpu`,
+uint8 activations) runs right; the TensorRT Q/DQ form (signed INT8 activations) is refused, see
+`_refuse_signed_int8`. The ONNX metadata (names, imgsz, the skyseg keys) arrives in the rt_info under `framework`.
 """
 from __future__ import annotations
 
@@ -51,16 +52,25 @@ def _framework_metadata(model: Any) -> dict[str, str]:
     return {str(k): model.get_rt_info(["framework", str(k)]).astype(str) for k in keys}
 
 
-def _refuse_quantized(model: Any, path: Any) -> None:
-    """OpenVINO turns Q/DQ pairs into FakeQuantize and runs them in its own INT8 kernels; on skyseg's INT8 models
-    those paint different pixels than ONNX Runtime on the same file (measured on the nine labelled real frames:
-    mask IoU ORT vs OpenVINO mean 0.88 / min 0.53 for the TensorRT Q/DQ form, 0.98 / 0.87 for the CPU form).
-    A wrong mask at exit 0 is worse than no INT8, so such models are refused with one sentence."""
-    if any(op.get_type_name() == "FakeQuantize" for op in model.get_ordered_ops()):
-        raise ModelContractError(
-            f"{path} is an INT8 Q/DQ model, and OpenVINO's INT8 kernels give skyseg's Q/DQ models different masks "
-            "than ONNX Runtime (IoU down to 0.53 on real frames); run it with --backend ort (or trt on a GPU), or "
-            "give OpenVINO the FP32 model")
+def _refuse_signed_int8(model: Any, path: Any) -> None:
+    """OpenVINO reads each activation QuantizeLinear→DequantizeLinear pair as FakeQuantize + Convert to the code
+    type. With signed INT8 codes (zero point 0, the TensorRT form) its CPU kernels compute wrong values: on the
+    real frames skyseg's 192×320 Q/DQ model agrees with ONNX Runtime until the first 1×1 conv that takes a concat
+    of INT8 branches (/model.2/cv2/conv: inputs within 0.5 % mean, output off by 44 % mean, a bias), and the sky
+    masks fall to IoU 0.0 on some frames, with the f32 hint too. The same model re-expressed with uint8 codes and
+    zero point 128 (exact in ONNX semantics: `skyseg quantize --ort-cpu`) matches ONNX Runtime's masks (min IoU
+    0.96 vs 0.96 for ONNX Runtime itself). So only signed activation codes are refused, with one sentence."""
+    for op in model.get_ordered_ops():
+        if op.get_type_name() != "FakeQuantize" or op.input_value(0).get_node().get_type_name() == "Constant":
+            continue  # weights: a FakeQuantize on a constant is folded exactly
+        targets = [t.get_node() for t in op.output(0).get_target_inputs()]
+        if any(t.get_type_name() == "Convert" and t.get_output_element_type(0).get_type_name() == "i8"
+               for t in targets):
+            raise ModelContractError(
+                f"{path} is an INT8 Q/DQ model with signed INT8 activations (the TensorRT form), which OpenVINO's CPU "
+                "kernels compute wrong (sky masks down to IoU 0 on real frames); give OpenVINO its ONNX Runtime CPU "
+                "form (`skyseg quantize --ort-cpu`), run it with --backend ort (or trt on a GPU), or give OpenVINO "
+                "the FP32 model")
 
 
 class OpenVinoBackend(Backend):
@@ -88,7 +98,7 @@ class OpenVinoBackend(Backend):
             model = core.read_model(str(self.model_path))
         except Exception as err:  # OpenVINO raises RuntimeError subclasses of its own for unreadable files
             raise ModelContractError(f"OpenVINO cannot read {self.model_path}: {err}") from None
-        _refuse_quantized(model, self.model_path)
+        _refuse_signed_int8(model, self.model_path)
         self.inputs = [_spec(p) for p in model.inputs]
         self.outputs = [_spec(p) for p in model.outputs]
         self.metadata = parse_metadata(_framework_metadata(model))
