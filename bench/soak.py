@@ -18,7 +18,7 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator, Sequence
+from typing import Iterable, Iterator, Sequence
 
 import cv2
 import numpy as np
@@ -77,31 +77,25 @@ def write_frames(folder: Path, count: int, size_wh: tuple[int, int], seed: int =
 
 def soak(model: str, frames: int, every: int, size_wh: tuple[int, int], threads: int | None,
          save_dir: Path) -> SoakReport:
-    from skyseg.runtime.backends.base import open_backend
-    from skyseg.runtime.pipeline import RunConfig, build_sinks, close_all, make_segmenter, process
-    from skyseg.runtime.sources.uri import open_source
+    from skyseg.runtime.pipeline import Hooks, Pipeline, RunConfig
 
     frames_dir = save_dir / "frames"
     write_frames(frames_dir, UNIQUE_FRAMES, size_wh)
     config = RunConfig(source=str(frames_dir), model=model, threads=threads, save_dir=str(save_dir / "out"),
-                       headless=True, max_frames=frames)
+                       headless=True, max_frames=frames, prior="off", min_free_mb=0)
     samples: list[tuple[int, int]] = []
-    with open_backend(model, threads=threads) as backend, open_source(config.source, loop=True) as source:
-        segmenter = make_segmenter(backend, config)
-        sinks = build_sinks(config, source.spec.kind, source.fps)
 
-        def sampled() -> Iterator:
-            for i, item in enumerate(source):
-                if i % every == 0:
-                    samples.append((i, rss_kib()))
-                yield item
+    def sampled(items: Iterable) -> Iterator:
+        for i, item in enumerate(items):
+            if i % every == 0:
+                samples.append((i, rss_kib()))
+            yield item
 
+    with Pipeline(config, hooks=Hooks(pace=sampled), loop=True) as pipeline:
         start = time.perf_counter()
-        try:
-            progress = process(segmenter, sampled(), sinks, max_frames=frames)
-        finally:
-            outputs = close_all(sinks)
-        seconds = time.perf_counter() - start
+        progress = pipeline.run()
+    seconds = time.perf_counter() - start
+    outputs = pipeline.outputs
     samples.append((progress.frames + progress.errors, rss_kib()))
     return SoakReport(progress.frames, progress.errors, seconds, samples, len(outputs))
 

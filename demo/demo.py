@@ -196,26 +196,19 @@ class _GroundTruthScore:
 
 def _run_clip(config: DemoConfig, model: Path, clip: Any, summary: DemoSummary) -> None:
     """The runtime's run loop on a GStreamer file:// source, with the --save-dir sinks plus an XLSX table."""
-    from skyseg.runtime.backends.base import open_backend
-    from skyseg.runtime.pipeline import Progress, RunConfig, StopRequest, build_sinks, close_all, process
-    from skyseg.runtime.process.segmenter import Segmenter
-    from skyseg.runtime.sources.uri import open_source
+    from skyseg.runtime.pipeline import Hooks, Pipeline, RunConfig, StopRequest
     from skyseg.runtime.sinks.table import TableSink
 
     run_dir = config.out / "run"
     uri = f"file://{clip.path.resolve()}"
-    run_cfg = RunConfig(source=uri, model=str(model), backend="ort", save_dir=str(run_dir), headless=True)
+    run_cfg = RunConfig(source=uri, model=str(model), backend="ort", save_dir=str(run_dir), headless=True,
+                        prior="off", min_free_mb=0)
     score = _GroundTruthScore(clip.sky_mask)
-    with StopRequest() as stop, open_backend(model, backend="ort") as backend, open_source(uri) as source:
-        segmenter = Segmenter(backend, run_cfg.conf, run_cfg.iou, run_cfg.max_det)
-        sinks = build_sinks(run_cfg, source.spec.kind, source.fps)
-        sinks += [TableSink(run_dir / "results.xlsx"), score]
-        progress = Progress(run_cfg.progress_s)
-        try:
-            process(segmenter, source, sinks, lambda: stop.reason is not None, None, progress,
-                    lambda: source.dropped)
-        finally:
-            outputs = close_all(sinks)
+    with StopRequest() as stop:
+        hooks = Hooks(stop=lambda: stop.reason is not None, sinks=[TableSink(run_dir / "results.xlsx"), score])
+        with Pipeline(run_cfg, hooks=hooks) as pipeline:
+            progress = pipeline.run()
+        outputs = pipeline.outputs
         seconds = time.perf_counter() - progress.start
     if stop.reason is not None:
         raise InputError(f"demo stopped by {stop.reason} during the clip run; completed files were kept")

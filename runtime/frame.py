@@ -1,4 +1,5 @@
-"""What a source yields: one `Frame` per image, or a `FrameError` record when one input could not be read.
+"""What a source yields: one `Frame` per image, or a `FrameError` record when one input could not be read; and
+what the segmenter makes of it: one `FrameRecord`.
 
 A corrupt file or a truncated video must not end a night's run, so readers turn such failures into
 `FrameError` records that the run loop logs and writes to the results table, then carries on.
@@ -6,9 +7,13 @@ A corrupt file or a truncated video must not end a night's run, so readers turn 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+if TYPE_CHECKING:  # the result type imports OpenCV and the mask decoder; a frame needs neither at run time
+    from skyseg.runtime.result import SegResult
 
 
 @dataclass
@@ -42,3 +47,49 @@ class FrameError:
     path: str | None
     message: str
     timestamp: float
+
+
+@dataclass
+class FrameRecord:
+    """One processed input, complete: the frame, its result (boxes, masks, timings, the frame's identity) and the
+    frame as displayed (8-bit RGB, stretched when deep), or the error record that replaced them. The segmenter
+    returns it; the pipeline adds the run's live throughput; sinks read it and nothing else."""
+
+    frame: Frame | None = None
+    result: SegResult | None = None
+    error: FrameError | None = None
+    rgb8: np.ndarray | None = None  # the frame as displayed (8-bit RGB, stretched when deep)
+    fps: float | None = None  # the run's live throughput, for overlays
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return self.result is not None
+
+    @property
+    def index(self) -> int:
+        if self.frame is not None:
+            return self.frame.index
+        return self.error.index if self.error is not None else -1
+
+    @property
+    def path(self) -> str | None:
+        if self.frame is not None:
+            return self.frame.path
+        return self.error.path if self.error is not None else None
+
+    def stem(self) -> str:
+        """A file-name stem for per-frame outputs: the input file's stem, else `frame_000123`."""
+        return frame_stem(self.path, self.index)
+
+
+def frame_stem(path: str | None, index: int = 0) -> str:
+    """The file-name stem of a frame's outputs: the input file's name without its image suffixes (`a.fits.gz` →
+    `a`), else `frame_000123` from the frame index (streams)."""
+    if path:
+        name = Path(path).name
+        for suffix in (".gz", ".fits", ".fit", ".fts"):
+            if name.lower().endswith(suffix):
+                name = name[: -len(suffix)]
+        return Path(name).stem if "." in name else name
+    return f"frame_{index:06d}"

@@ -1,143 +1,171 @@
-"""The run loop: source → preprocess → backend → postprocess → sinks, with progress, a summary and clean stops.
+"""The one run loop: source → segmenter → sinks. `Pipeline` is the only place that assembles them; `skyseg run`, the
+live dashboard and its uploads, the demo's clip, the archive actor and the benchmarks are configurations of it (a
+RunConfig, a source, hooks), not copies.
 
-SIGTERM and the first Ctrl-C ask the loop to stop after the current frame; sinks are then closed, so tables,
-masks and videos on disk are complete (a second Ctrl-C interrupts at once, and sinks still close). A corrupt
-frame becomes an error row and the run goes on; a source that cannot open raises InputError before any output
-is written.
+SIGTERM and the first Ctrl-C ask `run` to stop after the current frame; sinks are then closed, so tables, masks and
+videos on disk are complete (a second Ctrl-C interrupts at once, and sinks still close). A corrupt frame becomes an
+error row and the run goes on; a source that cannot open raises InputError before any output is written.
 """
 from __future__ import annotations
 
-import errno
+import contextlib
 import logging
-import signal
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from types import FrameType
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Sequence, Union
 
 from skyseg.runtime.backends.base import open_backend
 from skyseg.runtime.errors import InputError, OutputError, SkysegError
-from skyseg.runtime.frame import Frame, FrameError
+from skyseg.runtime.frame import Frame, FrameError, FrameRecord
 from skyseg.runtime.process.horizon_prior import FIXED_CAMERA_KINDS, HorizonPrior
 from skyseg.runtime.process.segmenter import Segmenter
-from skyseg.runtime.sinks.base import FrameRecord, Sink
+from skyseg.runtime.run.config import RunConfig, RunSummary
+from skyseg.runtime.run.outputs import VIDEO_SUFFIXES, build_sinks, close_all, output_failure
+from skyseg.runtime.run.progress import STAGES, Progress, StopRequest
+from skyseg.runtime.sinks.base import Sink
 from skyseg.runtime.sinks.disk_guard import LowDiskGuard
-from skyseg.runtime.sinks.video_recovery import free_name, part_path, recover_killed_video, recover_killed_videos
 
 log = logging.getLogger(__name__)
 
-VIDEO_SUFFIXES = (".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi")
-STAGES = ("pre", "infer", "post")
+Item = Union[Frame, FrameError]
+
+# the run's parts, importable from here as before the loop had modules of its own beside it
+__all__ = ["STAGES", "VIDEO_SUFFIXES", "Hooks", "Pipeline", "Progress", "RunConfig", "RunSummary", "StopRequest",
+           "build_sinks", "close_all", "make_prior", "make_segmenter", "run"]
 
 
-@dataclass(frozen=True)
-class RunConfig:
-    """Everything `skyseg run` needs; built by the CLI, usable from Python."""
-
-    source: str
-    model: str
-    backend: str = "auto"
-    conf: float = 0.25
-    iou: float = 0.7
-    max_det: int = 300
-    threads: int | None = None
-    outputs: tuple[str, ...] = ()  # display://N, file://out.mp4 / out.mkv, or a folder for annotated images
-    save_dir: str | None = None  # auto-save everything under this folder
-    masks: str | None = None  # folder for per-frame mask PNGs
-    table: str | None = None  # results.csv / .jsonl / .xlsx
-    static_mask: str | None = None  # path of the per-night static mask PNG
-    static_share: float = 0.9
-    headless: bool = False
-    watch: bool = False
-    max_frames: int | None = None
-    progress_s: float = 5.0
-    gpu_prepost: str = "auto"  # TensorRT only: letterbox + mask assembly on the GPU (auto: when CuPy is installed)
-    min_free_mb: float = 100.0  # below this, annotated video/images stop; below half, masks; 0 = off
-    prior: str = "auto"  # per-installation horizon prior: auto (fixed-camera sources: folders, watch), on, off
-    prior_frames: int = 8  # frames counted before the prior is applied
+def _never() -> bool:
+    return False
 
 
 @dataclass
-class RunSummary:
-    frames: int = 0
-    errors: int = 0
-    seconds: float = 0.0
-    dropped: int = 0
-    stopped_by: str | None = None  # "SIGTERM", "SIGINT", or None at end of stream
-    stage_ms: dict[str, float] = field(default_factory=dict)  # mean per stage
-    outputs: list[Path] = field(default_factory=list)
+class Hooks:
+    """What a job adds to the loop, all optional: a stop flag polled after every frame, pacing around the source,
+    sinks after the configured ones (closed with them), a probe that sees every finished record (timings, memory),
+    and a call with the source before it opens (a stop must also end a wait for a camera)."""
 
-    @property
-    def fps(self) -> float:
-        return self.frames / self.seconds if self.seconds > 0 else 0.0
+    stop: Callable[[], bool] = _never
+    pace: Callable[[Iterable[Item]], Iterable[Item]] | None = None
+    sinks: Sequence[Sink] = ()
+    probe: Callable[[FrameRecord], None] | None = None
+    on_source: Callable[[Any], None] | None = None
 
 
-class StopRequest:
-    """Turns SIGTERM / the first SIGINT into a flag the loop polls; restores the old handlers on exit."""
+class Pipeline:
+    """source → segmenter → sinks for one RunConfig; a context manager (`open` on enter, `close` on exit).
 
-    def __init__(self) -> None:
-        self.reason: str | None = None
-        self._old: dict[int, Any] = {}
-        self.callbacks: list[Callable[[], None]] = []  # e.g. a watch source's stop(), so a wait ends too
+    The source is `config.source` opened with `open_source` unless `source` gives one (a Source, or any iterable of
+    Frame / FrameError with `source_kind`). The segmenter is made from `config.model` (and owned) unless one is given;
+    `swap` replaces it between frames (a model switch). The prior and the low-disk guard follow the config
+    (`prior="off"`, `min_free_mb=0` turn them off).
+    """
 
-    def _handle(self, signum: int, frame: FrameType | None) -> None:
-        name = signal.Signals(signum).name
-        if self.reason is not None and signum == signal.SIGINT:
-            raise KeyboardInterrupt  # second Ctrl-C: stop now (sinks still close in `finally`)
-        self.reason = name
-        log.info("%s received: finishing the current frame, then closing outputs", name)
-        for callback in self.callbacks:
-            callback()
+    def __init__(self, config: RunConfig, segmenter: Segmenter | None = None, hooks: Hooks | None = None, *,
+                 source: Any = None, source_kind: str = "images", loop: bool = False) -> None:
+        self.config = config
+        self.segmenter = segmenter
+        self.hooks = hooks or Hooks()
+        self.source: Any = source
+        self.source_kind = getattr(getattr(source, "spec", None), "kind", source_kind)
+        self.loop = loop
+        self.sinks: list[Sink] = []
+        self.prior: HorizonPrior | None = None
+        self.guard: LowDiskGuard | None = None
+        self.progress: Progress | None = None
+        self.outputs: list[Path] = []
+        self._lock = threading.Lock()  # held while a frame is segmented, so `swap` lands between frames
+        self._stack = contextlib.ExitStack()
 
-    def __enter__(self) -> StopRequest:
-        if threading.current_thread() is threading.main_thread():
-            for sig in (signal.SIGTERM, signal.SIGINT):
-                self._old[sig] = signal.signal(sig, self._handle)
+    def open(self) -> Pipeline:
+        """Open the model (unless given), then the source, then the sinks; on failure what opened is closed."""
+        try:
+            if self.segmenter is None:
+                backend = self._stack.enter_context(open_backend(self.config.model, self.config.backend,
+                                                                 threads=self.config.threads))
+                self.segmenter = make_segmenter(backend, self.config)
+            if self.source is None:
+                from skyseg.runtime.sources.uri import open_source
+
+                self.source = open_source(self.config.source, watch=self.config.watch, loop=self.loop)
+                self.source_kind = self.source.spec.kind
+            if self.hooks.on_source is not None:
+                self.hooks.on_source(self.source)
+            if callable(getattr(self.source, "open", None)):
+                self._stack.callback(self.source.close)
+                self.source.open()
+                log.info("source %s%s", self.source.description,
+                         f" at {self.source.fps:g} fps" if self.source.fps else "")
+            self.sinks = [*build_sinks(self.config, self.source_kind, self.fps), *self.hooks.sinks]
+        except BaseException:
+            self._stack.close()
+            raise
+        self.prior = make_prior(self.config, self.source_kind)
+        self.guard = LowDiskGuard(int(self.config.min_free_mb * 1e6))
         return self
 
-    def __exit__(self, *exc: object) -> None:
-        for sig, old in self._old.items():
-            signal.signal(sig, old)
-        self._old.clear()
+    @property
+    def fps(self) -> float | None:
+        return getattr(self.source, "fps", None)
 
+    @property
+    def dropped(self) -> int:
+        return int(getattr(self.source, "dropped", 0) or 0)
 
-class Progress:
-    """Live throughput/latency line every `every_s` seconds, and running means for the summary."""
+    def swap(self, segmenter: Segmenter) -> Segmenter | None:
+        """Segment the next frames with `segmenter`; returns the one replaced, no longer in use by this pipeline."""
+        with self._lock:
+            old, self.segmenter = self.segmenter, segmenter
+        return old
 
-    def __init__(self, every_s: float = 5.0) -> None:
-        self.every_s = every_s
-        self.start = time.perf_counter()
-        self._last = self.start
-        self._last_frames = 0
-        self.frames = 0
-        self.errors = 0
-        self.sums = dict.fromkeys(STAGES, 0.0)
-        self.fps: float | None = None
-        self._sky = 0.0
+    def run(self, items: Iterable[Item] | None = None) -> Progress:
+        """Feed the source (or `items`) through the segmenter into the sinks until it ends, the stop hook says so
+        or `config.max_frames` items are done; returns the progress (also kept, and continued by a next call)."""
+        progress = self.progress = self.progress or Progress(self.config.progress_s)
+        stream = self.source if items is None else items
+        if self.hooks.pace is not None:
+            stream = self.hooks.pace(stream)
+        limit = self.config.max_frames
+        for item in stream:
+            with self._lock:
+                if self.segmenter is None:
+                    raise RuntimeError("the pipeline has no model: open it or give it a segmenter")
+                record = self.segmenter.record(item)
+            if record.result is not None:
+                if self.prior is not None:
+                    record.result = self.prior.apply(record.result)
+                record.fps = progress.fps
+            for sink in self.sinks if self.guard is None else self.guard.active(self.sinks):
+                try:
+                    sink.write(record)
+                except OSError as err:  # a full disk or a vanished folder: stop, keeping every finished frame
+                    raise OutputError(output_failure(err, sink, progress.frames + progress.errors)) from err
+            progress.add(record, self.dropped)
+            if self.hooks.probe is not None:
+                self.hooks.probe(record)
+            if self.hooks.stop() or (limit is not None and progress.frames + progress.errors >= limit):
+                break
+        return progress
 
-    def add(self, record: FrameRecord, dropped: int = 0) -> None:
-        if record.result is None:
-            self.errors += 1
-        else:
-            self.frames += 1
-            for k in STAGES:
-                self.sums[k] += record.result.timings.get(k, 0.0)
-            self._sky = record.result.sky_fraction
-        now = time.perf_counter()
-        if now - self._last >= self.every_s:
-            self.fps = (self.frames - self._last_frames) / (now - self._last)
-            self._last, self._last_frames = now, self.frames
-            means = self.means()
-            log.info("%d frames, %.1f fps, pre %.1f / infer %.1f / post %.1f ms, sky %.1f%%, errors %d, dropped %d",
-                     self.frames, self.fps, means["pre"], means["infer"], means["post"], 100 * self._sky,
-                     self.errors, dropped)
-        elif self.fps is None and self.frames:
-            self.fps = self.frames / max(now - self.start, 1e-9)
+    def close(self) -> list[Path]:
+        """Close every sink (even if one fails), then the source and an owned model; returns the files written."""
+        sinks, self.sinks = self.sinks, []
+        try:
+            self.outputs = close_all(sinks)
+        finally:
+            self._stack.close()
+        return self.outputs
 
-    def means(self) -> dict[str, float]:
-        return {k: v / self.frames if self.frames else 0.0 for k, v in self.sums.items()}
+    def __enter__(self) -> Pipeline:
+        return self.open()
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        try:
+            self.close()
+        except (SkysegError, OSError):
+            if exc_type is None:  # else the first failure is the one to report (close_all logged this one)
+                raise
 
 
 def make_segmenter(backend: Any, config: RunConfig) -> Segmenter:
@@ -176,161 +204,31 @@ def make_prior(config: RunConfig, source_kind: str) -> HorizonPrior | None:
     return HorizonPrior(config.prior_frames)
 
 
-def build_sinks(config: RunConfig, source_kind: str, fps: float | None) -> list[Sink]:
-    """The sinks a RunConfig asks for (explicit outputs plus the --save-dir set)."""
-    from skyseg.runtime.sinks.annotate import Annotator
-
-    annotator = Annotator()
-    sinks: list[Sink] = []
-    save = Path(config.save_dir) if config.save_dir else None
-    masks = config.masks or (str(save / "masks") if save else None)
-    table = config.table or (str(save / "results.csv") if save else None)
-    outputs = list(config.outputs)
-    if not (config.headless or outputs or save or masks or table or config.static_mask) and _display_usable():
-        log.info("showing results in a window (display://0); pass --headless to run without one")
-        outputs.append("display://0")
-    if save is not None:
-        stills = source_kind in ("images", "watch")
-        if not stills:
-            recover_killed_videos(save)  # a killed run's video first, so this run's name comes after it
-        outputs.append(str(save / "annotated") + "/" if stills else str(free_name(save / "annotated.mp4")))
-    if table:  # first: a row is durable before its mask or video frame, so a killed run's masks all have rows
-        from skyseg.runtime.sinks.table import TableSink
-
-        sinks.append(TableSink(table))
-    for uri in outputs:
-        sinks.append(_output_sink(uri, fps, annotator, config.headless))
-    if masks:
-        from skyseg.runtime.sinks.masks import MaskSink
-
-        sinks.append(MaskSink(masks))
-    if config.static_mask:
-        from skyseg.runtime.process.static_mask import StaticMaskSink
-
-        sinks.append(StaticMaskSink(config.static_mask, config.static_share))
-    return sinks
-
-
-def _display_usable() -> bool:
-    """A graphical session and GStreamer's Python bindings are both present."""
-    import importlib.util
-    import os
-
-    if not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
-        return False
-    return importlib.util.find_spec("gi") is not None
-
-
-def _output_sink(uri: str, fps: float | None, annotator: Any, headless: bool) -> Sink:
-    if uri.startswith("mqtt://"):
-        from skyseg.runtime.sinks.mqtt import MqttSink
-
-        return MqttSink(uri)
-    if uri.startswith("display://"):
-        if headless:
-            raise InputError(f"--output {uri} contradicts --headless; drop one of them")
-        from skyseg.runtime.sinks.video import DisplayOutSink
-
-        return DisplayOutSink(uri, fps, annotator)
-    path = uri[len("file://"):] if uri.startswith("file://") else uri
-    if Path(path).suffix.lower() in VIDEO_SUFFIXES:
-        from skyseg.runtime.sinks.video import AnnotatedVideoSink
-
-        target = Path(path)
-        if part_path(target).exists():  # a killed run's video: kept beside, never replaced by this run's
-            recover_killed_video(part_path(target), target.with_name(f"{target.stem}.recovered{target.suffix}"))
-        return AnnotatedVideoSink(path, fps, annotator)
-    if Path(path).suffix and not path.endswith("/"):
-        raise InputError(f"--output {uri}: expected display://N, a video file ({', '.join(VIDEO_SUFFIXES)}) "
-                         "or a folder for annotated images")
-    from skyseg.runtime.sinks.images import ImageFolderSink
-
-    return ImageFolderSink(path, annotator)
-
-
-def process(
-    segmenter: Segmenter,
-    items: Iterable[Frame | FrameError],
-    sinks: list[Sink],
-    stop: Callable[[], bool] = lambda: False,
-    max_frames: int | None = None,
-    progress: Progress | None = None,
-    dropped: Callable[[], int] = lambda: 0,
-    prior: HorizonPrior | None = None,
-    guard: LowDiskGuard | None = None,
-) -> Progress:
-    """Feed items through the segmenter into the sinks until the stream ends, `stop()` or max_frames."""
-    progress = progress or Progress()
-    for item in items:
-        if isinstance(item, FrameError):
-            log.warning("frame %d (%s): %s", item.index, item.path or item.source_id, item.message)
-            record = FrameRecord(error=item)
-        else:
-            try:
-                result = segmenter.segment_frame(item)
-            except (ValueError, InputError) as err:  # an unusable frame (odd shape/dtype) is a row, not the end
-                log.warning("frame %d (%s): %s", item.index, item.path or item.source_id, err)
-                record = FrameRecord(error=FrameError(item.index, item.source_id, item.path, str(err), item.timestamp))
-            else:
-                if prior is not None:
-                    result = prior.apply(result)
-                record = FrameRecord(frame=item, result=result, rgb8=segmenter.last_rgb8, fps=progress.fps)
-        for sink in sinks if guard is None else guard.active(sinks):
-            try:
-                sink.write(record)
-            except OSError as err:  # a full disk or a vanished folder: stop, keeping every finished frame
-                raise OutputError(_output_failure(err, sink, progress)) from err
-        progress.add(record, dropped())
-        if stop() or (max_frames is not None and progress.frames + progress.errors >= max_frames):
-            break
-    return progress
-
-
-def _output_failure(err: OSError, sink: Sink, progress: Progress) -> str:
-    """One sentence: which output failed, why, and what the finished frames kept."""
-    where = err.filename or getattr(sink, "path", None) or getattr(sink, "directory", None) or type(sink).__name__
-    why = err.strerror or str(err)
-    if err.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
-        why += " (the disk or the file-size limit is full)"
-    done = progress.frames + progress.errors
-    return (f"cannot write {where}: {why}; stopped after {done} finished frame(s): the table keeps their rows, "
-            "their files stay and nothing half-written is left; free some space and run again into the same folder "
-            "to continue")
-
-
 def run(config: RunConfig) -> RunSummary:
     """Run a source through the model into the configured sinks; returns the summary (also logged)."""
-    from skyseg.runtime.sources.uri import open_source
-
     summary = RunSummary()
-    with StopRequest() as stop, open_backend(config.model, config.backend, threads=config.threads) as backend:
-        segmenter = make_segmenter(backend, config)
-        source = open_source(config.source, watch=config.watch)
-        if callable(getattr(source, "stop", None)):  # before opening: a camera that is not up yet is waited for
-            stop.callbacks.append(source.stop)
-        with source:
-            log.info("source %s%s", source.description, f" at {source.fps:g} fps" if source.fps else "")
-            sinks = build_sinks(config, source.spec.kind, source.fps)
-            progress = Progress(config.progress_s)
-            failed = False
+    with StopRequest() as stop:
+        def on_source(source: Any) -> None:  # before opening: a camera that is not up yet is waited for
+            if callable(getattr(source, "stop", None)):
+                stop.callbacks.append(source.stop)
+
+        pipeline = Pipeline(config, hooks=Hooks(stop=lambda: stop.reason is not None, on_source=on_source))
+        with pipeline:
             try:
-                process(segmenter, source, sinks, lambda: stop.reason is not None, config.max_frames, progress,
-                        lambda: source.dropped, make_prior(config, source.spec.kind),
-                        LowDiskGuard(int(config.min_free_mb * 1e6)))
-            except BaseException:
-                failed = True
-                raise
+                pipeline.run()
             finally:
-                try:
-                    summary.outputs = close_all(sinks)
-                except (SkysegError, OSError):
-                    if not failed:  # else the first failure is the one to report (close_all logged this one)
-                        raise
+                progress = pipeline.progress or Progress(config.progress_s)
                 summary.frames, summary.errors = progress.frames, progress.errors
-                summary.seconds = time.perf_counter() - progress.start
                 summary.stage_ms = progress.means()
-                summary.dropped = source.dropped
+                summary.dropped = pipeline.dropped
                 summary.stopped_by = stop.reason
+        summary.outputs = pipeline.outputs
+        summary.seconds = time.perf_counter() - progress.start
+    _log_summary(summary)
+    return summary
+
+
+def _log_summary(summary: RunSummary) -> None:
     m = summary.stage_ms
     log.info("done: %d frames, %d errors in %.1f s (%.2f fps); mean pre %.1f / infer %.1f / post %.1f ms%s%s",
              summary.frames, summary.errors, summary.seconds, summary.fps, m.get("pre", 0), m.get("infer", 0),
@@ -345,20 +243,3 @@ def run(config: RunConfig) -> RunSummary:
     for folder, count in by_folder.items():
         if count > 3:
             log.info("output: %d files in %s", count, folder)
-    return summary
-
-
-def close_all(sinks: list[Sink]) -> list[Path]:
-    """Close every sink even if one fails; re-raise the first failure after all are closed."""
-    first: BaseException | None = None
-    outputs: list[Path] = []
-    for sink in sinks:
-        try:
-            sink.close()
-            outputs.extend(sink.outputs())
-        except (SkysegError, OSError) as err:
-            log.error("closing %s failed: %s", type(sink).__name__, err)
-            first = first or err
-    if first is not None:
-        raise first
-    return outputs

@@ -4,7 +4,7 @@
   from the file given, so no reader lists millions of files.
 - `map_batches` with a callable class on an `ActorPoolStrategy`: each actor opens ONNX Runtime once with as many
   threads as CPUs it was given, decodes frames with the runtime's own readers (FITS, 16-bit PNG, JPEG, ...) and runs
-  the same Segmenter as `skyseg run`; masks are named and written as `skyseg run --masks DIR/masks` writes them.
+  each batch through the runtime's Pipeline, so masks are named and written by `skyseg run --masks DIR/masks`'s sink.
 - Resumable: frames whose mask already exists are skipped (masks are written atomically, so one that exists is
   complete). A corrupt frame becomes a row with its error, never a failed job.
 - One CSV per night in DIR/nights/ (night = the UTC date of mtime − 12 h, so a night spans midnight), rows as
@@ -20,7 +20,7 @@ import logging
 import os
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Iterator
 
 from skyseg.runtime.atomic_file import AtomicFile
 from skyseg.runtime.errors import InputError, MissingDependencyError
@@ -70,49 +70,81 @@ def load_manifest(source: Path, save_dir: Path):
 
 def mask_name(path: str) -> str:
     """The mask file name `skyseg run --masks` gives this input."""
-    from skyseg.runtime.sinks.base import FrameRecord
-    from skyseg.runtime.frame import FrameError
+    from skyseg.runtime.frame import frame_stem
 
-    return FrameRecord(error=FrameError(0, "", path, "", 0.0)).stem() + "_mask.png"
+    return frame_stem(path) + "_mask.png"
+
+
+class _Rows:
+    """The archive's row for each record the pipeline finishes (a Sink: the masks are written by the run's MaskSink)."""
+
+    def __init__(self, mtimes: dict[str, float]) -> None:
+        self.mtimes = mtimes
+        self.out: dict[str, list] = {c: [] for c in ROW_COLUMNS}
+
+    def write(self, record: Any) -> None:
+        path = str(record.path)
+        row = dict.fromkeys(ROW_COLUMNS, "")
+        row.update(path=path, mtime=self.mtimes[path])
+        res = record.result
+        if res is None:
+            row["error"] = record.error.message or "unreadable"
+        else:
+            row.update(sky_fraction=round(res.sky_fraction, 6), instances=len(res),
+                       latency_ms=round(res.latency_ms, 3), mask=mask_name(path))
+        for c in ROW_COLUMNS:
+            self.out[c].append(row[c])
+
+    def close(self) -> None:
+        """Rows go back to Ray; nothing to finalise."""
+
+    def outputs(self) -> list[Path]:
+        return []
 
 
 class SegmentBatch:
-    """Ray actor: one ONNX Runtime session per actor, a batch of manifest rows in, result rows out."""
+    """Ray actor: one model per actor, a batch of manifest rows in, result rows out; each batch is one run of the
+    runtime's pipeline (`skyseg run FRAMES --masks DIR/masks` with the frames read by the runtime's own readers)."""
 
     def __init__(self, model: str, masks_dir: str, threads: int) -> None:
         from skyseg.runtime.backends.base import open_backend
-        from skyseg.runtime.process.segmenter import Segmenter
+        from skyseg.runtime.pipeline import RunConfig, make_segmenter
 
-        self.backend = open_backend(model, "ort", threads=threads).__enter__()
-        self.segmenter = Segmenter(self.backend)
-        self.masks_dir = Path(masks_dir)
+        self.config = RunConfig(source="archive", model=model, backend="ort", threads=threads, masks=masks_dir,
+                                headless=True, prior="off", min_free_mb=0)
+        self._backend = open_backend(model, "ort", threads=threads)
+        self.segmenter = make_segmenter(self._backend.__enter__(), self.config)
 
     def __call__(self, batch: dict[str, Any]) -> dict[str, list]:
-        import numpy as np
+        from skyseg.runtime.pipeline import Hooks, Pipeline
 
-        from skyseg.runtime.atomic_file import write_image_atomic
-        from skyseg.runtime.frame import FrameError
-        from skyseg.runtime.sources.image_reader import read_frame_file
+        paths = [str(p) for p in batch["path"]]
+        rows = _Rows({p: float(m) for p, m in zip(paths, batch["mtime"])})
+        with Pipeline(self.config, self.segmenter, Hooks(sinks=[rows]), source=_frames(paths)) as pipeline:
+            pipeline.run()
+        return rows.out
 
-        out: dict[str, list] = {c: [] for c in ROW_COLUMNS}
-        for path, mtime in zip(batch["path"], batch["mtime"]):
-            path = str(path)
-            row = dict.fromkeys(ROW_COLUMNS, "")
-            row.update(path=path, mtime=float(mtime))
-            try:
-                frame = read_frame_file(path, 0, "archive")
-                if isinstance(frame, FrameError):
-                    raise ValueError(frame.message)
-                res = self.segmenter.segment_frame(frame)
-                mask = np.where(res.sky_mask, np.uint8(255), np.uint8(0))
-                write_image_atomic(self.masks_dir / mask_name(path), mask, rgb=False)
-                row.update(sky_fraction=round(res.sky_fraction, 6), instances=len(res),
-                           latency_ms=round(res.latency_ms, 3), mask=mask_name(path))
-            except Exception as err:  # noqa: BLE001  a corrupt frame is a row, never a failed job
-                row["error"] = str(err) or type(err).__name__
-            for c in ROW_COLUMNS:
-                out[c].append(row[c])
-        return out
+    def close(self) -> None:
+        """Release the model (idempotent); Ray ends the actor's process after the job."""
+        backend, self._backend = self._backend, None
+        if backend is not None:
+            backend.__exit__(None, None, None)
+
+    def __del__(self) -> None:
+        self.close()
+
+
+def _frames(paths: list[str]) -> Iterator[Any]:
+    """Each path as a Frame, or a FrameError that becomes the row's error (a corrupt frame is a row, never a failed
+    job)."""
+    from skyseg.runtime.frame import FrameError
+    from skyseg.runtime.sources.image_reader import read_frame_file
+
+    for path in paths:
+        try:
+            yield read_frame_file(path, 0, "archive")
+        except Exception as err:  # noqa: BLE001 - whatever a reader raises, the frame becomes an error row
+            yield FrameError(0, "archive", path, str(err) or type(err).__name__, 0.0)
 
 
 def night_of(mtime: float) -> str:

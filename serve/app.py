@@ -25,7 +25,7 @@ STATIC = Path(__file__).resolve().parent / "static"
 
 def create_app(pipeline: LivePipeline, should_exit: Callable[[], bool] = lambda: False) -> Starlette:
     """The ASGI app over a started (or startable) LivePipeline."""
-    uploads = UploadRunner(pipeline.slot, pipeline.state, pipeline.run_config, pipeline.save_dir / "uploads",
+    uploads = UploadRunner(pipeline.model, pipeline.state, pipeline.run_config, pipeline.save_dir / "uploads",
                            pipeline.config.max_upload_frames)
     token = pipeline.config.token
     page = (STATIC / "index.html").read_bytes()

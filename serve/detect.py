@@ -20,12 +20,12 @@ from typing import Any
 
 from skyseg.runtime.errors import SkysegError
 from skyseg.runtime.frame import FrameError
-from skyseg.runtime.pipeline import RunConfig, build_sinks, close_all, process
+from skyseg.runtime.pipeline import Hooks, Pipeline, RunConfig
 from skyseg.runtime.sinks.base import FrameRecord, Sink
 from skyseg.runtime.sinks.table import COLUMNS
 from skyseg.serve.exports import row_to_json
 from skyseg.serve.live_state import LiveState, encode_jpeg, flat_row
-from skyseg.serve.model_slot import SegmenterSlot
+from skyseg.serve.live_model import LiveModel
 from skyseg.serve.uploads import (IMAGE_FAMILIES, VIDEO_FAMILIES, Received, UploadError, check_content, classify,
                                   safe_name)
 
@@ -58,9 +58,9 @@ class _Collector(Sink):
 class UploadRunner:
     """Runs uploads one at a time (a second one meanwhile gets HTTP 429)."""
 
-    def __init__(self, slot: SegmenterSlot, state: LiveState, run_config: RunConfig, folder: Path,
+    def __init__(self, model: LiveModel, state: LiveState, run_config: RunConfig, folder: Path,
                  max_frames: int) -> None:
-        self.slot = slot
+        self.model = model
         self.state = state
         self.run_config = run_config
         self.folder = folder
@@ -122,26 +122,20 @@ class UploadRunner:
                 "image": f"api/uploads/{upload_id}.jpg", "saved_in": f"uploads/{upload_id}"}
 
     def _run(self, path: Path, folder: Path, video: bool, label: str) -> _Collector:
+        """The run loop on the uploaded file: the run's sinks under `folder` (no prior: one frame is not a night)."""
         from skyseg.runtime.sources.image_reader import read_frame_file
-        from skyseg.runtime.sources.uri import open_source
 
         config = replace(self.run_config, source=str(path), save_dir=str(folder), masks=None, table=None,
-                         static_mask=None, outputs=(), watch=False, headless=True, max_frames=self.max_frames)
+                         static_mask=None, outputs=(), watch=False, headless=True, max_frames=self.max_frames,
+                         prior="off", min_free_mb=0)
         collector = _Collector(label)
+        source = None
         if not video:
             item = read_frame_file(path, 0, label)
             if isinstance(item, FrameError):  # refused before any output is written
                 raise UploadError(422, f"{label[7:]}: {item.message.replace(str(path), label[7:])}")
-            sinks = build_sinks(config, "images", None)
-            try:
-                process(self.slot, [item], [*sinks, collector])
-            finally:
-                close_all(sinks)
-            return collector
-        with open_source(str(path)) as source:
-            sinks = build_sinks(config, source.spec.kind, source.fps)
-            try:
-                process(self.slot, source, [*sinks, collector], max_frames=self.max_frames)
-            finally:
-                close_all(sinks)
+            source = [item]
+        pipeline = Pipeline(config, hooks=Hooks(sinks=[collector]), source=source, source_kind="images")
+        with self.model.serving(pipeline), pipeline:
+            pipeline.run()
         return collector

@@ -1,11 +1,10 @@
-"""`LivePipeline`: `skyseg run`'s loop in a background thread, with the page's hooks.
+"""`LivePipeline`: the run loop (`skyseg.runtime.pipeline.Pipeline`) in a background thread, with the page's hooks.
 
-The same pieces as `skyseg.runtime.pipeline.run` — `open_source`, `build_sinks` (so SAVE_DIR gets exactly what
-`skyseg run --save-dir` writes: results.csv, masks/, the annotated video or images, plus static_mask.png, and each
-`--output` gets the same sink, e.g. the MqttSink for mqtt://), `process`, `close_all` — with three differences: the
-segmenter is a `SegmenterSlot` (thresholds and the model change between frames), a `LiveSink` hands each record to
-the page, and the source may be paced (`max_fps`). The horizon prior (image folders and watch folders) and the
-low-disk guard are `run`'s defaults.
+The pipeline gets the RunConfig `skyseg run SOURCE --save-dir SAVE_DIR --static-mask --headless` would build (so
+SAVE_DIR gets exactly what `skyseg run --save-dir` writes: results.csv, masks/, the annotated video or images, plus
+static_mask.png, and each `--output` gets the same sink, e.g. the MqttSink for mqtt://; the horizon prior and the
+low-disk guard as `run` has them) and three hooks: the live model's segmenter (thresholds and the model change between
+frames, `LiveModel`), a `LiveSink` that hands each record to the page, and pacing (`max_fps`).
 When the source ends the files are closed and the server keeps answering (uploads still work).
 """
 from __future__ import annotations
@@ -17,14 +16,13 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator
 
 from skyseg.runtime.errors import SkysegError
-from skyseg.runtime.pipeline import Progress, RunConfig, build_sinks, close_all, make_prior, process
+from skyseg.runtime.pipeline import Hooks, Pipeline, RunConfig
 from skyseg.runtime.process.static_mask import StaticMaskSink
-from skyseg.runtime.sinks.disk_guard import LowDiskGuard
 from skyseg.serve.config import ServeConfig
+from skyseg.serve.live_model import LiveModel
 from skyseg.serve.live_sink import LiveSink
 from skyseg.serve.live_state import LiveState
 from skyseg.serve.model_catalog import ModelCatalog
-from skyseg.serve.model_slot import SegmenterSlot
 
 log = logging.getLogger(__name__)
 
@@ -60,77 +58,72 @@ def paced(items: Iterable[Any], max_fps: float | None, stop: threading.Event) ->
 
 
 class LivePipeline:
-    """Owns the live model, the source, the run's sinks and the thread that drives them."""
+    """Owns the live model, the run's pipeline (source and sinks) and the thread that drives it."""
 
     def __init__(self, config: ServeConfig) -> None:
         self.config = config
         self.save_dir = Path(config.save_dir).resolve()
         self.run_config = run_config_for(config, self.save_dir)
         self.state = LiveState(config.history)
-        self.slot = SegmenterSlot(self.run_config)
+        self.model = LiveModel(self.run_config)
         self.catalog = ModelCatalog(config.model, config.models_dir, self.save_dir / "models")
         self.status = "starting"
         self.error: str | None = None
         self.source_description = config.source
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._source: Any = None
-        self._sinks: list[Any] = []
-        self._progress: Progress | None = None
+        self._pipeline: Pipeline | None = None
         self._seconds: float | None = None
 
     def start(self) -> None:
         """Open the model, the source and the sinks here (errors reach the CLI), then run in a thread."""
-        from skyseg.runtime.sources.uri import open_source
-
         self.save_dir.mkdir(parents=True, exist_ok=True)
-        self.slot.load(self.config.model, self.catalog.start_key())
+        self.model.load(self.config.model, self.catalog.start_key())
+        hooks = Hooks(stop=self._stop.is_set, pace=lambda items: paced(items, self.config.max_fps, self._stop),
+                      sinks=[LiveSink(self.state)])
+        pipeline = Pipeline(self.run_config, hooks=hooks, loop=self.config.loop)
         try:
-            source = open_source(self.config.source, watch=self.config.watch, loop=self.config.loop)
-            source.open()
-            try:
-                sinks = build_sinks(self.run_config, source.spec.kind, source.fps)
-            except BaseException:
-                source.close()
-                raise
+            self.model.attach(pipeline)
+            pipeline.open()
         except BaseException:
-            self.slot.close()
+            self.model.detach(pipeline)
+            self.model.close()
             raise
-        static = next((s for s in sinks if isinstance(s, StaticMaskSink)), None)
+        static = next((s for s in pipeline.sinks if isinstance(s, StaticMaskSink)), None)
         if static is not None:
             self.state.static_mask = static.mask
             self.state.static_frames = lambda: static.frames
-        self._source, self._sinks = source, [*sinks, LiveSink(self.state)]
-        self.source_description = source.description
-        log.info("source %s%s", source.description, f" at {source.fps:g} fps" if source.fps else "")
+        self._pipeline = pipeline
+        self.source_description = pipeline.source.description
         self._thread = threading.Thread(target=self._loop, name="skyseg-live", daemon=True)
         self._thread.start()
 
     def _loop(self) -> None:
-        source, sinks = self._source, self._sinks
-        progress = self._progress = Progress(self.config.progress_s)
+        pipeline = self._pipeline
+        assert pipeline is not None
         self.status = "running"
         try:
-            process(self.slot, paced(source, self.config.max_fps, self._stop), sinks, self._stop.is_set,
-                    self.config.max_frames, progress, lambda: source.dropped,
-                    make_prior(self.run_config, source.spec.kind), LowDiskGuard(int(self.run_config.min_free_mb * 1e6)))
+            pipeline.run()
             self.status = "stopped" if self._stop.is_set() else "finished"
         except Exception as err:  # noqa: BLE001 - the page shows it; the server keeps answering
             log.exception("the live pipeline stopped: %s", err)
             self.status, self.error = "failed", f"{type(err).__name__}: {err}"
         finally:
             try:
-                close_all(sinks)
+                pipeline.close()
             except (SkysegError, OSError) as err:
                 self.error = self.error or f"closing the outputs failed: {err}"
-            source.close()
-            self._seconds = time.perf_counter() - progress.start
-            log.info("live source %s: %d frames, %d errors in %.1f s (%.2f fps)", self.status, progress.frames,
-                     progress.errors, self._seconds, self.run_fps())
+            finally:
+                self.model.detach(pipeline)
+            progress = pipeline.progress
+            self._seconds = time.perf_counter() - progress.start if progress is not None else 0.0
+            log.info("live source %s: %d frames, %d errors in %.1f s (%.2f fps)", self.status,
+                     progress.frames if progress else 0, progress.errors if progress else 0, self._seconds,
+                     self.run_fps())
 
     def run_fps(self) -> float:
         """Frames per second since the run started (final once the source has ended), as `skyseg run` reports."""
-        progress = self._progress
+        progress = self._pipeline.progress if self._pipeline is not None else None
         if progress is None:
             return 0.0
         seconds = self._seconds if self._seconds is not None else time.perf_counter() - progress.start
@@ -139,10 +132,11 @@ class LivePipeline:
     def stop(self, timeout: float = 30.0) -> None:
         """Finish the current frame, close every output, release the model (idempotent)."""
         self._stop.set()
-        if self._source is not None and callable(getattr(self._source, "stop", None)):
-            self._source.stop()
+        source = self._pipeline.source if self._pipeline is not None else None
+        if source is not None and callable(getattr(source, "stop", None)):
+            source.stop()
         if self._thread is not None:
             self._thread.join(timeout)
             if self._thread.is_alive():
                 log.warning("the live pipeline did not stop within %.0f s", timeout)
-        self.slot.close()
+        self.model.close()

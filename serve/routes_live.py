@@ -20,7 +20,7 @@ from skyseg.serve.detect import UploadRunner
 from skyseg.serve.exports import row_to_json
 from skyseg.serve.live_pipeline import LivePipeline
 from skyseg.serve.live_state import VIEWS, encode_mask_png
-from skyseg.serve.model_slot import open_checked
+from skyseg.serve.live_model import open_checked
 from skyseg.serve.uploads import MODEL_FAMILIES, UploadError, check_content, classify, receive_file, safe_name
 
 log = logging.getLogger(__name__)
@@ -46,13 +46,13 @@ def rss_mb() -> float | None:
 
 
 def status_json(pipeline: LivePipeline) -> dict[str, Any]:
-    state, slot = pipeline.state, pipeline.slot
+    state, model = pipeline.state, pipeline.model
     latest = state.latest()
     result = latest.record.result if latest is not None else None
     return {
         "frames": state.frames, "errors": state.errors, "fps": round(state.live_fps(), 2),
-        "run_fps": round(pipeline.run_fps(), 3), "conf": slot.conf, "iou": slot.iou, "model": slot.model_name,
-        "model_key": slot.model_key, "backend": slot.backend_kind, "source": pipeline.config.source,
+        "run_fps": round(pipeline.run_fps(), 3), "conf": model.conf, "iou": model.iou, "model": model.model_name,
+        "model_key": model.model_key, "backend": model.backend_kind, "source": pipeline.config.source,
         "source_description": pipeline.source_description, "state": pipeline.status, "error": pipeline.error,
         "latest": latest.version if latest is not None else 0,
         "sky_fraction": round(result.sky_fraction, 4) if result is not None else None,
@@ -89,7 +89,7 @@ async def _json_body(request: Request, example: str) -> dict[str, Any]:
 
 
 def live_routes(pipeline: LivePipeline, uploads: UploadRunner, should_exit: Callable[[], bool]) -> list[Route]:
-    state, slot, config = pipeline.state, pipeline.slot, pipeline.config
+    state, model, config = pipeline.state, pipeline.model, pipeline.config
     switching = threading.Lock()
 
     async def status(request: Request) -> Response:
@@ -150,19 +150,19 @@ def live_routes(pipeline: LivePipeline, uploads: UploadRunner, should_exit: Call
         for key, value in body.items():
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value <= 1.0:
                 return error(400, f"{key} must be a number from 0 to 1, got {value!r}")
-        slot.set_thresholds(body.get("conf"), body.get("iou"))
-        return JSONResponse({"conf": slot.conf, "iou": slot.iou})
+        model.set_thresholds(body.get("conf"), body.get("iou"))
+        return JSONResponse({"conf": model.conf, "iou": model.iou})
 
     async def models(request: Request) -> Response:
         entries = pipeline.catalog.entries()
-        return JSONResponse({"current": slot.model_key, "models": [e.to_json() for e in entries],
+        return JSONResponse({"current": model.model_key, "models": [e.to_json() for e in entries],
                              "note": "PyTorch .pt weights are converted with `skyseg export`, not loaded here"})
 
     def _switch(path: Path, key: str, backend: Any = None) -> None:
         if not switching.acquire(timeout=120):
             raise UploadError(429, "another model switch is in progress; try again in a moment")
         try:
-            slot.load(path, key, backend)
+            model.load(path, key, backend)
         finally:
             switching.release()
 
@@ -175,7 +175,7 @@ def live_routes(pipeline: LivePipeline, uploads: UploadRunner, should_exit: Call
             await run_in_threadpool(_switch, entry.path, entry.key)
         except SkysegError as err:
             return error(400, str(err))
-        return JSONResponse({"model": slot.model_name, "key": slot.model_key})
+        return JSONResponse({"model": model.model_name, "key": model.model_key})
 
     async def upload_model(request: Request) -> Response:
         folder = pipeline.save_dir / "models"
@@ -203,7 +203,7 @@ def live_routes(pipeline: LivePipeline, uploads: UploadRunner, should_exit: Call
         except UploadError:
             backend.__exit__(None, None, None)
             raise
-        return JSONResponse({"model": slot.model_name, "key": key})
+        return JSONResponse({"model": model.model_name, "key": key})
 
     return [
         Route("/api/status", status),

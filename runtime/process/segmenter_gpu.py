@@ -1,7 +1,7 @@
 """`GpuSegmenter`: the TensorRT path where a frame crosses to the GPU once, as uint8.
 
 The frame is stretched on the host only when deeper than 8 bits (the one shared stretch), uploaded, letterboxed
-by part B's kernel straight into the engine's input buffer, run, and the sky mask is assembled from the protos
+by the GPU letterbox kernel (gpu_preprocess) straight into the engine's input buffer, run, and the sky mask is assembled from the protos
 where they are (GpuMaskAssembler). Only output0 (boxes/scores/coefficients, for NMS on the CPU) and the final
 masks come back. Timings synchronise the stream at stage boundaries so that pre/infer/post are honest.
 
@@ -36,7 +36,7 @@ class GpuSegmenter(Segmenter):
         self.masks = GpuMaskAssembler(stream=self.stream)
         self.nc = len(self.names)
 
-    def segment(self, pixels: np.ndarray) -> SegResult:
+    def _run(self, pixels: np.ndarray) -> tuple[SegResult, np.ndarray]:
         t0 = time.perf_counter()
         rgb8 = to_rgb8(pixels)
         _, info = self.pre(rgb8, out=self.views[self.backend.inputs[0].name])
@@ -61,5 +61,4 @@ class GpuSegmenter(Segmenter):
         )
         t3 = time.perf_counter()
         res.timings.update(pre=(t1 - t0) * 1e3, infer=(t2 - t1) * 1e3, post=(t3 - t2) * 1e3)
-        self._last8 = rgb8
-        return res
+        return res, rgb8

@@ -188,19 +188,26 @@ def evaluate_dataset(segmenter: Segmenter, root: str | Path, split: str = "all",
         frame = read_frame_file(image, i, str(root))
         if isinstance(frame, FrameError):
             raise InputError(f"cannot read {image}: {frame.message}.")
-        pred = segmenter.segment_frame(frame).sky_mask
+        rgb8 = None
+        if tiles is None:
+            pred = segmenter.segment_frame(frame).sky_mask
+        else:  # the whole record: the tile is drawn on the frame as displayed
+            record = segmenter.record(frame)
+            if record.result is None:
+                raise InputError(f"cannot segment {image}: {record.error.message if record.error else 'no result'}.")
+            pred, rgb8 = record.result.sky_mask, record.rgb8
         truth = read_truth(truth_path, pred.shape)
         inter, union = overlap_counts(pred, truth)
         false_sky, missed_sky = error_shares(pred, truth)
         score.frames.append(FrameScore(f"{image.parent.name}/{image.name}", inter / union if union else 1.0,
                                        inter, union, false_sky, missed_sky,
                                        cameras.get(image.name, frame_stem(image))))
-        if tiles is not None and getattr(segmenter, "last_rgb8", None) is not None:
+        if tiles is not None and rgb8 is not None:
             from skyseg.runtime.quality.error_sheet import error_tile
 
             f = score.frames[-1]
             label = f"{image.name.split('.')[0][:22]} IoU {f.iou:.3f} fs {f.false_sky:.3f} ms {f.missed_sky:.3f}"
-            tiles.append(error_tile(segmenter.last_rgb8, pred, truth, label))
+            tiles.append(error_tile(rgb8, pred, truth, label))
         if (i + 1) % 50 == 0:
             log.info("%s: %d/%d frames, mean IoU so far %.4f", root, i + 1, len(pairs), score.mean_iou)
     return score

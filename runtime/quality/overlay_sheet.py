@@ -56,8 +56,10 @@ def overlay_sheet(images: Path, out: Path, model: str, tile: int = 300, threads:
         for frame in open_source(str(images)):
             if isinstance(frame, FrameError):
                 raise InputError(f"cannot read {frame.path}: {frame.message}")
-            res = segmenter.segment_frame(frame)
-            rgb = segmenter.last_rgb8  # always H×W×3 (preprocess.to_rgb8)
+            record = segmenter.record(frame)
+            if record.result is None or record.rgb8 is None:
+                raise InputError(f"cannot segment {frame.path}: {record.error.message if record.error else ''}")
+            res, rgb = record.result, record.rgb8  # the frame as displayed: always H×W×3
             drawn = annotator.draw(rgb, res)
             contours, _ = cv2.findContours(res.sky_mask.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
             cv2.drawContours(drawn, contours, -1, (0, 255, 0), max(1, round(max(rgb.shape[:2]) / tile)))

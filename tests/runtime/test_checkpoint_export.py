@@ -115,7 +115,7 @@ def test_without_the_train_side_one_sentence_and_exit_2(tmp_path: Path) -> None:
 def test_the_dashboard_lists_server_side_checkpoints_and_opens_their_export(exported, tmp_path: Path) -> None:
     from skyseg.runtime.pipeline import RunConfig
     from skyseg.serve.model_catalog import ModelCatalog
-    from skyseg.serve.model_slot import open_checked
+    from skyseg.serve.live_model import open_checked
 
     weights, onnx, _ = exported
     uploads = tmp_path / "uploads"

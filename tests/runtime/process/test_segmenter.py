@@ -42,7 +42,20 @@ def test_segment_equals_preprocess_infer_postprocess(backend, fits_frame: np.nda
     assert np.array_equal(res.sky_mask, ref.sky_mask) and np.array_equal(res.scores, ref.scores)
     assert res.sky_mask.shape == fits_frame.shape and 0.1 < res.sky_fraction < 1.0
     assert set(res.timings) == {"pre", "infer", "post"} and all(v > 0 for v in res.timings.values())
-    assert seg.last_rgb8.shape == (*fits_frame.shape, 3) and seg.last_rgb8.dtype == np.uint8
+
+
+
+def test_record_is_the_whole_frame_or_an_error_row(backend, fits_frame: np.ndarray) -> None:
+    from skyseg.runtime.frame import Frame
+
+    seg = Segmenter(backend, conf=0.25, iou=0.7)
+    record = seg.record(Frame(fits_frame, 5, "cam", 123.0, "/night/a.fits"))
+    assert record.ok and record.error is None and record.path == "/night/a.fits" and record.stem() == "a"
+    assert record.rgb8.shape == (*fits_frame.shape, 3) and record.rgb8.dtype == np.uint8  # gray shown as RGB
+    assert (record.result.index, record.result.source_id, record.result.timestamp) == (5, "cam", 123.0)
+    assert np.array_equal(record.result.sky_mask, seg.segment(fits_frame).sky_mask)
+    bad = seg.record(Frame(np.zeros((4, 4, 5), np.uint8), 6, "cam", 124.0, "/night/b.png"))
+    assert not bad.ok and bad.rgb8 is None and "shape" in bad.error.message and bad.error.index == 6
 
 
 def test_gray_frames_letterbox_as_one_channel_with_the_same_bytes(fits_frame: np.ndarray) -> None:

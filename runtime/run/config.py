@@ -1,0 +1,48 @@
+"""`RunConfig`: one run's settings (source, model, thresholds, outputs, prior, disk guard), and `RunSummary`: what it
+did. Every job that runs frames builds a RunConfig (the dashboard's config contains one)."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Everything `skyseg run` needs; built by the CLI, usable from Python."""
+
+    source: str
+    model: str
+    backend: str = "auto"
+    conf: float = 0.25
+    iou: float = 0.7
+    max_det: int = 300
+    threads: int | None = None
+    outputs: tuple[str, ...] = ()  # display://N, file://out.mp4 / out.mkv, or a folder for annotated images
+    save_dir: str | None = None  # auto-save everything under this folder
+    masks: str | None = None  # folder for per-frame mask PNGs
+    table: str | None = None  # results.csv / .jsonl / .xlsx
+    static_mask: str | None = None  # path of the per-night static mask PNG
+    static_share: float = 0.9
+    headless: bool = False
+    watch: bool = False
+    max_frames: int | None = None
+    progress_s: float = 5.0
+    gpu_prepost: str = "auto"  # TensorRT only: letterbox + mask assembly on the GPU (auto: when CuPy is installed)
+    min_free_mb: float = 100.0  # below this, annotated video/images stop; below half, masks; 0 = off
+    prior: str = "auto"  # per-installation horizon prior: auto (fixed-camera sources: folders, watch), on, off
+    prior_frames: int = 8  # frames counted before the prior is applied
+
+
+@dataclass
+class RunSummary:
+    frames: int = 0
+    errors: int = 0
+    seconds: float = 0.0
+    dropped: int = 0
+    stopped_by: str | None = None  # "SIGTERM", "SIGINT", or None at end of stream
+    stage_ms: dict[str, float] = field(default_factory=dict)  # mean per stage
+    outputs: list[Path] = field(default_factory=list)
+
+    @property
+    def fps(self) -> float:
+        return self.frames / self.seconds if self.seconds > 0 else 0.0

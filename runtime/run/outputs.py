@@ -1,0 +1,116 @@
+"""The sinks a RunConfig asks for (`--output` URIs, `--save-dir`, `--masks`, `--table`, `--static-mask`), and
+closing them all."""
+from __future__ import annotations
+
+import errno
+import logging
+from pathlib import Path
+from typing import Any
+
+from skyseg.runtime.errors import InputError, SkysegError
+from skyseg.runtime.run.config import RunConfig
+from skyseg.runtime.sinks.base import Sink
+from skyseg.runtime.sinks.video_recovery import free_name, part_path, recover_killed_video, recover_killed_videos
+
+log = logging.getLogger(__name__)
+
+VIDEO_SUFFIXES = (".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi")
+
+
+def build_sinks(config: RunConfig, source_kind: str, fps: float | None) -> list[Sink]:
+    """The sinks a RunConfig asks for (explicit outputs plus the --save-dir set)."""
+    from skyseg.runtime.sinks.annotate import Annotator
+
+    annotator = Annotator()
+    sinks: list[Sink] = []
+    save = Path(config.save_dir) if config.save_dir else None
+    masks = config.masks or (str(save / "masks") if save else None)
+    table = config.table or (str(save / "results.csv") if save else None)
+    outputs = list(config.outputs)
+    if not (config.headless or outputs or save or masks or table or config.static_mask) and _display_usable():
+        log.info("showing results in a window (display://0); pass --headless to run without one")
+        outputs.append("display://0")
+    if save is not None:
+        stills = source_kind in ("images", "watch")
+        if not stills:
+            recover_killed_videos(save)  # a killed run's video first, so this run's name comes after it
+        outputs.append(str(save / "annotated") + "/" if stills else str(free_name(save / "annotated.mp4")))
+    if table:  # first: a row is durable before its mask or video frame, so a killed run's masks all have rows
+        from skyseg.runtime.sinks.table import TableSink
+
+        sinks.append(TableSink(table))
+    for uri in outputs:
+        sinks.append(_output_sink(uri, fps, annotator, config.headless))
+    if masks:
+        from skyseg.runtime.sinks.masks import MaskSink
+
+        sinks.append(MaskSink(masks))
+    if config.static_mask:
+        from skyseg.runtime.process.static_mask import StaticMaskSink
+
+        sinks.append(StaticMaskSink(config.static_mask, config.static_share))
+    return sinks
+
+
+def _display_usable() -> bool:
+    """A graphical session and GStreamer's Python bindings are both present."""
+    import importlib.util
+    import os
+
+    if not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
+        return False
+    return importlib.util.find_spec("gi") is not None
+
+
+def _output_sink(uri: str, fps: float | None, annotator: Any, headless: bool) -> Sink:
+    if uri.startswith("mqtt://"):
+        from skyseg.runtime.sinks.mqtt import MqttSink
+
+        return MqttSink(uri)
+    if uri.startswith("display://"):
+        if headless:
+            raise InputError(f"--output {uri} contradicts --headless; drop one of them")
+        from skyseg.runtime.sinks.video import DisplayOutSink
+
+        return DisplayOutSink(uri, fps, annotator)
+    path = uri[len("file://"):] if uri.startswith("file://") else uri
+    if Path(path).suffix.lower() in VIDEO_SUFFIXES:
+        from skyseg.runtime.sinks.video import AnnotatedVideoSink
+
+        target = Path(path)
+        if part_path(target).exists():  # a killed run's video: kept beside, never replaced by this run's
+            recover_killed_video(part_path(target), target.with_name(f"{target.stem}.recovered{target.suffix}"))
+        return AnnotatedVideoSink(path, fps, annotator)
+    if Path(path).suffix and not path.endswith("/"):
+        raise InputError(f"--output {uri}: expected display://N, a video file ({', '.join(VIDEO_SUFFIXES)}) "
+                         "or a folder for annotated images")
+    from skyseg.runtime.sinks.images import ImageFolderSink
+
+    return ImageFolderSink(path, annotator)
+
+
+def close_all(sinks: list[Sink]) -> list[Path]:
+    """Close every sink even if one fails; re-raise the first failure after all are closed."""
+    first: BaseException | None = None
+    outputs: list[Path] = []
+    for sink in sinks:
+        try:
+            sink.close()
+            outputs.extend(sink.outputs())
+        except (SkysegError, OSError) as err:
+            log.error("closing %s failed: %s", type(sink).__name__, err)
+            first = first or err
+    if first is not None:
+        raise first
+    return outputs
+
+
+def output_failure(err: OSError, sink: Sink, done: int) -> str:
+    """One sentence: which output failed, why, and what the finished frames kept."""
+    where = err.filename or getattr(sink, "path", None) or getattr(sink, "directory", None) or type(sink).__name__
+    why = err.strerror or str(err)
+    if err.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
+        why += " (the disk or the file-size limit is full)"
+    return (f"cannot write {where}: {why}; stopped after {done} finished frame(s): the table keeps their rows, "
+            "their files stay and nothing half-written is left; free some space and run again into the same folder "
+            "to continue")
