@@ -2,43 +2,47 @@
 from __future__ import annotations
 
 import ipaddress
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from pathlib import Path
 
 from skyseg.runtime.errors import InputError
+from skyseg.runtime.run.config import RunConfig
 
 DEFAULT_PORT = 8765
 DEFAULT_SAVE_DIR = "skyseg-serve"
+SERVE_PROGRESS_S = 30.0  # a service logs its progress line less often than `skyseg run`
 MB = 1024 * 1024
 
 
 @dataclass(frozen=True)
 class ServeConfig:
-    """The pipeline part mirrors `RunConfig`; the rest is the web side."""
+    """The live run (a RunConfig: source, model, thresholds, outputs, prior, disk guard) and the web side.
 
-    source: str
-    model: str
-    backend: str = "auto"
-    conf: float = 0.25
-    iou: float = 0.7
-    max_det: int = 300
-    threads: int | None = None
-    save_dir: str = DEFAULT_SAVE_DIR
+    The run's outputs go under its save_dir (default ./skyseg-serve) as `skyseg run --save-dir DIR --static-mask
+    --headless` writes them; uploads under DIR/uploads/."""
+
+    run: RunConfig
     models_dir: str | None = None  # .onnx / .engine files the page may switch to
     host: str = "127.0.0.1"
     port: int = DEFAULT_PORT
     token: str | None = None
-    watch: bool = False
     loop: bool = False  # repeat files, folders and synthetic streams (demos, tests)
     max_fps: float | None = None  # pace the source (a folder replayed like a camera), None = as fast as it goes
-    max_frames: int | None = None
     max_upload_mb: float = 64.0
     max_model_mb: float = 512.0  # .onnx uploads (weights are larger than frames)
     max_upload_frames: int = 300  # frames taken from an uploaded video
     history: int = 20000  # rows of the night kept in memory for the page, the chart and the downloads
     push_hz: float = 2.0  # most live updates per second sent to each browser (each costs the browser a repaint)
-    progress_s: float = 30.0
-    gpu_prepost: str = "auto"
-    outputs: tuple[str, ...] = ()  # `skyseg run --output` sinks for live frames only (mqtt://, video, folder)
+
+    def __post_init__(self) -> None:
+        save = Path(self.run.save_dir or DEFAULT_SAVE_DIR).resolve()
+        live = replace(self.run, save_dir=str(save), masks=None, table=None, headless=True,
+                       static_mask=self.run.static_mask or str(save / "static_mask.png"))
+        object.__setattr__(self, "run", live)  # frozen: the normalised run is set once, here
+
+    @property
+    def save_dir(self) -> Path:
+        return Path(str(self.run.save_dir))
 
     @property
     def max_upload_bytes(self) -> int:

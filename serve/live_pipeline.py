@@ -1,6 +1,6 @@
 """`LivePipeline`: the run loop (`skyseg.runtime.pipeline.Pipeline`) in a background thread, with the page's hooks.
 
-The pipeline gets the RunConfig `skyseg run SOURCE --save-dir SAVE_DIR --static-mask --headless` would build (so
+The pipeline gets the ServeConfig's RunConfig, `skyseg run SOURCE --save-dir SAVE_DIR --static-mask --headless` (so
 SAVE_DIR gets exactly what `skyseg run --save-dir` writes: results.csv, masks/, the annotated video or images, plus
 static_mask.png, and each `--output` gets the same sink, e.g. the MqttSink for mqtt://; the horizon prior and the
 low-disk guard as `run` has them) and three hooks: the live model's segmenter (thresholds and the model change between
@@ -12,11 +12,10 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from pathlib import Path
 from typing import Any, Iterable, Iterator
 
 from skyseg.runtime.errors import SkysegError
-from skyseg.runtime.pipeline import Hooks, Pipeline, RunConfig
+from skyseg.runtime.pipeline import Hooks, Pipeline
 from skyseg.runtime.process.static_mask import StaticMaskSink
 from skyseg.serve.config import ServeConfig
 from skyseg.serve.live_model import LiveModel
@@ -25,18 +24,6 @@ from skyseg.serve.live_state import LiveState
 from skyseg.serve.model_catalog import ModelCatalog
 
 log = logging.getLogger(__name__)
-
-
-def run_config_for(config: ServeConfig, save_dir: Path) -> RunConfig:
-    """The RunConfig `skyseg run SOURCE --save-dir SAVE_DIR --static-mask --headless [--output URI]` would build.
-
-    Uploads take it with `outputs=()` (serve/detect.py): an uploaded frame is not the sky now, so it is never
-    published as the live state on MQTT."""
-    return RunConfig(source=config.source, model=config.model, backend=config.backend, conf=config.conf,
-                     iou=config.iou, max_det=config.max_det, threads=config.threads, save_dir=str(save_dir),
-                     outputs=config.outputs,
-                     static_mask=str(save_dir / "static_mask.png"), headless=True, watch=config.watch,
-                     max_frames=config.max_frames, progress_s=config.progress_s, gpu_prepost=config.gpu_prepost)
 
 
 def paced(items: Iterable[Any], max_fps: float | None, stop: threading.Event) -> Iterator[Any]:
@@ -62,14 +49,14 @@ class LivePipeline:
 
     def __init__(self, config: ServeConfig) -> None:
         self.config = config
-        self.save_dir = Path(config.save_dir).resolve()
-        self.run_config = run_config_for(config, self.save_dir)
+        self.save_dir = config.save_dir
+        self.run_config = config.run
         self.state = LiveState(config.history)
         self.model = LiveModel(self.run_config)
-        self.catalog = ModelCatalog(config.model, config.models_dir, self.save_dir / "models")
+        self.catalog = ModelCatalog(config.run.model, config.models_dir, self.save_dir / "models")
         self.status = "starting"
         self.error: str | None = None
-        self.source_description = config.source
+        self.source_description = config.run.source
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._pipeline: Pipeline | None = None
@@ -78,7 +65,7 @@ class LivePipeline:
     def start(self) -> None:
         """Open the model, the source and the sinks here (errors reach the CLI), then run in a thread."""
         self.save_dir.mkdir(parents=True, exist_ok=True)
-        self.model.load(self.config.model, self.catalog.start_key())
+        self.model.load(self.run_config.model, self.catalog.start_key())
         hooks = Hooks(stop=self._stop.is_set, pace=lambda items: paced(items, self.config.max_fps, self._stop),
                       sinks=[LiveSink(self.state)])
         pipeline = Pipeline(self.run_config, hooks=hooks, loop=self.config.loop)

@@ -47,7 +47,7 @@ def bind_socket(host: str, port: int) -> socket.socket:
 def serve(config: ServeConfig) -> int:
     """Run until SIGTERM (returns 0) or Ctrl-C (130); the run's files are closed either way."""
     check_bind(config.host, config.token)
-    check_outputs(config.outputs)
+    check_outputs(config.run.outputs)
     uvicorn = _uvicorn()
     from skyseg.serve.app import create_app
 

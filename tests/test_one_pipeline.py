@@ -180,12 +180,13 @@ def run_serve(inputs: dict[str, Any], out: Path) -> dict[str, Any]:
     pytest.importorskip("starlette", reason="skyseg serve needs the serve extra: pip install -e '.[serve]'")
     from starlette.testclient import TestClient
 
+    from skyseg.runtime.pipeline import RunConfig
     from skyseg.serve.app import create_app
     from skyseg.serve.config import ServeConfig
     from skyseg.serve.live_pipeline import LivePipeline
 
-    config = ServeConfig(source=str(inputs["night"]), model=str(inputs["model"]), backend="ort", threads=1,
-                         save_dir=str(out))
+    config = ServeConfig(RunConfig(source=str(inputs["night"]), model=str(inputs["model"]), backend="ort",
+                                   threads=1, save_dir=str(out)))
     pipeline = LivePipeline(config)
     pipeline.start()
     try:

@@ -7,8 +7,9 @@ import os
 # As in `skyseg run`: OpenBLAS's spinning thread pool fights the inference threads on small CPUs.
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
-from skyseg.cli.arg_types import positive_int, positive_seconds, probability  # noqa: E402
-from skyseg.serve.config import DEFAULT_PORT, DEFAULT_SAVE_DIR, ServeConfig  # noqa: E402
+from skyseg.cli.arg_types import positive_seconds  # noqa: E402
+from skyseg.cli.run_args import add_run_args, run_config_from_args  # noqa: E402
+from skyseg.serve.config import DEFAULT_PORT, DEFAULT_SAVE_DIR, SERVE_PROGRESS_S, ServeConfig  # noqa: E402
 
 
 def _port(text: str) -> int:
@@ -20,16 +21,9 @@ def _port(text: str) -> int:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("source", help="any `skyseg run` source: a camera URI, video, folder, glob, FITS night, "
                         "test://sky, or a folder to watch with --watch")
-    parser.add_argument("--model", help="model file (.onnx, or .engine for TensorRT, or a PyTorch .pt exported once "
-                        "and cached where the train side is installed); default: the bundled skyseg-n.onnx")
+    add_run_args(parser, progress_s=SERVE_PROGRESS_S)  # conf/iou: the starting values, changeable on the page
     parser.add_argument("--models-dir", metavar="DIR", help="folder of .onnx/.engine models (and .pt checkpoints, "
                         "exported when chosen) the page may switch to")
-    parser.add_argument("--backend", choices=("auto", "trt", "ort", "openvino"), default="auto",
-                        help="inference backend (auto: TensorRT for engines, else ONNX Runtime)")
-    parser.add_argument("--conf", type=probability, default=0.25, help="starting confidence threshold (default 0.25)")
-    parser.add_argument("--iou", type=probability, default=0.7, help="starting NMS IoU threshold (default 0.7)")
-    parser.add_argument("--max-det", type=positive_int, default=300, help="most instances per frame (default 300)")
-    parser.add_argument("--threads", type=positive_int, help="ONNX Runtime intra-op threads (default: ORT's choice)")
     parser.add_argument("--host", default="127.0.0.1",
                         help="address to listen on (default 127.0.0.1; any other address needs --token)")
     parser.add_argument("--port", type=_port, default=DEFAULT_PORT, help=f"TCP port (default {DEFAULT_PORT})")
@@ -40,45 +34,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--save-dir", default=DEFAULT_SAVE_DIR,
                         help=f"everything is saved here as `skyseg run --save-dir` does, uploads under uploads/ "
                         f"(default ./{DEFAULT_SAVE_DIR})")
-    parser.add_argument("--output", action="append", default=[], metavar="SINK",
-                        help="also send every live frame to SINK, as `skyseg run --output` does: "
-                        "mqtt://HOST[:PORT]/BASE_TOPIC[?discovery=homeassistant] publishes retained BASE/sky_fraction, "
-                        "BASE/instances, BASE/latency_ms, BASE/frame_time and a JSON BASE/state; or a video file or "
-                        "a folder for annotated frames; repeatable. Uploads (the page's upload box, POST /api/detect) "
-                        "are never published: they are not the sky now")
-    parser.add_argument("--watch", action="store_true", help="SOURCE is a folder: process new frames as they appear")
     parser.add_argument("--loop", action="store_true", help="repeat a file, folder or test:// source (demos)")
     parser.add_argument("--max-fps", type=positive_seconds, metavar="N",
                         help="process at most N frames a second (replay a folder at a camera's pace)")
-    parser.add_argument("--max-frames", type=positive_int, help="stop the live source after this many frames")
     parser.add_argument("--max-upload-mb", type=positive_seconds, default=64.0, metavar="MB",
                         help="largest image/video upload accepted (default 64 MB)")
     parser.add_argument("--max-model-mb", type=positive_seconds, default=512.0, metavar="MB",
                         help="largest .onnx model upload accepted (default 512 MB)")
     parser.add_argument("--push-hz", type=positive_seconds, default=2.0, metavar="N",
                         help="most live updates a second sent to each browser (default 2)")
-    parser.add_argument("--gpu-prepost", choices=("auto", "on", "off"), default="auto",
-                        help="TensorRT: letterbox and mask assembly on the GPU (auto: when CuPy is installed)")
-    parser.add_argument("--progress", type=positive_seconds, default=30.0, metavar="S",
-                        help="progress line every S seconds (default 30)")
 
 
 def config_from_args(args: argparse.Namespace) -> ServeConfig:
-    if args.model:
-        from skyseg.runtime.checkpoint_export import resolve_model  # a PyTorch best.pt: its cached ONNX export
-
-        model = resolve_model(args.model, args.save_dir)
-    else:
-        from skyseg.runtime.bundled_model import bundled_model_path
-
-        model = str(bundled_model_path())
-    return ServeConfig(source=args.source, model=model, backend=args.backend, conf=args.conf, iou=args.iou,
-                       max_det=args.max_det, threads=args.threads, save_dir=args.save_dir, models_dir=args.models_dir,
-                       host=args.host, port=args.port, token=args.token, watch=args.watch, loop=args.loop,
-                       max_fps=args.max_fps, max_frames=args.max_frames, max_upload_mb=args.max_upload_mb,
-                       max_model_mb=args.max_model_mb,
-                       push_hz=args.push_hz, progress_s=args.progress, gpu_prepost=args.gpu_prepost,
-                       outputs=tuple(args.output))
+    return ServeConfig(run=run_config_from_args(args, save_dir=args.save_dir), models_dir=args.models_dir,
+                       host=args.host, port=args.port, token=args.token, loop=args.loop, max_fps=args.max_fps,
+                       max_upload_mb=args.max_upload_mb, max_model_mb=args.max_model_mb, push_hz=args.push_hz)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -8,6 +8,7 @@ from pathlib import Path
 import cv2
 
 from skyseg.runtime.bundled_model import bundled_model_path
+from skyseg.runtime.pipeline import RunConfig
 from skyseg.serve.config import ServeConfig
 from skyseg.serve.live_pipeline import LivePipeline
 
@@ -21,8 +22,8 @@ def test_a_folder_source_learns_the_horizon_prior(tmp_path: Path) -> None:
         image = render_scene(4242, kind="allsky", size=(320, 240)).image
         noisy = cv2.add(image, (i * 3) % 7)
         cv2.imwrite(str(folder / f"f{i:03d}.png"), cv2.cvtColor(noisy, cv2.COLOR_RGB2BGR))
-    live = LivePipeline(ServeConfig(source=str(folder), model=str(bundled_model_path()), threads=1,
-                                    save_dir=str(tmp_path / "out")))
+    live = LivePipeline(ServeConfig(RunConfig(source=str(folder), model=str(bundled_model_path()), threads=1,
+                                              save_dir=str(tmp_path / "out"))))
     live.start()
     live._thread.join(120)
     live.stop()
