@@ -28,6 +28,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--min-iou", type=probability, default=None,
                         help="exit 3 when a dataset's mean IoU is below this (a quality gate for CI)")
     parser.add_argument("--json", type=Path, default=None, metavar="OUT.json", help="also write per-frame JSON")
+    parser.add_argument("--clouds", action="store_true",
+                        help="score cloud maps against DATASET/clouds/*.json region labels instead of sky masks "
+                             "(leave-one-camera-out; datasets/realsky/clouds/README.md)")
     parser.add_argument("--sheet", type=Path, default=None, metavar="OUT.png",
                         help="also write a contact sheet: right sky blue, false sky red, missed sky yellow")
 
@@ -46,6 +49,15 @@ def run(args: argparse.Namespace) -> int:
     from skyseg.runtime.checkpoint_export import resolve_model  # a PyTorch best.pt: its cached ONNX export
 
     model = resolve_model(args.model) if args.model else str(bundled_model_path())
+    if args.clouds:
+        from skyseg.runtime.quality.cloud_score import evaluate_clouds
+
+        with open_backend(model, backend=args.backend, threads=args.threads) as backend:
+            text, data = evaluate_clouds(Segmenter(backend, conf=args.conf, iou=args.iou), args.datasets)
+        sys.stdout.write(text)
+        if args.json:
+            write_bytes_atomic(args.json, data.encode())
+        return 0
     with open_backend(model, backend=args.backend, threads=args.threads) as backend:
         segmenter = Segmenter(backend, conf=args.conf, iou=args.iou)
         tiles: list | None = [] if args.sheet else None
