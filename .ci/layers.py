@@ -27,8 +27,11 @@ def stage(root: Path, dest: Path) -> None:
     package_dir = config["tool"]["setuptools"]["package-dir"]
     top = dest / "skyseg"
     top.mkdir(parents=True)
-    (top / "__init__.py").write_text("")
+    (top / "__init__.py").write_text("")  # replaced by the public face's when package-dir maps `skyseg`
     for package, folder in package_dir.items():
+        if package == "skyseg":  # the public face: its __init__.py is the package's own
+            shutil.copy(root / folder / "__init__.py", top / "__init__.py")
+            continue
         name = package.split(".", 1)[1]
         shutil.copytree(root / folder, top / name,
                         ignore=lambda d, names: [n for n in names
