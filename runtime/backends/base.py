@@ -246,19 +246,20 @@ def tensorrt_available() -> bool:
     return importlib.util.find_spec("tensorrt") is not None
 
 
-def _auto_onnx(path: Path, providers: Sequence[str] | None, threads: int | None, options: dict[str, Any]) -> str:
-    """'ort' or 'openvino' for an ONNX model: the faster here, measured once (backends/auto.py); explicit ONNX
-    Runtime providers or options keep ONNX Runtime."""
+def _auto_onnx(path: Path, providers: Sequence[str] | None, threads: int | None,
+               options: dict[str, Any]) -> tuple[str, Path, dict[str, Any]]:
+    """(backend, file, options) for an ONNX model: the fastest accurate form here, measured once
+    (backends/auto.py); explicit ONNX Runtime providers or options keep ONNX Runtime on the given file."""
     if providers or options:
         log.info("backend auto: ONNX Runtime for %s (providers/options given for it)", path.name)
-        return "ort"
-    from skyseg.runtime.backends.auto import NAMES, choose_onnx_backend
+        return "ort", path, options
+    from skyseg.runtime.backends.auto import choose_onnx_backend
 
     choice = choose_onnx_backend(path, threads)
     where = f"; cached in {choice.cache}" if choice.cache and choice.source == "measured" else ""
-    log.info("backend auto: %s for %s (%s: %s%s)", NAMES[choice.backend], path.name, choice.source, choice.reason,
-             where)
-    return choice.backend
+    log.info("backend auto: %s for %s (%s: %s%s)", choice.name, path.name, choice.source, choice.reason, where)
+    model = choice.model if choice.model is not None and choice.model.is_file() else path
+    return choice.backend, model, dict(choice.options)
 
 
 def open_backend(
@@ -281,7 +282,11 @@ def open_backend(
     if backend not in BACKENDS:
         raise InputError(f"unknown backend '{backend}'; choose {', '.join(BACKENDS)}")
     if backend == "auto":
-        backend = "trt" if is_engine else _auto_onnx(path, providers, threads, options)
+        if is_engine:
+            backend = "trt"
+        else:
+            backend, path, options = _auto_onnx(path, providers, threads, options)
+            is_engine = path.suffix.lower() in ENGINE_SUFFIXES
     if backend == "trt":
         if not is_engine:
             raise InputError(
