@@ -1,16 +1,19 @@
 """Every skyseg backend against the best Ultralytics paths on the same weights: one table, one run.
 
     skyseg bench compare [--sizes 320 640] [--frames 10] [--rounds 3] [--threads 1] [--pt W.pt] [--out DIR]
-                         [--int8 SIZE=PATH ...] [--calib DIR] [--no-ultralytics]
+                         [--int8 SIZE=PATH ...] [--calib DIR] [--no-ultralytics] [--json FILE]
 
 Frames: synthetic 1280×720 night skies (all-sky and camera, `skyseg.synth`). For each size S the models are
 exported at the frames' aspect (S=640 → 384×640) and prepared once in `--out` (bench/compare_prepare.py). Each row
 is median ms per frame from pixels to the full-size sky mask: skyseg's `Segmenter` on ONNX Runtime, OpenVINO
-(f32) and its INT8 CPU form; Ultralytics' `predict(retina_masks=True)` (masks at the frame's size, then their union)
-on the .pt, on skyseg's ONNX and on its own OpenVINO exports. IoU is each row's sky mask against skyseg FP32 on ONNX
-Runtime, per frame (mean / min). The process is pinned to `--threads` CPUs and every engine gets that many threads;
-rows run interleaved frame by frame in rotating order, for `--rounds` passes, so load changes hit all alike.
-Targets (issue 19): skyseg's best ≥ 1.3× faster than Ultralytics' best at IoU ≥ 0.98; INT8 CPU form ≥ 1.8× FP32.
+(f32, bf16) and the INT8 CPU form on both, and what `skyseg run --backend auto` picks for the FP32 export (auto races
+the same forms on this host and gates them on real frames; its choice is made before the timing, in this process);
+Ultralytics' `predict(retina_masks=True)` (masks at the frame's size, then their union) on the .pt, on skyseg's
+ONNX and on its own OpenVINO exports. IoU is each row's sky mask against skyseg FP32 on ONNX Runtime, per frame
+(mean / min). The process is pinned to `--threads` CPUs and every engine gets that many threads; rows run
+interleaved frame by frame in rotating order, for `--rounds` passes, so load changes hit all alike.
+Targets (issues 19, 27): what auto picks ≥ 1.3× faster than Ultralytics' best at IoU ≥ 0.98 on every frame;
+the best INT8 form ≥ 1.8× FP32 on the same backend. `--json FILE` writes the same numbers (compare_report.py).
 """
 from __future__ import annotations
 
@@ -18,32 +21,33 @@ import os
 
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # before NumPy: see skyseg.cli.operate.run
 
-import argparse  # noqa: E402
-import contextlib  # noqa: E402
-import logging  # noqa: E402
-import statistics  # noqa: E402
-import sys  # noqa: E402
-import time  # noqa: E402
-from dataclasses import dataclass, field  # noqa: E402
-from pathlib import Path  # noqa: E402
-from typing import Callable, Sequence, Tuple  # noqa: E402
+import argparse
+import contextlib
+import logging
+import statistics
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Sequence, Tuple
 
-import numpy as np  # noqa: E402
+import numpy as np
 
-from skyseg.bench.calib import SPEEDUP_TARGET as INT8_TARGET  # noqa: E402
-from skyseg.bench.compare_prepare import PrepareConfig, Prepared, prepare  # noqa: E402
-from skyseg.runtime.backends.base import open_backend  # noqa: E402
-from skyseg.runtime.errors import InputError, ModelContractError, SkysegError  # noqa: E402
-from skyseg.runtime.process.segmenter import Segmenter  # noqa: E402
-from skyseg.runtime.quality.mask_metrics import mask_iou  # noqa: E402
+from skyseg.bench.compare_prepare import PrepareConfig, Prepared, prepare
+from skyseg.bench.compare_report import conditions_line, markdown, to_json
+from skyseg.runtime.backends.base import open_backend
+from skyseg.runtime.errors import InputError, ModelContractError, SkysegError
+from skyseg.runtime.process.segmenter import Segmenter
+from skyseg.runtime.quality.mask_metrics import mask_iou
 
 log = logging.getLogger(__name__)
 
-ULTRALYTICS_TARGET = 1.3
-IOU_FLOOR = 0.98
 FP32_ORT = "skyseg FP32 · ONNX Runtime"
+BF16 = "skyseg FP32 · OpenVINO (bf16 hint)"
 INT8_CPU = "skyseg INT8 CPU form · ONNX Runtime"
-BF16 = "skyseg FP32 weights · OpenVINO (bf16 hint)"
+INT8_CPU_OV = "skyseg INT8 CPU form · OpenVINO"
+INT8_CPU_OV_BF16 = "skyseg INT8 CPU form · OpenVINO (bf16 float islands)"
+AUTO = "skyseg run --backend auto (its pick)"
 Pair = Tuple[np.ndarray, np.ndarray]  # (RGB, BGR) of one frame: each side gets its own convention, untimed
 
 
@@ -56,6 +60,9 @@ class Row:
     predict: Callable[[Pair], np.ndarray] | None  # frame → full-size bool sky mask; None: no numbers (see note)
     note: str = ""  # why there are no numbers, or why the numbers do not count as best
     counts: bool = True
+    backend: str = ""  # "onnxruntime", "openvino", "pytorch"
+    precision: str = ""  # "fp32", "bf16", "int8", "int8+bf16"
+    reachable: bool = False  # whether `skyseg run` can run exactly this (a flag, a model file or auto's pick)
     times: list[float] = field(default_factory=list)
     ious: list[float] = field(default_factory=list)
 
@@ -72,7 +79,7 @@ class Row:
 class SizeResult:
     prep: Prepared
     rows: list[Row]
-    auto: str = ""
+    auto: Any = None  # auto's AutoChoice for the FP32 export
     other_load: float | None = None  # other processes' CPU load while racing, in cores
 
 
@@ -85,33 +92,47 @@ def bench_frames(count: int, frame_wh: tuple[int, int], seed: int = 4000) -> lis
 
 
 def _skyseg_row(stack: contextlib.ExitStack, label: str, model: Path | None, kind: str, threads: int,
-                missing: str, **options: str) -> Row:
+                missing: str, precision: str, **options: str) -> Row:
+    info = {"backend": {"ort": "onnxruntime"}.get(kind, kind), "precision": precision, "reachable": True}
     if model is None:
-        return Row(label, "skyseg", None, missing)
+        return Row(label, "skyseg", None, missing, **info)
     try:
         backend = stack.enter_context(open_backend(model, kind, threads=threads, **options))
-    except SkysegError as err:  # refused by design (Q/DQ on OpenVINO), or the engine is missing here
+    except SkysegError as err:  # refused by design (signed INT8 on OpenVINO), or the engine is missing here
         word = "refused" if isinstance(err, ModelContractError) else "failed"
-        return Row(label, "skyseg", None, f"{word}: {str(err).replace(str(model), 'the model')}")
+        return Row(label, "skyseg", None, f"{word}: {str(err).replace(str(model), 'the model')}", **info)
     seg = Segmenter(backend, conf=0.25, iou=0.7)
-    return Row(label, "skyseg", lambda pair: seg.segment(pair[0]).sky_mask)
+    return Row(label, "skyseg", lambda pair: seg.segment(pair[0]).sky_mask, **info)
 
 
-def skyseg_rows(stack: contextlib.ExitStack, prep: Prepared, threads: int) -> list[Row]:
+def skyseg_rows(stack: contextlib.ExitStack, prep: Prepared, threads: int, auto: Any) -> list[Row]:
     int8_missing = (prep.notes or {}).get("int8", "not prepared")
-    rows = [_skyseg_row(stack, FP32_ORT, prep.fp32, "ort", threads, ""),
-            _skyseg_row(stack, "skyseg FP32 · OpenVINO (f32)", prep.fp32, "openvino", threads, ""),
-            _skyseg_row(stack, INT8_CPU, prep.int8_cpu, "ort", threads, int8_missing),
-            _skyseg_row(stack, "skyseg INT8 Q/DQ · OpenVINO", prep.int8_qdq, "openvino", threads, int8_missing),
-            _skyseg_row(stack, BF16, prep.fp32, "openvino", threads, "", precision="bf16")]
-    if rows[4].predict is not None:  # what Ultralytics' OpenVINO export gets by default on CPUs with AVX-512 BF16
-        rows[4].note = ("OpenVINO's bf16 hint, reachable from the Python API only (open_backend(m, 'openvino', "
-                        "precision='bf16')), not from skyseg run: shown, not counted as skyseg's best")
-        rows[4].counts = False
-    if prep.int8_refused and rows[2].predict is not None:
-        rows[2].note = (f"refused by skyseg quantize ({prep.int8_refused}); its model timed for the record, not "
-                        "counted as best")
-        rows[2].counts = False
+    rows = [_skyseg_row(stack, FP32_ORT, prep.fp32, "ort", threads, "", "fp32"),
+            _skyseg_row(stack, "skyseg FP32 · OpenVINO (f32)", prep.fp32, "openvino", threads, "", "fp32"),
+            _skyseg_row(stack, BF16, prep.fp32, "openvino", threads, "", "bf16", precision="bf16"),
+            _skyseg_row(stack, INT8_CPU, prep.int8_cpu, "ort", threads, int8_missing, "int8"),
+            _skyseg_row(stack, INT8_CPU_OV, prep.int8_cpu, "openvino", threads, int8_missing, "int8"),
+            _skyseg_row(stack, INT8_CPU_OV_BF16, prep.int8_cpu, "openvino", threads, int8_missing, "int8+bf16",
+                        precision="bf16"),
+            _skyseg_row(stack, "skyseg INT8 Q/DQ (TensorRT form) · OpenVINO", prep.int8_qdq, "openvino", threads,
+                        int8_missing, "int8")]
+    picked = (auto.model.resolve(), auto.backend, dict(auto.options)) if auto is not None else None
+    for row, model in ((rows[2], prep.fp32), (rows[5], prep.int8_cpu)):  # no `skyseg run` flag asks for bf16
+        row.reachable = model is not None and picked == (model.resolve(), "openvino", {"precision": "bf16"})
+        if not row.reachable and row.predict is not None:
+            row.note = ("OpenVINO's bf16 hint: reachable from `skyseg run` only when --backend auto picks it (and "
+                        "from the Python API: open_backend(m, 'openvino', precision='bf16'))")
+    if prep.int8_refused:
+        for row in rows[3:6]:
+            if row.predict is not None:
+                row.note = (f"refused by skyseg quantize ({prep.int8_refused}); its model timed for the record, "
+                            "not counted as best")
+                row.counts = False
+    if auto is not None:
+        row = _skyseg_row(stack, AUTO, auto.model, auto.backend, threads, "", auto.name, **auto.options)
+        if row.predict is not None:
+            row.note = f"`skyseg run --backend auto` picks {auto.name} ({auto.model.name}): {auto.reason}"
+        rows.append(row)
     return rows
 
 
@@ -165,17 +186,24 @@ def race(rows: list[Row], frames: list[Pair], rounds: int) -> None:
                     row.ious.append(mask_iou(mask, reference[i]))
 
 
-def _auto_line(prep: Prepared, threads: int) -> str:
-    from skyseg.runtime.backends.auto import NAMES, choose_onnx_backend
+def auto_choice(prep: Prepared, threads: int) -> Any:
+    """What `skyseg run --backend auto` runs the FP32 export on here (measured now if the cache does not match)."""
+    from skyseg.runtime.backends.auto import choose_onnx_backend
 
     choice = choose_onnx_backend(prep.fp32, threads)
-    return f"`--backend auto` picks {NAMES[choice.backend]} for {prep.fp32.name} ({choice.source}: {choice.reason})"
+    if choice.model is None:
+        from dataclasses import replace
+
+        choice = replace(choice, model=prep.fp32)
+    log.info("size %d: --backend auto picks %s (%s)", prep.size, choice.name, choice.source)
+    return choice
 
 
 def run_size(cfg: PrepareConfig, size: int, frames: list[Pair], rounds: int) -> SizeResult:
     prep = prepare(cfg, size)
+    auto = auto_choice(prep, cfg.threads)
     with contextlib.ExitStack() as stack:
-        rows = skyseg_rows(stack, prep, cfg.threads)
+        rows = skyseg_rows(stack, prep, cfg.threads, auto)
         if rows[0].predict is None:
             raise SkysegError(f"the reference {prep.fp32} does not open on ONNX Runtime: {rows[0].note}")
         if cfg.ultralytics:
@@ -187,83 +215,7 @@ def run_size(cfg: PrepareConfig, size: int, frames: list[Pair], rounds: int) -> 
         with CpuLoadMeter() as meter:
             race(rows, frames, rounds)
     load = meter.result
-    return SizeResult(prep, rows, _auto_line(prep, cfg.threads), load.other_cores if load is not None else None)
-
-
-def best(rows: list[Row], family: str) -> Row | None:
-    """The family's fastest row that counts and agrees with FP32 at IoU ≥ 0.98 (mean over the frames)."""
-    fit = [r for r in rows if r.family == family and r.counts and r.ms is not None and r.iou[0] >= IOU_FLOOR]
-    return min(fit, key=lambda r: r.ms) if fit else None
-
-
-def _verdict(value: float, target: float) -> str:
-    return f"target ≥ {target}×: {'met' if value >= target else 'NOT met'}"
-
-
-def summary_lines(res: SizeResult) -> list[str]:
-    size = f"{res.prep.size} ({res.prep.hw[0]}×{res.prep.hw[1]})"
-    by_label = {r.label: r for r in res.rows}
-    ours, theirs = best(res.rows, "skyseg"), best(res.rows, "ultralytics")
-    lines = []
-    if ours and theirs:
-        ratio = theirs.ms / ours.ms
-        lines.append(f"- {size}: skyseg best = {ours.label} {ours.ms:.1f} ms vs Ultralytics best = {theirs.label} "
-                     f"{theirs.ms:.1f} ms → **{ratio:.2f}×** ({_verdict(ratio, ULTRALYTICS_TARGET)})")
-    elif ours:
-        lines.append(f"- {size}: skyseg best = {ours.label} {ours.ms:.1f} ms (no Ultralytics row at IoU ≥ "
-                     f"{IOU_FLOOR})")
-    fp32, int8 = by_label[FP32_ORT], by_label[INT8_CPU]
-    if int8.ms is not None:
-        caveat = "; over quantize's IoU budget" if not int8.counts else ""
-        lines.append(f"- {size}: INT8 CPU form vs FP32 on ONNX Runtime: {fp32.ms:.1f} / {int8.ms:.1f} ms = "
-                     f"**{fp32.ms / int8.ms:.2f}×** ({_verdict(fp32.ms / int8.ms, INT8_TARGET)}; INT8 sky IoU "
-                     f"{int8.iou[0]:.3f} mean, {int8.iou[1]:.3f} min{caveat})")
-    else:
-        lines.append(f"- {size}: INT8 CPU form vs FP32: no INT8 numbers ({int8.note})")
-    lines.append(f"- {size}: {res.auto}")
-    return lines
-
-
-def markdown(results: list[SizeResult], conditions: str) -> str:
-    notes: list[str] = []
-
-    def cells(row: Row | None) -> list[str]:
-        if row is None:
-            return ["—", "—"]
-        mark = ""
-        if row.note:
-            if row.note not in notes:
-                notes.append(row.note)
-            mark = f" [{notes.index(row.note) + 1}]"
-        if row.ms is None:
-            word = row.note.split(":")[0] if row.note.startswith(("refused", "failed")) else "n/a"
-            return [f"{word}{mark}", "—"]
-        return [f"{row.ms:.1f}{mark}", f"{row.iou[0]:.3f} / {row.iou[1]:.3f}"]
-
-    head = ["variant"] + [c for r in results for c in (f"{r.prep.size} ({r.prep.hw[0]}×{r.prep.hw[1]}) ms/frame",
-                                                       f"{r.prep.size} sky IoU vs FP32 ORT (mean / min)")]
-    labels = list(dict.fromkeys(row.label for r in results for row in r.rows))
-    lines = [conditions, "", "| " + " | ".join(head) + " |", "|---|" + "---:|" * (len(head) - 1)]
-    for label in labels:
-        row_cells = [c for r in results for c in cells(next((x for x in r.rows if x.label == label), None))]
-        lines.append(f"| {label} | " + " | ".join(row_cells) + " |")
-    lines += [""] + [f"[{i}] {note}" for i, note in enumerate(notes, 1)]
-    lines += [""] + [line for r in results for line in summary_lines(r)]
-    return "\n".join(lines) + "\n"
-
-
-def conditions_line(threads: int, cpus: list[int] | None, frames: int, rounds: int, frame_wh: tuple[int, int],
-                    results: list[SizeResult]) -> str:
-    from skyseg.bench.sysinfo import cpu_model, library_versions
-
-    versions = library_versions(("onnxruntime", "openvino", "torch", "ultralytics", "nncf"))
-    load = ", ".join(f"{r.other_load:.2f} cores at {r.prep.size}" for r in results
-                     if r.other_load is not None) or "unknown"
-    return (f"{cpu_model()}, {threads} thread(s) per engine, process pinned to CPUs {cpus}, {frames} synthetic "
-            f"{frame_wh[0]}×{frame_wh[1]} frames × {rounds} rounds (median ms per frame, frame → full-size sky "
-            "mask); "
-            f"other processes' load while timing: {load}; "
-            + ", ".join(f"{k} {v}" for k, v in versions.items()))
+    return SizeResult(prep, rows, auto, load.other_cores if load is not None else None)
 
 
 def _int8_arg(text: str) -> tuple[int, Path]:
@@ -292,6 +244,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--int8-budget", type=float, default=0.01, help="quantize's hold-out IoU budget (0.01)")
     parser.add_argument("--no-ultralytics", action="store_true", help="only skyseg's rows (no PyTorch needed)")
     parser.add_argument("--no-pin", action="store_true", help="do not pin the process to --threads CPUs")
+    parser.add_argument("--json", type=Path, default=None, metavar="FILE",
+                        help="also write every row, auto's pick and the best Ultralytics row as JSON")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname).1s %(name)s: %(message)s", stream=sys.stderr)
     pt = args.pt or ((weights_dir() or Path("skyseg/models/weights")) / "skyseg-n.pt")
@@ -315,8 +269,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     finally:
         if before is not None:
             os.sched_setaffinity(0, before)
-    sys.stdout.write(markdown(results, conditions_line(args.threads, cpus, args.frames, args.rounds, cfg.frame_wh,
-                                                       results)))
+    conditions = conditions_line(args.threads, cpus, args.frames, args.rounds, cfg.frame_wh, results)
+    sys.stdout.write(markdown(results, conditions))
+    if args.json is not None:
+        from skyseg.bench.report import write_json_atomic
+
+        log.info("wrote %s", write_json_atomic(to_json(results, conditions), args.json))
     return 0
 
 

@@ -14,19 +14,19 @@ import os
 
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # before NumPy: see skyseg.cli.operate.run
 
-import argparse  # noqa: E402
-import logging  # noqa: E402
-import sys  # noqa: E402
-import time  # noqa: E402
-from typing import Callable, Sequence  # noqa: E402
+import argparse
+import logging
+import sys
+import time
+from typing import Callable, Sequence
 
-import numpy as np  # noqa: E402
+import numpy as np
 
-from skyseg.runtime.backends.base import open_backend  # noqa: E402
-from skyseg.runtime.process.letterbox import LetterboxInfo, letterbox_geometry  # noqa: E402
-from skyseg.runtime.process.postprocess import postprocess  # noqa: E402
-from skyseg.runtime.process.segmenter import Segmenter  # noqa: E402
-from skyseg.runtime.timing import median_ms  # noqa: E402
+from skyseg.runtime.backends.base import open_backend
+from skyseg.runtime.process.letterbox import LetterboxInfo, letterbox_geometry
+from skyseg.runtime.process.postprocess import postprocess
+from skyseg.runtime.process.segmenter import Segmenter
+from skyseg.runtime.timing import median_ms
 
 log = logging.getLogger(__name__)
 

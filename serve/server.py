@@ -19,7 +19,7 @@ log = logging.getLogger(__name__)
 def _uvicorn() -> Any:
     try:
         import python_multipart  # noqa: F401 - needed by the upload parser
-        import starlette  # noqa: F401
+        import starlette  # noqa: F401 - imported only to check that the serve extra is installed
         import uvicorn
     except ImportError as err:
         raise MissingDependencyError(f"skyseg serve needs {err.name}: `pip install 'skyseg[serve]'`") from None

@@ -6,9 +6,9 @@ import os
 
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # as `skyseg run`: OpenBLAS threads fight ORT's
 
-from pathlib import Path  # noqa: E402
+from pathlib import Path
 
-from skyseg.cli.arg_types import positive_int  # noqa: E402
+from skyseg.cli.arg_types import positive_int
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # as in `skyseg run`: the post-processing's small matmuls
 
-from skyseg.runtime.errors import InputError, VerificationError  # noqa: E402
+from skyseg.runtime.errors import InputError, VerificationError
 from skyseg.cli.arg_types import positive_int, probability
 
 log = logging.getLogger(__name__)

@@ -10,10 +10,10 @@ import os
 # set before NumPy loads; the user's own setting wins.
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
-from pathlib import Path  # noqa: E402
+from pathlib import Path
 
-from skyseg.cli.run_args import add_run_args, run_config_from_args  # noqa: E402
-from skyseg.runtime.run.config import RunConfig  # noqa: E402
+from skyseg.cli.run_args import add_run_args, run_config_from_args
+from skyseg.runtime.run.config import RunConfig
 
 
 PARTIAL_EXIT = 5  # every frame was processed or recorded, but some could not be read: README "Exit codes"

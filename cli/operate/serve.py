@@ -7,9 +7,9 @@ import os
 # As in `skyseg run`: OpenBLAS's spinning thread pool fights the inference threads on small CPUs.
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
-from skyseg.cli.arg_types import positive_seconds  # noqa: E402
-from skyseg.cli.run_args import add_run_args, run_config_from_args  # noqa: E402
-from skyseg.serve.config import DEFAULT_PORT, DEFAULT_SAVE_DIR, SERVE_PROGRESS_S, ServeConfig  # noqa: E402
+from skyseg.cli.arg_types import positive_seconds
+from skyseg.cli.run_args import add_run_args, run_config_from_args
+from skyseg.serve.config import DEFAULT_PORT, DEFAULT_SAVE_DIR, SERVE_PROGRESS_S, ServeConfig
 
 
 def _port(text: str) -> int:

@@ -83,9 +83,10 @@ def run_checks(repeats: int = 20, input_hw: tuple[int, int] = (640, 640)) -> dic
             report["masks"].append({
                 "frame_hw": hw, "instances": n, "iou": iou, "differing_pixels": int((ref != got).sum()),
                 "passed": iou >= MIN_IOU,
-                "cpu_ms": median_ms(lambda p=protos, c=coeffs, b=boxes: MaskDecoder(p, info).sky_mask(c, b),
+                "cpu_ms": median_ms(lambda p=protos, c=coeffs, b=boxes, i=info: MaskDecoder(p, i).sky_mask(c, b),
                                     repeats),
-                "gpu_ms": median_ms(lambda: masks.sky_mask(d_protos, d_coeffs, d_boxes, info), repeats, sync=sync),
+                "gpu_ms": median_ms(lambda p=d_protos, c=d_coeffs, b=d_boxes, i=info: masks.sky_mask(p, c, b, i),
+                                    repeats, sync=sync),
             })
     report["passed"] = all(r["passed"] for r in report["preprocess"] + report["masks"])
     return report

@@ -40,7 +40,7 @@ def _gst_frame_count(video: Path) -> int:
     """)
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
-    line = next(l for l in done.stdout.splitlines() if l.startswith("FRAMES"))
+    line = next(ln for ln in done.stdout.splitlines() if ln.startswith("FRAMES"))
     assert f"({CLIP_WH[1]}, {CLIP_WH[0]}, 3)" in line
     return int(line.split()[1])
 

@@ -40,7 +40,7 @@ class Broker:
                 return
             except OSError:
                 if self.proc.poll() is not None:
-                    raise RuntimeError(f"mosquitto exited with {self.proc.returncode}; see {self.folder}")
+                    raise RuntimeError(f"mosquitto exited with {self.proc.returncode}; see {self.folder}") from None
                 time.sleep(0.05)
         raise RuntimeError(f"mosquitto did not listen on port {self.port} within {timeout} s")
 

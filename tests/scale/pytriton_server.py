@@ -30,7 +30,10 @@ def main() -> None:
         return [run(**dict(r)) for r in requests]
 
     infer = batch(run) if batched else per_request
-    shape = lambda s: tuple(d if isinstance(d, int) else -1 for d in (s[1:] if batched else s))  # noqa: E731
+
+    def shape(s: tuple) -> tuple:
+        return tuple(d if isinstance(d, int) else -1 for d in (s[1:] if batched else s))
+
     config = TritonConfig(http_address="127.0.0.1", grpc_address="127.0.0.1", http_port=http_port,
                           grpc_port=grpc_port, metrics_port=metrics_port)
     with Triton(config=config) as triton:

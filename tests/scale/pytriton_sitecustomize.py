@@ -4,7 +4,7 @@ multiprocessing.resource_tracker calls. The pure-Python RLock of the same librar
 import threading
 
 try:
-    threading.RLock()._recursion_count
+    threading.RLock()._recursion_count  # noqa: B018 - probing for the attribute is the point
 except AttributeError:
     import multiprocessing.resource_tracker as _rt
 

@@ -49,7 +49,7 @@ def test_iou_arithmetic_against_an_independent_count(tiny_synth):
     score = evaluate_dataset(_ShiftedTruth(tiny_synth, 3), tiny_synth)
     assert len(score.frames) == 4
     inter = union = 0
-    for image, mask_path in dataset_frames(tiny_synth):
+    for _image, mask_path in dataset_frames(tiny_synth):
         truth = cv2.imread(str(mask_path), 0) > 127
         pred = np.roll(truth, 3, axis=0)
         inter, union = inter + np.sum(truth & pred), union + np.sum(truth | pred)
@@ -103,7 +103,7 @@ def test_false_and_missed_sky_shares_on_a_hand_built_case() -> None:
 def test_evaluate_reports_the_shares_per_frame(tiny_synth):
     score = evaluate_dataset(_ShiftedTruth(tiny_synth, 3), tiny_synth)
     doc = score.to_json()
-    for (image, mask_path), frame in zip(dataset_frames(tiny_synth), score.frames):
+    for (_image, mask_path), frame in zip(dataset_frames(tiny_synth), score.frames):
         truth = cv2.imread(str(mask_path), 0) > 127
         pred = np.roll(truth, 3, axis=0)
         assert frame.false_sky == pytest.approx(np.mean(pred & ~truth))
