@@ -1,9 +1,10 @@
 """`skyseg bench`: honest per-stage latency of the runtime pipeline on one model.
 
-Stages are timed around the same calls the run loop makes: decode (source), preprocess
-(`skyseg.runtime.process.preprocess.preprocess`), inference (`backend.infer`), postprocess
-(`skyseg.runtime.process.postprocess.postprocess`, sky mask included) and write (the full-frame mask PNG encoded in
-memory, as the mask sink does before its file write — the disk itself is left out so the number is about us).
+At batch 1 on the runtime's backends the frames go through the run loop itself (`runtime.pipeline.Pipeline` with the
+segmenter `skyseg run` makes, GPU pre/post included; bench/loop_timing.py): decode (source), preprocess, inference,
+postprocess (sky mask included) as the segmenter records them, and write (the full-frame mask PNG encoded in memory,
+as the mask sink does before its file write — the disk itself is left out so the number is about us). Batches, which
+the run loop never makes, and the train side's PyTorch backend are timed stage by stage around the same calls.
 
 Two source modes:
 - default: synthetic 1280×720 night frames from `skyseg.synth.render_scene`, decoded before timing starts;
@@ -19,8 +20,6 @@ from __future__ import annotations
 import logging
 import math
 import os
-import queue
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
@@ -30,6 +29,7 @@ from typing import Any, Callable, Dict, List, Protocol, Tuple
 import cv2
 import numpy as np
 
+from skyseg.bench.frame_feed import FrameFeed as _FrameFeed
 from skyseg.bench.report import TOTAL, BenchReport, Comparison, StageStats, end_to_end_samples, summarise
 from skyseg.runtime.errors import InputError, ModelContractError, SkysegError
 from skyseg.runtime.process.preprocess import preprocess
@@ -38,8 +38,6 @@ from skyseg.bench.sysinfo import CpuLoadMeter, machine_summary, peak_rss_mib
 log = logging.getLogger(__name__)
 
 DEFAULT_FRAME_WH = (1280, 720)
-_UNIQUE_SYNTH_FRAMES = 8  # rendered once, cycled: rendering is not what we measure
-_QUEUE_BATCHES = 2  # reader may run this many batches ahead
 
 
 class InferenceBackend(Protocol):
@@ -123,110 +121,6 @@ def resolve_input(shape: tuple[Any, ...], config: BenchConfig) -> tuple[int, tup
         raise InputError(f"--batch {config.batch} does not match the model's static batch {b}; export with "
                          f"--batch {config.batch} or --dynamic")
     return config.batch, (int(hw[0]), int(hw[1]))
-
-
-def synthetic_frames(count: int, size_wh: tuple[int, int], seed: int = 0) -> list[np.ndarray]:
-    """Distinct synthetic night frames (RGB uint8), rendered before timing."""
-    from skyseg.synth import render_scene
-
-    return [render_scene(seed + i, kind="mixed", size=size_wh, bit_depth=8).image for i in range(count)]
-
-
-def _reader(uri: str, out: queue.Queue, stop: threading.Event) -> None:
-    """Decode frames from `uri` into `out` as (pixels, decode_ms); ends with None, or the exception raised."""
-    from skyseg.runtime.frame import FrameError
-    from skyseg.runtime.sources.uri import open_source
-
-    failed: set[object] = set()  # unreadable frames, each reported once however often the loop comes round
-    readable = 0
-    try:
-        with open_source(uri, loop=True) as source:
-            items = iter(source)
-            while not stop.is_set():
-                t0 = time.perf_counter()
-                try:
-                    item = next(items)
-                except StopIteration:
-                    break
-                ms = (time.perf_counter() - t0) * 1e3
-                if isinstance(item, FrameError):
-                    key = item.path or item.index
-                    if key in failed:
-                        if not readable:  # a whole pass of the looped source and not one good frame
-                            raise InputError(f"no frame of {uri} could be read ({len(failed)} unreadable, e.g. "
-                                             f"{next(iter(failed))}); nothing to benchmark")
-                        continue
-                    failed.add(key)
-                    log.warning("skipping unreadable frame %s: %s", key, item.message)
-                    continue
-                readable += 1
-                while not stop.is_set():
-                    try:
-                        out.put((item.pixels, ms), timeout=0.1)
-                        break
-                    except queue.Full:
-                        continue
-        out.put(None)
-    except BaseException as err:  # handed to the main thread, which re-raises it
-        out.put(err)
-
-
-class _FrameFeed:
-    """Frames for the timed loop: cycled pre-decoded frames, or a reader thread + bounded queue."""
-
-    def __init__(self, config: BenchConfig, batch: int) -> None:
-        self.config = config
-        self.overlapped = config.source is not None
-        self.frames: list[np.ndarray] = []
-        self._q: queue.Queue = queue.Queue(maxsize=max(2, _QUEUE_BATCHES * batch))
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-        self._next = 0
-        self.ended = False
-
-    def __enter__(self) -> _FrameFeed:
-        if self.overlapped:
-            self._thread = threading.Thread(target=_reader, args=(self.config.source, self._q, self._stop),
-                                            name="skyseg-bench-reader", daemon=True)
-            self._thread.start()
-        else:
-            n = min(self.config.frames + self.config.warmup, _UNIQUE_SYNTH_FRAMES)
-            log.info("rendering %d synthetic %dx%d night frames", n, *self.config.frame_wh)
-            self.frames = synthetic_frames(n, self.config.frame_wh)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            while self._thread.is_alive():
-                try:
-                    self._q.get(timeout=0.05)  # unblock a reader waiting on a full queue
-                except queue.Empty:
-                    pass
-                self._thread.join(timeout=0.05)
-
-    def take(self, n: int) -> Iterator[tuple[np.ndarray, float | None, float]]:
-        """Up to n frames as (pixels, decode_ms or None, wait_ms); stops early when the source ended."""
-        for _ in range(n):
-            if not self.overlapped:
-                px = self.frames[self._next % len(self.frames)]
-                self._next += 1
-                yield px, None, 0.0
-                continue
-            if self.ended:
-                return
-            t0 = time.perf_counter()
-            item = self._q.get()
-            wait = (time.perf_counter() - t0) * 1e3
-            if item is None:
-                self.ended = True
-                return
-            if isinstance(item, BaseException):
-                self.ended = True
-                if isinstance(item, SkysegError):
-                    raise item
-                raise InputError(f"reading frames from {self.config.source} failed: {item}") from item
-            yield item[0], item[1], wait
 
 
 def _split_outputs(outputs: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
@@ -315,30 +209,35 @@ def run_bench(
         log.info("bench %s: backend %s, input %d×3×%d×%d, %d warm-up + %d timed iteration(s)", config.model,
                  config.backend, batch, *hw, config.warmup, iterations)
         with _FrameFeed(config, batch) as feed:
-            warm: list[np.ndarray] = []
-            for _ in range(max(config.warmup, 1 if compare_runner else 0)):
-                frames = _iteration(backend, feed, batch, hw, config, None)
-                if not frames:
-                    raise InputError(f"source {config.source} ended during warm-up ({config.warmup} iterations)")
-                warm.extend(frames)
-            predict_one = None
-            if config.compare_ultralytics and compare_runner is not None:
-                log.info("preparing Ultralytics' predictor; it runs interleaved with ours, frame by frame")
-                predict_one, note = compare_runner(config, hw, warm)
-            with CpuLoadMeter() as meter:
-                t0 = time.perf_counter()
-                done, ours_s = 0, 0.0
-                for _ in range(iterations):
-                    t_it = time.perf_counter()
-                    frames = _iteration(backend, feed, batch, hw, config, sampled)
-                    ours_s += time.perf_counter() - t_it
+            if batch == 1 and config.backend != "torch" and tuple(getattr(backend, "input_hw", ())) == hw:
+                # one frame at a time is what `skyseg run` does: time its own loop (bench/loop_timing.py)
+                done, ours_s, wall, meter, note, predict_one = _run_loop(backend, config, feed, hw, compare_runner,
+                                                                         sampled, other)
+            else:  # batches, or the train side's PyTorch backend: the stages by hand, as the loop runs them
+                warm: list[np.ndarray] = []
+                for _ in range(max(config.warmup, 1 if compare_runner else 0)):
+                    frames = _iteration(backend, feed, batch, hw, config, None)
                     if not frames:
-                        break
-                    done += 1
-                    for frame in frames if predict_one is not None else ():
-                        for stage, ms in predict_one(frame).items():
-                            other.add(stage, ms)
-                wall = time.perf_counter() - t0
+                        raise InputError(f"source {config.source} ended during warm-up ({config.warmup} iterations)")
+                    warm.extend(frames)
+                predict_one = None
+                if config.compare_ultralytics and compare_runner is not None:
+                    log.info("preparing Ultralytics' predictor; it runs interleaved with ours, frame by frame")
+                    predict_one, note = compare_runner(config, hw, warm)
+                with CpuLoadMeter() as meter:
+                    t0 = time.perf_counter()
+                    done, ours_s = 0, 0.0
+                    for _ in range(iterations):
+                        t_it = time.perf_counter()
+                        frames = _iteration(backend, feed, batch, hw, config, sampled)
+                        ours_s += time.perf_counter() - t_it
+                        if not frames:
+                            break
+                        done += 1
+                        for frame in frames if predict_one is not None else ():
+                            for stage, ms in predict_one(frame).items():
+                                other.add(stage, ms)
+                    wall = time.perf_counter() - t0
             if done == 0:
                 raise InputError(f"source {config.source} yielded no frames after warm-up")
             if done < iterations:
@@ -374,6 +273,32 @@ def run_bench(
                                     ratio_p50=round(stages[TOTAL].p50_ms / e2e, 3), notes=note,
                                     cpu_load=report.conditions["cpu_load"])
     return report
+
+
+def _run_loop(backend: Any, config: BenchConfig, feed: _FrameFeed, hw: tuple[int, int],
+              compare_runner: CompareRunner | None, sampled: _Sampled, other: _Sampled) -> tuple[Any, ...]:
+    """Warm up and time `config.frames` frames through the run loop; (done, ours_s, wall, meter, note, predict_one)."""
+    from skyseg.bench.loop_timing import open_loop
+
+    pipeline, probe = open_loop(backend, config, feed)
+    note, predict_one = "", None
+    with pipeline:
+        warmup = max(config.warmup, 1 if compare_runner else 0)
+        pipeline.run(probe.frames(warmup))
+        if len(probe.warm) < warmup:
+            raise InputError(f"source {config.source} ended during warm-up ({config.warmup} iterations)")
+        if config.compare_ultralytics and compare_runner is not None:
+            log.info("preparing Ultralytics' predictor; it runs interleaved with ours, frame by frame")
+            predict_one, note = compare_runner(config, hw, [w for w in probe.warm if w is not None])
+        probe.predict_one, probe.sampling = predict_one, True
+        with CpuLoadMeter() as meter:
+            t0 = time.perf_counter()
+            pipeline.run(probe.frames(config.frames))
+            wall = time.perf_counter() - t0
+    timing = probe.timing
+    sampled.samples, sampled.instances, sampled.frame_hw = timing.samples, timing.instances, timing.frame_hw
+    other.samples = timing.other
+    return timing.frames, timing.ours_s, wall, meter, note, predict_one
 
 
 def _precision_hint(model: str, metadata: dict[str, Any]) -> str | None:
