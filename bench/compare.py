@@ -92,8 +92,9 @@ def bench_frames(count: int, frame_wh: tuple[int, int], seed: int = 4000) -> lis
 
 
 def _skyseg_row(stack: contextlib.ExitStack, label: str, model: Path | None, kind: str, threads: int,
-                missing: str, precision: str, **options: str) -> Row:
-    info = {"backend": {"ort": "onnxruntime"}.get(kind, kind), "precision": precision, "reachable": True}
+                missing: str, form: str, **options: str) -> Row:
+    """One skyseg row; `form` is the precision it runs at ("fp32", "bf16", "int8", "int8+bf16")."""
+    info = {"backend": {"ort": "onnxruntime"}.get(kind, kind), "precision": form, "reachable": True}
     if model is None:
         return Row(label, "skyseg", None, missing, **info)
     try:
@@ -131,7 +132,8 @@ def skyseg_rows(stack: contextlib.ExitStack, prep: Prepared, threads: int, auto:
     if auto is not None:
         row = _skyseg_row(stack, AUTO, auto.model, auto.backend, threads, "", auto.name, **auto.options)
         if row.predict is not None:
-            row.note = f"`skyseg run --backend auto` picks {auto.name} ({auto.model.name}): {auto.reason}"
+            row.note = (f"`skyseg run --backend auto` picks {auto.name} ({auto.model.name}); its evidence is in the "
+                        "summary below and in `skyseg inspect MODEL`")
         rows.append(row)
     return rows
 

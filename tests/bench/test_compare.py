@@ -12,8 +12,11 @@ from skyseg.cli.main import main
 
 QUICK = ["bench", "compare", "--sizes", "128", "--frames", "2", "--rounds", "1", "--calib-frames", "8",
          "--int8-budget", "1.0"]
-SKYSEG_ROWS = ("skyseg FP32 · ONNX Runtime", "skyseg FP32 · OpenVINO (f32)", "skyseg INT8 CPU form · ONNX Runtime",
-               "skyseg INT8 Q/DQ · OpenVINO", "skyseg FP32 weights · OpenVINO (bf16 hint)")
+SKYSEG_ROWS = ("skyseg FP32 · ONNX Runtime", "skyseg FP32 · OpenVINO (f32)", "skyseg FP32 · OpenVINO (bf16 hint)",
+               "skyseg INT8 CPU form · ONNX Runtime", "skyseg INT8 CPU form · OpenVINO",
+               "skyseg INT8 CPU form · OpenVINO (bf16 float islands)", "skyseg INT8 Q/DQ (TensorRT form) · OpenVINO",
+               "skyseg run --backend auto (its pick)")
+REFUSED = SKYSEG_ROWS[6]
 
 
 def _table(text: str) -> dict[str, list[str]]:
@@ -39,21 +42,44 @@ def test_camera_aspect_export_size(size: int, hw: tuple[int, int]) -> None:
 
 
 def test_compare_prints_every_skyseg_row_and_why_the_refused_ones_cannot_run(
-        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    out = tmp_path / "prepared"
-    assert main([*QUICK, "--no-ultralytics", "--out", str(out)]) == 0
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    import json
+
+    from skyseg.runtime.backends import auto
+
+    monkeypatch.setenv(auto.ENV_MEASURE, "1")  # the table reports what auto picks: let it measure
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "user-cache"))
+    out, report = tmp_path / "prepared", tmp_path / "compare.json"
+    assert main([*QUICK, "--no-ultralytics", "--out", str(out), "--json", str(report)]) == 0
     text = capsys.readouterr().out
     table, notes = _table(text), _notes(text)
     assert list(table) == list(SKYSEG_ROWS)
-    for label in (*SKYSEG_ROWS[:3], SKYSEG_ROWS[4]):
-        _assert_measured(table[label])
+    for label in SKYSEG_ROWS:
+        if label != REFUSED:
+            _assert_measured(table[label])
     assert table[SKYSEG_ROWS[0]][1] == "1.000 / 1.000"  # the reference against itself
-    refused = table[SKYSEG_ROWS[3]]
+    refused = table[REFUSED]
     assert refused[0].startswith("refused [") and refused[1] == "—"
     why = notes[int(refused[0].split("[")[1].rstrip("]"))]
-    assert why.startswith("refused: the model is an INT8 Q/DQ model") and "OpenVINO" in why and str(out) not in why
-    assert "INT8 CPU form vs FP32 on ONNX Runtime" in text and "target ≥ 1.8×" in text
-    assert "`--backend auto` picks" in text and "1280×720 frames × 1 rounds" in text
+    assert why.startswith("refused: the model is an INT8 Q/DQ model with signed INT8 activations")
+    assert "OpenVINO" in why and str(out) not in why
+    assert "vs skyseg FP32 · ONNX Runtime" in text and "target ≥ 1.8×" in text
+    assert "`skyseg run --backend auto` picks **" in text and "1280×720 frames × 1 rounds" in text
+
+    doc = json.loads(report.read_text())  # the same numbers for scripts
+    (size,) = doc["sizes"]
+    assert size["size"] == 128 and size["hw"] == [96, 128] and doc["targets"]["auto_vs_ultralytics"] == 1.3
+    rows = {r["name"]: r for r in size["rows"]}
+    assert list(rows) == list(SKYSEG_ROWS)
+    assert rows[SKYSEG_ROWS[0]]["ms"] == float(table[SKYSEG_ROWS[0]][0].split(" [")[0]) or \
+        abs(rows[SKYSEG_ROWS[0]]["ms"] - float(table[SKYSEG_ROWS[0]][0].split(" [")[0])) < 0.051
+    assert rows[SKYSEG_ROWS[0]]["reachable"] and rows[SKYSEG_ROWS[3]]["precision"] == "int8"
+    assert rows[REFUSED]["ms"] is None and rows[REFUSED]["note"] == why
+    assert size["auto"]["name"] in {e["name"] for e in size["auto"]["evidence"]}
+    assert size["auto_row"]["name"] == SKYSEG_ROWS[-1] and size["best_ultralytics"] is None
+    assert {p["int8"] for p in size["int8_vs_fp32"]} == set(SKYSEG_ROWS[3:6])
+    bf16_reachable = size["auto"]["options"] == {"precision": "bf16"} and size["auto"]["model"].endswith(".onnx")
+    assert rows[SKYSEG_ROWS[2]]["reachable"] == (bf16_reachable and "int8" not in size["auto"]["model"])
 
     # a prepared INT8 model is reused per size (its TensorRT form converted to the CPU form), nothing re-quantized
     qdq = next(out.glob("*/skyseg-n.96x128.int8.onnx"))
@@ -61,7 +87,7 @@ def test_compare_prints_every_skyseg_row_and_why_the_refused_ones_cannot_run(
     given.write_bytes(qdq.read_bytes())
     assert main([*QUICK, "--no-ultralytics", "--out", str(out), "--int8", f"128={given}"]) == 0
     again = _table(capsys.readouterr().out)
-    _assert_measured(again[SKYSEG_ROWS[2]])
+    _assert_measured(again[SKYSEG_ROWS[3]])
     assert len(list(out.glob("*/mine.int8.cpu.onnx"))) == 1
 
 
@@ -89,4 +115,4 @@ def test_compare_with_ultralytics_rows(tmp_path: Path, capsys: pytest.CaptureFix
         assert len(notes[int(int8[0].split("[")[1].rstrip("]"))]) > len("failed: ")
     else:
         _assert_measured(int8)
-    assert "skyseg best = " in text
+    assert "vs Ultralytics best = " in text
