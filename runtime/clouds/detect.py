@@ -4,9 +4,9 @@
 model's probability exceeds 0.5. The model weighs the cell's star density against its background level, the level
 above the frame's darkest sky and above its typical sky: few stars on a sky brighter than the rest of the frame is
 lit cloud, few stars on the frame's darkest sky is a dark or noisy clear sky, many stars is clear whatever the level.
-With a fixed camera's night reference (`reference.NightReference`), a cell whose stars fall well below the density
-its clear nights show is cloud (thin cloud dimming stars, dark cloud hiding them) and a cell that shows as many
-stars as its clear nights is clear. The weights of DEFAULT_MODEL were fitted on the labelled real frames
+With a fixed camera's night reference (`reference.NightReference`), the reference decides wherever its clear
+frames showed stars: a cell with fewer than half the stars its clear frames showed is cloud (thin cloud dimming
+stars, dark cloud hiding them), otherwise clear. The weights of DEFAULT_MODEL were fitted on the labelled real frames
 (datasets/*/clouds) by `runtime.quality.cloud_fit`; `skyseg evaluate --clouds` scores them leave-one-camera-out.
 """
 from __future__ import annotations
@@ -22,8 +22,7 @@ from skyseg.runtime.clouds.features import DENSITY_EPS, CellFeatures, measure
 
 FEATURE_NAMES = ("log_density", "level", "level_above_floor", "level_above_median")
 REF_MIN_DENSITY = 1.0  # the reference decides only where clear nights show at least this many stars per 1000 px
-REF_CLOUD_RATIO = 0.35  # below this share of the reference's stars: cloud
-REF_CLEAR_RATIO = 0.7  # at least this share: clear
+REF_CLOUD_RATIO = 0.5  # where the reference knows the sky: cloud below this share of its clear-night stars
 
 
 @dataclass(frozen=True)
@@ -37,8 +36,8 @@ class CloudModel:
 
 
 # `skyseg evaluate --clouds datasets/realsky datasets/realpool` prints this fit on all labelled cameras
-DEFAULT_MODEL = CloudModel(weights=(-0.9462, 1.2842, 7.5228, -5.3689), bias=-1.7112,
-                           mean=(-0.05606, 0.3287, 0.09465, 0.00899), scale=(1.45454, 0.21967, 0.09928, 0.07482))
+DEFAULT_MODEL = CloudModel(weights=(-1.5117, 1.4165, 6.9533, -5.4011), bias=-1.9359,
+                           mean=(-0.93394, 0.3287, 0.09465, 0.00899), scale=(1.47658, 0.21967, 0.09928, 0.07482))
 
 
 @dataclass
@@ -74,8 +73,7 @@ def classify_cells(feats: CellFeatures, model: CloudModel = DEFAULT_MODEL,
             raise ValueError(f"night reference grid {reference.shape} does not match the frame's {cells.shape}: "
                              "a reference belongs to one camera at one frame size")
         known = reference >= REF_MIN_DENSITY
-        cells[known & (feats.density < REF_CLOUD_RATIO * reference)] = True
-        cells[known & (feats.density >= REF_CLEAR_RATIO * reference)] = False
+        cells[known] = feats.density[known] < REF_CLOUD_RATIO * reference[known]
     return cells
 
 
