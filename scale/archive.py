@@ -24,11 +24,12 @@ from typing import Any, Iterable, Iterator
 
 from skyseg.runtime.atomic_file import AtomicFile
 from skyseg.runtime.errors import InputError, MissingDependencyError
+from skyseg.runtime.sources.uri import FITS_SUFFIXES, IMAGE_SUFFIXES
 from skyseg.scale.archive_mqtt import ArchivePublisher, night_summary
 
 log = logging.getLogger(__name__)
 
-SUFFIXES = (".fits", ".fit", ".fts", ".fits.gz", ".png", ".jpg", ".jpeg", ".tif", ".tiff")
+SUFFIXES = (*FITS_SUFFIXES, *IMAGE_SUFFIXES)  # the runtime's readers' registry: what `skyseg run` reads
 ROW_COLUMNS = ("path", "mtime", "sky_fraction", "instances", "latency_ms", "mask", "error")
 
 

@@ -136,3 +136,26 @@ def test_archive_output_refused_in_one_sentence(tmp_path: Path, uri: str, needle
         archive_uri(uri)
     assert str(err.value).startswith(f"--output {uri}: ") and needle in str(err.value)
     assert archive_uri("mqtt://b.local:1884/allsky/cam1/?qos=0") == "mqtt://b.local:1884/allsky/cam1/archive?qos=0"
+
+
+def test_manifest_lists_every_frame_kind_skyseg_run_reads(tmp_path: Path) -> None:
+    pytest.importorskip("pyarrow", reason="skyseg archive needs pyarrow: pip install -e '.[scale]'")
+    from skyseg.runtime.sources.image_reader import read_frame_file
+    from skyseg.scale.archive import build_manifest
+
+    frame = np.tile(np.linspace(10, 200, 32, dtype=np.uint8)[None, :, None], (24, 1, 3))  # a FITS needs signal
+    night = tmp_path / "night" / "a"
+    night.mkdir(parents=True)
+    cv2.imwrite(str(night / "f1.bmp"), frame)
+    cv2.imwrite(str(tmp_path / "night" / "f2.png"), frame)
+    from astropy.io import fits
+
+    fits.PrimaryHDU(frame[..., 0]).writeto(tmp_path / "f3.fits")
+    import gzip
+
+    (night / "f3.fit.gz").write_bytes(gzip.compress((tmp_path / "f3.fits").read_bytes()))
+    (night / "notes.txt").write_text("not a frame")
+    paths = build_manifest(tmp_path / "night").column("path").to_pylist()
+    assert [Path(p).name for p in paths] == ["f1.bmp", "f3.fit.gz", "f2.png"]
+    for path in paths:  # each one is a frame for the runtime's readers, as for `skyseg run`
+        assert read_frame_file(path, 0, "t").pixels.shape[:2] == (24, 32)
