@@ -7,12 +7,8 @@ Nothing here needs a Jetson: JetPack is faked with an L4T release file and a CUD
 import os
 import re
 import shutil
-import signal
-import socket
-import stat
 import subprocess
 import sys
-import time
 import tomllib
 from pathlib import Path
 

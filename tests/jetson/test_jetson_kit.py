@@ -15,7 +15,6 @@ import stat
 import subprocess
 import sys
 import time
-import tomllib
 from pathlib import Path
 
 import pytest
@@ -321,7 +320,6 @@ def test_package_needs_nothing_newer_than_python_3_8():
     vermin (a static minimum-version analyser) checks every package folder against requires-python."""
     import re
     import subprocess
-    import sys
 
     pytest.importorskip("vermin", reason="vermin is in the dev extras: pip install -e '.[dev]'")
     root = Path(__file__).resolve().parents[2]
