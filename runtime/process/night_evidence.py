@@ -8,12 +8,15 @@ or sky right above a tree line — is never voted for. `NightEvidence` looks at 
 model's majority sky, takes back the pixels that look like the sky beside them:
 
 1. `band`: pixels outside the majority sky but within `band_share` of the frame's short side from it;
-2. the *edge sky level*: a low percentile of the stack just inside the majority edge (the darkest sky the model
-   already accepts, vignetted rim included), and the *outside level*: the median of the stack just beyond the band
-   (the dark ring outside the image circle, or the silhouettes at the horizon);
-3. a band pixel is sky when its stack level is above the midpoint of those two levels and not brighter than the
-   brightest edge sky (a lit dome rim or a lamp post is brighter than any sky next to it), and it is connected
-   to the majority sky through such pixels. Nothing is recovered when the two levels are too close to tell apart
+2. per angular sector around the sky's centre (sky glows on a town's side and is dark elsewhere), the *edge sky
+   level*: a low percentile of the stack just inside the majority edge (the darkest sky the model already accepts,
+   vignetted rim included), and the *outside level*: the median of the stack just beyond the band (the dark ring
+   outside the image circle, or the silhouettes at the horizon);
+3. a band pixel is sky when its stack level is above the midpoint of those two levels and not brighter than most
+   of the edge sky (the rim's sky is vignetted, so darker; a lit dome rim or a lamp post is brighter), when it is
+   as smooth as the sky just inside the edge (a lit rim ring, a dome or a tree line has texture), and when it is
+   connected to the majority sky through such pixels; the few pixels beside the frame's true edge, where the
+   smoothness window sees the edge itself, are then taken back if they are bright enough. Nothing is recovered when the two levels are too close to tell apart
    (a contrast under `min_contrast` grey levels) or when the recovered area would exceed `max_growth` of the sky.
 
 Because the stack is a median, a lamp switched on in a few frames does not appear in it; because recovery only
@@ -30,6 +33,7 @@ log = logging.getLogger(__name__)
 
 WORK_SIDE = 640  # long side of the stack; the recovered band is upsampled to the frame
 MAX_FRAMES = 31  # frames kept for the median (odd: a true median)
+SECTORS = 16  # levels are taken per angular sector: the sky darkens towards the zenith side, glows on the town side
 
 
 def to_grey8(pixels: np.ndarray) -> np.ndarray:
@@ -42,7 +46,9 @@ def to_grey8(pixels: np.ndarray) -> np.ndarray:
 class NightEvidence:
     """A median stack of the night's frames and the sky it shows next to the model's majority sky."""
 
-    def __init__(self, band_share: float = 0.04, min_contrast: float = 12.0, max_growth: float = 0.2) -> None:
+    def __init__(self, band_share: float = 0.025, min_contrast: float = 12.0, max_growth: float = 0.2,
+                 upper_q: float = 75.0, texture_q: float = 75.0) -> None:
+        self.upper_q, self.texture_q = float(upper_q), float(texture_q)
         self.band_share = float(band_share)
         self.min_contrast = float(min_contrast)
         self.max_growth = float(max_growth)
@@ -100,17 +106,22 @@ class NightEvidence:
         beyond = (cv2.dilate(grown.astype(np.uint8), disc) > 0) & ~grown
         if np.count_nonzero(edge) < 20 or np.count_nonzero(beyond) < 20 or not band.any():
             return None
-        edge_lo, edge_hi = np.percentile(stack[edge], [5, 99.5])
-        outside = float(np.median(stack[beyond]))
-        if edge_lo - outside < self.min_contrast:
+        lo_map, hi_map = self._levels(stack, sky, edge, beyond)
+        if lo_map is None:
             return None
-        level = (edge_lo + outside) / 2.0
-        candidate = band & (stack > level) & (stack <= edge_hi)
-        joined = (candidate | sky).astype(np.uint8)
-        count, labels = cv2.connectedComponents(joined, connectivity=8)
+        bright_enough = band & (stack > lo_map) & (stack <= hi_map)
+        # smooth like the sky beside it (a lit rim ring, a dome or a tree line has edges and texture): the smooth
+        # candidates connected to the sky are the seeds; then the seeds grow back over the few pixels next to the
+        # frame's true edge, where the window sees the edge itself, within the candidates bright enough
+        # texture = local mean of |Laplacian|: zero on smooth gradients (vignetting), large on edges and structure
+        std = cv2.blur(np.abs(cv2.Laplacian(stack.astype(np.float32), cv2.CV_32F, ksize=3)), (5, 5))
+        inner = sky & ~(cv2.erode(sky.astype(np.uint8), disc, iterations=2) > 0) & ~edge
+        limit = np.percentile(std[inner if np.count_nonzero(inner) >= 20 else edge], self.texture_q)
+        candidate = bright_enough & (std <= limit)
+        count, labels = cv2.connectedComponents((candidate | sky).astype(np.uint8), connectivity=8)
         touching = np.unique(labels[sky])
-        keep = np.isin(labels, touching[touching > 0]) & candidate
-        keep = cv2.morphologyEx(keep.astype(np.uint8), cv2.MORPH_OPEN, np.ones((3, 3), np.uint8)) > 0
+        seeds = np.isin(labels, touching[touching > 0]) & candidate
+        keep = seeds | ((cv2.dilate(seeds.astype(np.uint8), np.ones((7, 7), np.uint8)) > 0) & bright_enough)
         grown_share = np.count_nonzero(keep) / max(1, np.count_nonzero(sky))
         if not keep.any() or grown_share > self.max_growth:
             if grown_share > self.max_growth:
@@ -123,4 +134,32 @@ class NightEvidence:
         region = cv2.resize(cv2.dilate(keep.astype(np.uint8), np.ones((3, 3), np.uint8)), (w, h),
                             interpolation=cv2.INTER_NEAREST) > 0
         full = cv2.resize(stack, (w, h), interpolation=cv2.INTER_LINEAR) if (h, w) != (sh, sw) else stack
-        return region & (full > level) & (full <= edge_hi) & ~majority
+        lo_full = cv2.resize(lo_map, (w, h), interpolation=cv2.INTER_NEAREST)
+        hi_full = cv2.resize(hi_map, (w, h), interpolation=cv2.INTER_NEAREST)
+        return region & (full > lo_full) & (full <= hi_full) & ~majority
+
+    def _levels(self, stack: np.ndarray, sky: np.ndarray, edge: np.ndarray,
+                beyond: np.ndarray) -> tuple[np.ndarray | None, np.ndarray | None]:
+        """Per angular sector around the sky's centre: the level a band pixel must exceed (midway between the edge
+        sky's low percentile and the outside's median) and must not exceed (the edge sky's `upper_q` percentile).
+        Sectors whose edge sky and outside are too close to tell apart get an impossible range (no recovery)."""
+        ys, xs = np.nonzero(sky)
+        cy, cx = float(ys.mean()), float(xs.mean())
+        yy, xx = np.mgrid[0:stack.shape[0], 0:stack.shape[1]]
+        sector = ((np.arctan2(yy - cy, xx - cx) + np.pi) / (2 * np.pi) * SECTORS).astype(np.int32) % SECTORS
+        lo_map = np.full(stack.shape, 256.0, np.float32)
+        hi_map = np.full(stack.shape, -1.0, np.float32)
+        any_sector = False
+        for k in range(SECTORS):
+            here = sector == k
+            e, b = stack[edge & here], stack[beyond & here]
+            if e.size < 20 or b.size < 20:
+                continue
+            edge_lo, edge_hi = np.percentile(e, [5, self.upper_q])
+            outside = float(np.median(b))
+            if edge_lo - outside < self.min_contrast:
+                continue
+            lo_map[here] = (edge_lo + outside) / 2.0
+            hi_map[here] = edge_hi
+            any_sector = True
+        return (lo_map, hi_map) if any_sector else (None, None)

@@ -9,7 +9,7 @@ from skyseg.runtime.process.night_evidence import NightEvidence
 from skyseg.runtime.result import SegResult
 
 H = W = 240
-R, BAND = 100, 9  # image circle radius; the model misses the outer BAND px of it in every frame
+R, BAND = 100, 6  # image circle radius; the model misses the outer BAND px of it in every frame
 
 
 def _result(mask: np.ndarray, index: int) -> SegResult:
