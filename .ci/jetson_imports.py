@@ -16,6 +16,14 @@ PACKAGES = ("runtime", "cli", "serve", "bench", "synth", "export", "calib", "lab
 
 def main() -> int:
     imported, skipped, failed = 0, [], []
+    try:  # the public face (api/): `import skyseg` and every name it offers
+        import skyseg
+
+        for name in getattr(skyseg, "__all__", ()):
+            getattr(skyseg, name)
+        imported += 1
+    except Exception as err:  # noqa: BLE001
+        failed.append(f"skyseg: {type(err).__name__}: {err}")
     for package in PACKAGES:
         root = importlib.import_module(f"skyseg.{package}")
         for info in pkgutil.walk_packages(root.__path__, f"skyseg.{package}."):
