@@ -36,8 +36,8 @@ class CloudModel:
 
 
 # `skyseg evaluate --clouds datasets/realsky datasets/realpool` prints this fit on all labelled cameras
-DEFAULT_MODEL = CloudModel(weights=(-1.5117, 1.4165, 6.9533, -5.4011), bias=-1.9359,
-                           mean=(-0.93394, 0.3287, 0.09465, 0.00899), scale=(1.47658, 0.21967, 0.09928, 0.07482))
+DEFAULT_MODEL = CloudModel(weights=(-1.523, 1.4215, 7.2088, -5.5953), bias=-1.9395,
+                           mean=(-0.80512, 0.3287, 0.09465, 0.00899), scale=(1.4728, 0.21967, 0.09928, 0.07482))
 
 
 @dataclass

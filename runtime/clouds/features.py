@@ -16,7 +16,6 @@ import numpy as np
 WORK_SIDE = 700  # the longest working side is at most this (px): a frame is shrunk by a whole factor
 CELL = 8  # working px per grid cell
 PEAK_SIGMAS = 4.0  # a star stands this many noise sigmas above its surroundings
-LOCAL_NOISE_PX = 15  # window of the local grain estimate (working px)
 DENSITY_EPS = 0.05  # stars per 1000 px added before the log (a starless cell stays finite)
 WINDOW_FRAC = 0.2  # window side as a share of the sky's diameter-equivalent radius x 2
 
@@ -73,13 +72,15 @@ def measure(img8: np.ndarray, sky: np.ndarray) -> Optional[CellFeatures]:
     sample = detail[::3, ::3][s[::3, ::3] > 0]
     noise = float(1.4826 * np.median(np.abs(sample))) + 0.3
     # the display curve lifts dark levels, so the grain differs across the frame: stars are judged against the
-    # local mean |detail| (x 1.25 = sigma for Gaussian grain), never below the frame's robust sigma
-    local = cv2.blur(np.abs(detail), (LOCAL_NOISE_PX, LOCAL_NOISE_PX))
-    cv2.max(local * 1.25, noise, dst=local)
-    peaks = cv2.compare(detail, cv2.dilate(detail, np.ones((3, 3), np.uint8)), cv2.CMP_GE)
-    cv2.bitwise_and(peaks, cv2.compare(detail, local * PEAK_SIGMAS, cv2.CMP_GT), dst=peaks)
-    cv2.bitwise_and(peaks, s, dst=peaks)  # s is 0/1 here, so peaks is 0/1 too
+    # mean |detail| of their 3 x 3 cells (x 1.25 = sigma for Gaussian grain), never below the frame's robust sigma
     rows, cols = wh[0] // CELL, wh[1] // CELL
+    grain = cv2.resize(np.abs(detail), (cols, rows), interpolation=cv2.INTER_AREA)
+    grain = cv2.blur(grain, (3, 3)) * np.float32(1.25 * PEAK_SIGMAS)
+    grain = np.maximum(grain, np.float32(PEAK_SIGMAS * noise))
+    local = cv2.resize(grain, (wh[1], wh[0]), interpolation=cv2.INTER_NEAREST)
+    peaks = cv2.compare(detail, cv2.dilate(detail, np.ones((3, 3), np.uint8)), cv2.CMP_GE)
+    cv2.bitwise_and(peaks, cv2.compare(detail, local, cv2.CMP_GT), dst=peaks)
+    cv2.bitwise_and(peaks, s, dst=peaks)  # s is 0/1 here, so peaks is 0/1 too
     area = float(CELL * CELL)
     s_f = s.astype(np.float32)
     sky_c = cv2.resize(s_f, (cols, rows), interpolation=cv2.INTER_AREA) * area
