@@ -24,6 +24,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from skyseg.runtime.errors import InputError
 from skyseg.runtime.sinks.mqtt import MqttSink, MqttTarget
+from skyseg.runtime.sinks.output_uri import parse_output
 
 log = logging.getLogger(__name__)
 
@@ -32,9 +33,9 @@ SUBTOPIC = "archive"
 
 def archive_uri(uri: str) -> str:
     """The sink URI for an archive: the same broker and options, base topic BASE/archive (InputError if unusable)."""
-    if not uri.startswith("mqtt://"):
+    if parse_output(uri).kind != "mqtt":  # parse_output: the runtime's one sentence for a bad URI
         raise InputError(f"--output {uri}: skyseg archive publishes only to mqtt://HOST[:PORT]/BASE_TOPIC")
-    target = MqttTarget.parse(uri)  # the runtime's one sentence for a bad URI
+    target = MqttTarget.parse(uri)
     if target.discovery:
         raise InputError(f"--output {uri}: discovery announces the live camera sensors, which an archive never "
                          "updates; drop ?discovery=... for skyseg archive")

@@ -71,11 +71,9 @@ def check_bind(host: str, token: str | None) -> None:
 
 def check_outputs(outputs: tuple[str, ...]) -> None:
     """InputError for an `--output` serve cannot take: display:// (the page is the display) or a bad mqtt:// URI."""
-    from skyseg.runtime.sinks.mqtt import MqttTarget
+    from skyseg.runtime.sinks.output_uri import parse_output
 
     for uri in outputs:
-        if uri.startswith("display://"):
+        if parse_output(uri).kind == "display":  # parse_output: a bad URI's one sentence, before the model loads
             raise InputError(f"--output {uri}: skyseg serve shows the frames in the browser; use `skyseg run` for a "
                              "window")
-        if uri.startswith("mqtt://"):
-            MqttTarget.parse(uri)  # its one sentence, before the model loads

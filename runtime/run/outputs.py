@@ -10,11 +10,12 @@ from typing import Any
 from skyseg.runtime.errors import InputError, SkysegError
 from skyseg.runtime.run.config import RunConfig
 from skyseg.runtime.sinks.base import Sink
+from skyseg.runtime.sinks.output_uri import VIDEO_SUFFIXES, parse_output
 from skyseg.runtime.sinks.video_recovery import free_name, part_path, recover_killed_video, recover_killed_videos
 
 log = logging.getLogger(__name__)
 
-VIDEO_SUFFIXES = (".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi")
+__all__ = ["VIDEO_SUFFIXES", "build_sinks", "close_all", "output_failure"]
 
 
 def build_sinks(config: RunConfig, source_kind: str, fps: float | None) -> list[Sink]:
@@ -63,30 +64,27 @@ def _display_usable() -> bool:
 
 
 def _output_sink(uri: str, fps: float | None, annotator: Any, headless: bool) -> Sink:
-    if uri.startswith("mqtt://"):
+    spec = parse_output(uri)
+    if spec.kind == "mqtt":
         from skyseg.runtime.sinks.mqtt import MqttSink
 
         return MqttSink(uri)
-    if uri.startswith("display://"):
+    if spec.kind == "display":
         if headless:
             raise InputError(f"--output {uri} contradicts --headless; drop one of them")
         from skyseg.runtime.sinks.video import DisplayOutSink
 
         return DisplayOutSink(uri, fps, annotator)
-    path = uri[len("file://"):] if uri.startswith("file://") else uri
-    if Path(path).suffix.lower() in VIDEO_SUFFIXES:
+    if spec.kind == "video":
         from skyseg.runtime.sinks.video import AnnotatedVideoSink
 
-        target = Path(path)
+        target = Path(spec.path)
         if part_path(target).exists():  # a killed run's video: kept beside, never replaced by this run's
             recover_killed_video(part_path(target), target.with_name(f"{target.stem}.recovered{target.suffix}"))
-        return AnnotatedVideoSink(path, fps, annotator)
-    if Path(path).suffix and not path.endswith("/"):
-        raise InputError(f"--output {uri}: expected display://N, a video file ({', '.join(VIDEO_SUFFIXES)}) "
-                         "or a folder for annotated images")
+        return AnnotatedVideoSink(spec.path, fps, annotator)
     from skyseg.runtime.sinks.images import ImageFolderSink
 
-    return ImageFolderSink(path, annotator)
+    return ImageFolderSink(spec.path, annotator)
 
 
 def close_all(sinks: list[Sink]) -> list[Path]:
