@@ -46,7 +46,8 @@ FP32_ORT = "skyseg FP32 · ONNX Runtime"
 BF16 = "skyseg FP32 · OpenVINO (bf16 hint)"
 INT8_CPU = "skyseg INT8 CPU form · ONNX Runtime"
 INT8_CPU_OV = "skyseg INT8 CPU form · OpenVINO"
-INT8_CPU_OV_BF16 = "skyseg INT8 CPU form · OpenVINO (bf16 float islands)"
+INT8_OV = "skyseg INT8 OpenVINO form · OpenVINO"
+INT8_OV_BF16 = "skyseg INT8 OpenVINO form · OpenVINO (bf16 float islands)"
 AUTO = "skyseg run --backend auto (its pick)"
 Pair = Tuple[np.ndarray, np.ndarray]  # (RGB, BGR) of one frame: each side gets its own convention, untimed
 
@@ -113,18 +114,19 @@ def skyseg_rows(stack: contextlib.ExitStack, prep: Prepared, threads: int, auto:
             _skyseg_row(stack, BF16, prep.fp32, "openvino", threads, "", "bf16", precision="bf16"),
             _skyseg_row(stack, INT8_CPU, prep.int8_cpu, "ort", threads, int8_missing, "int8"),
             _skyseg_row(stack, INT8_CPU_OV, prep.int8_cpu, "openvino", threads, int8_missing, "int8"),
-            _skyseg_row(stack, INT8_CPU_OV_BF16, prep.int8_cpu, "openvino", threads, int8_missing, "int8+bf16",
+            _skyseg_row(stack, INT8_OV, prep.int8_ov, "openvino", threads, int8_missing, "int8"),
+            _skyseg_row(stack, INT8_OV_BF16, prep.int8_ov, "openvino", threads, int8_missing, "int8+bf16",
                         precision="bf16"),
             _skyseg_row(stack, "skyseg INT8 Q/DQ (TensorRT form) · OpenVINO", prep.int8_qdq, "openvino", threads,
                         int8_missing, "int8")]
     picked = (auto.model.resolve(), auto.backend, dict(auto.options)) if auto is not None else None
-    for row, model in ((rows[2], prep.fp32), (rows[5], prep.int8_cpu)):  # no `skyseg run` flag asks for bf16
+    for row, model in ((rows[2], prep.fp32), (rows[6], prep.int8_ov)):  # no `skyseg run` flag asks for bf16
         row.reachable = model is not None and picked == (model.resolve(), "openvino", {"precision": "bf16"})
         if not row.reachable and row.predict is not None:
             row.note = ("OpenVINO's bf16 hint: reachable from `skyseg run` only when --backend auto picks it (and "
                         "from the Python API: open_backend(m, 'openvino', precision='bf16'))")
     if prep.int8_refused:
-        for row in rows[3:6]:
+        for row in rows[3:7]:
             if row.predict is not None:
                 row.note = (f"refused by skyseg quantize ({prep.int8_refused}); its model timed for the record, "
                             "not counted as best")
@@ -274,9 +276,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     conditions = conditions_line(args.threads, cpus, args.frames, args.rounds, cfg.frame_wh, results)
     sys.stdout.write(markdown(results, conditions))
     if args.json is not None:
-        from skyseg.bench.report import write_json_atomic
+        from skyseg.runtime.atomic_file import write_json_atomic
 
-        log.info("wrote %s", write_json_atomic(to_json(results, conditions), args.json))
+        log.info("wrote %s", write_json_atomic(args.json, to_json(results, conditions)))
     return 0
 
 

@@ -2,7 +2,8 @@
 
 Per input size S and frame aspect (1280×720 → H×W = 192×320 at 320, 384×640 at 640): skyseg's camera-aspect FP32
 ONNX (`skyseg export --imgsz H W`), its INT8 Q/DQ model and ONNX Runtime CPU form (`skyseg quantize … --ort-cpu`,
-on a synthetic calibration set at the frame size unless `--calib`), and Ultralytics' own OpenVINO exports of the
+on a synthetic calibration set at the frame size unless `--calib`), the CPU form's OpenVINO form
+(`M.int8.ov.onnx`, calib/openvino_form.py), and Ultralytics' own OpenVINO exports of the
 same `.pt` (FP32, and INT8 with a tiny synthetic dataset, which NNCF calibrates). Everything sits in
 `OUT/<weights stem>-<sha256[:8]>/`, so new weights never reuse old files. A step that fails, or INT8 that misses
 quantize's IoU budget, is remembered as a one-line reason in a `*.failed.txt` / `*.refused.txt` beside it (delete
@@ -49,6 +50,7 @@ class Prepared:
     fp32: Path
     int8_qdq: Path | None = None
     int8_cpu: Path | None = None
+    int8_ov: Path | None = None  # the OpenVINO form (Q/DQ only where a conv reads INT8)
     int8_refused: str = ""  # quantize's budget refusal (the model was still written, and is timed for the record)
     ul_pt: Path | None = None
     ul_openvino: Path | None = None
@@ -126,6 +128,7 @@ def _int8(cfg: PrepareConfig, prep: Prepared, root: Path) -> None:
         prep.int8_qdq = given
         prep.int8_cpu = given if not _is_tensorrt_form(given) else write_ort_cpu_form(
             given, root / f"{given.name[: -len('.onnx')]}.cpu.onnx")
+        _openvino_form(prep, root / f"{given.name[: -len('.onnx')]}.ov.onnx")
         return
     qdq, cpu = root / f"{stem}.int8.onnx", root / f"{stem}.int8.cpu.onnx"
     refused = root / f"{stem}.int8.refused.txt"
@@ -149,7 +152,20 @@ def _int8(cfg: PrepareConfig, prep: Prepared, root: Path) -> None:
             return
         write_ort_cpu_form(qdq, cpu)
     prep.int8_qdq, prep.int8_cpu = qdq, cpu
+    _openvino_form(prep, root / f"{stem}.int8.ov.onnx")
     prep.int8_refused = refused.read_text().strip() if refused.is_file() else ""
+
+
+def _openvino_form(prep: Prepared, target: Path) -> None:
+    """The OpenVINO form of the CPU form (calib/openvino_form.py), made once; also what auto races beside FP32."""
+    from skyseg.calib.openvino_form import write_openvino_form
+
+    if prep.int8_cpu is not None and not target.is_file():
+        write_openvino_form(prep.int8_cpu, target)
+    prep.int8_ov = target if target.is_file() else None
+    if prep.int8_ov is not None and prep.int8_ov.parent == prep.fp32.parent and not prep.int8_ov.name.startswith(
+            prep.fp32.name[: -len(".onnx")] + "."):
+        log.info("%s is not named after %s: --backend auto will not race it", prep.int8_ov.name, prep.fp32.name)
 
 
 def _ultralytics(cfg: PrepareConfig, prep: Prepared, root: Path) -> None:

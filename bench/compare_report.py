@@ -29,12 +29,13 @@ def auto_row(res: Any) -> Any | None:
 
 
 def int8_pairs(res: Any) -> list[tuple[Any, Any]]:
-    """(INT8 row, FP32 row of the same backend) for every INT8 form that ran: ORT INT8 vs ORT FP32, OpenVINO INT8
-    vs OpenVINO f32, OpenVINO INT8 with bf16 islands vs OpenVINO bf16."""
+    """(INT8 row, float row of the same backend) for every INT8 form that ran: ORT INT8 vs ORT FP32, OpenVINO INT8
+    (CPU form, OpenVINO form) vs OpenVINO f32, OpenVINO INT8 with bf16 islands vs OpenVINO bf16."""
     from skyseg.bench import compare as c
 
     by = {r.label: r for r in res.rows}
-    pairs = [(c.INT8_CPU, c.FP32_ORT), (c.INT8_CPU_OV, "skyseg FP32 · OpenVINO (f32)"), (c.INT8_CPU_OV_BF16, c.BF16)]
+    ov_f32 = "skyseg FP32 · OpenVINO (f32)"
+    pairs = [(c.INT8_CPU, c.FP32_ORT), (c.INT8_CPU_OV, ov_f32), (c.INT8_OV, ov_f32), (c.INT8_OV_BF16, c.BF16)]
     return [(by[a], by[b]) for a, b in pairs if a in by and b in by and by[a].ms is not None and by[b].ms is not None]
 
 

@@ -1,10 +1,11 @@
 """What `--backend auto` races for one ONNX model, and the race: speed on this host, accuracy on real frames.
 
 Candidates (`find_candidates`): the model on ONNX Runtime (FP32, the reference), on OpenVINO f32 and bf16 (bf16
-only where the CPU has it), the INT8 forms `skyseg quantize` writes beside the model (`M.int8.cpu.onnx`, the ONNX
-Runtime CPU form, on ONNX Runtime and OpenVINO; `M.int8.onnx`, the TensorRT Q/DQ form, on ONNX Runtime only:
-OpenVINO computes its signed INT8 activations wrong, see backends/openvino.py) and TensorRT engines beside it
-(`M.engine`, `M.fp16.engine`, `M.int8.engine`, `.plan`) when TensorRT is installed. Nothing is quantized here.
+only where the CPU has it), the INT8 forms beside the model: `M.int8.cpu.onnx` (the ONNX Runtime CPU form,
+`skyseg quantize --ort-cpu`) on ONNX Runtime and OpenVINO, `M.int8.ov.onnx` (its OpenVINO form,
+`python -m skyseg.calib.openvino_form`) on OpenVINO with f32 and bf16 float parts, `M.int8.onnx` (the TensorRT
+Q/DQ form) on ONNX Runtime only (OpenVINO computes its signed INT8 activations wrong, see backends/openvino.py),
+and TensorRT engines beside it (`M*.engine`, `M*.plan`) when TensorRT is installed. Nothing is quantized here.
 
 Accuracy (`race`): every candidate segments the same real frames; its full-size sky mask is compared with the
 reference's (IoU per frame). A candidate is accepted only if its WORST frame reaches the gate: 0.99 for float
@@ -96,13 +97,15 @@ def find_candidates(model: Path) -> list[Candidate]:
         found.append(Candidate("openvino f32", "openvino", model, "fp32"))
         if bf16:
             found.append(Candidate("openvino bf16", "openvino", model, "bf16", {"precision": "bf16"}))
-    cpu_form, qdq = folder / f"{stem}.int8.cpu.onnx", folder / f"{stem}.int8.onnx"
+    cpu_form, ov_form, qdq = (folder / f"{stem}.int8.{kind}onnx" for kind in ("cpu.", "ov.", ""))
     if cpu_form.is_file():
         found.append(Candidate("onnxruntime int8", "ort", cpu_form, "int8"))
         if has_ov:
-            found.append(Candidate("openvino int8", "openvino", cpu_form, "int8"))
-            if bf16:
-                found.append(Candidate("openvino int8+bf16", "openvino", cpu_form, "int8", {"precision": "bf16"}))
+            found.append(Candidate("openvino int8 (cpu form)", "openvino", cpu_form, "int8"))
+    if ov_form.is_file() and has_ov:
+        found.append(Candidate("openvino int8", "openvino", ov_form, "int8"))
+        if bf16:
+            found.append(Candidate("openvino int8+bf16", "openvino", ov_form, "int8", {"precision": "bf16"}))
     if qdq.is_file():
         found.append(Candidate("onnxruntime int8 q/dq", "ort", qdq, "int8"))
     if find_spec("tensorrt") is not None:

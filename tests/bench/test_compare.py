@@ -14,9 +14,9 @@ QUICK = ["bench", "compare", "--sizes", "128", "--frames", "2", "--rounds", "1",
          "--int8-budget", "1.0"]
 SKYSEG_ROWS = ("skyseg FP32 · ONNX Runtime", "skyseg FP32 · OpenVINO (f32)", "skyseg FP32 · OpenVINO (bf16 hint)",
                "skyseg INT8 CPU form · ONNX Runtime", "skyseg INT8 CPU form · OpenVINO",
-               "skyseg INT8 CPU form · OpenVINO (bf16 float islands)", "skyseg INT8 Q/DQ (TensorRT form) · OpenVINO",
-               "skyseg run --backend auto (its pick)")
-REFUSED = SKYSEG_ROWS[6]
+               "skyseg INT8 OpenVINO form · OpenVINO", "skyseg INT8 OpenVINO form · OpenVINO (bf16 float islands)",
+               "skyseg INT8 Q/DQ (TensorRT form) · OpenVINO", "skyseg run --backend auto (its pick)")
+REFUSED = SKYSEG_ROWS[7]
 
 
 def _table(text: str) -> dict[str, list[str]]:
@@ -77,9 +77,9 @@ def test_compare_prints_every_skyseg_row_and_why_the_refused_ones_cannot_run(
     assert rows[REFUSED]["ms"] is None and rows[REFUSED]["note"] == why
     assert size["auto"]["name"] in {e["name"] for e in size["auto"]["evidence"]}
     assert size["auto_row"]["name"] == SKYSEG_ROWS[-1] and size["best_ultralytics"] is None
-    assert {p["int8"] for p in size["int8_vs_fp32"]} == set(SKYSEG_ROWS[3:6])
-    bf16_reachable = size["auto"]["options"] == {"precision": "bf16"} and size["auto"]["model"].endswith(".onnx")
-    assert rows[SKYSEG_ROWS[2]]["reachable"] == (bf16_reachable and "int8" not in size["auto"]["model"])
+    assert {p["int8"] for p in size["int8_vs_fp32"]} == set(SKYSEG_ROWS[3:7])
+    fp32_bf16 = size["auto"]["options"] == {"precision": "bf16"} and "int8" not in size["auto"]["model"]
+    assert rows[SKYSEG_ROWS[2]]["reachable"] == fp32_bf16  # OpenVINO bf16: only as auto's pick
 
     # a prepared INT8 model is reused per size (its TensorRT form converted to the CPU form), nothing re-quantized
     qdq = next(out.glob("*/skyseg-n.96x128.int8.onnx"))
@@ -88,7 +88,7 @@ def test_compare_prints_every_skyseg_row_and_why_the_refused_ones_cannot_run(
     assert main([*QUICK, "--no-ultralytics", "--out", str(out), "--int8", f"128={given}"]) == 0
     again = _table(capsys.readouterr().out)
     _assert_measured(again[SKYSEG_ROWS[3]])
-    assert len(list(out.glob("*/mine.int8.cpu.onnx"))) == 1
+    assert len(list(out.glob("*/mine.int8.cpu.onnx"))) == 1 and len(list(out.glob("*/mine.int8.ov.onnx"))) == 1
 
 
 @pytest.mark.parametrize(("flags", "needle"), [

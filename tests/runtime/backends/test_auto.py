@@ -97,11 +97,11 @@ def test_accuracy_gate_refuses_a_broken_fast_candidate(model: Path, monkeypatch:
     monkeypatch.setattr(auto_measure, "_time", broken_wins)
     choice = auto.choose_onnx_backend(model, threads=1)
     by_name = {e["name"]: e for e in choice.evidence}
-    for name in ("onnxruntime int8", "openvino int8"):
+    for name in ("onnxruntime int8", "openvino int8 (cpu form)"):
         assert by_name[name]["model"] == broken.name and by_name[name]["ms"] is not None
         assert by_name[name]["iou_min"] < 0.98 and "INT8 gate" in by_name[name]["rejected"]
     assert choice.model != broken and "onnxruntime int8 (sky IoU" in choice.reason
-    assert "rejected: sky IoU" in auto.describe(model)["candidates"]["openvino int8"]
+    assert "rejected: sky IoU" in auto.describe(model)["candidates"]["openvino int8 (cpu form)"]
 
 
 def test_cache_is_invalidated_by_a_new_model_host_or_library(model: Path, monkeypatch: pytest.MonkeyPatch) -> None:
