@@ -35,6 +35,10 @@ def add_run_args(parser: argparse.ArgumentParser, progress_s: float = 5.0) -> No
                              "and cameras); the table's `mask` column says which mask was written")
     parser.add_argument("--prior-frames", type=positive_int, default=8,
                         help="frames counted before the prior is applied (default 8)")
+    parser.add_argument("--clouds", action="store_true",
+                        help="cloud cover inside the sky: table columns cloud_fraction and clear_fraction, cloud maps "
+                             "(SAVE_DIR/clouds/<frame>_clouds.png, 255 = cloud), BASE/cloud_fraction on MQTT and the "
+                             "dashboard's cloud view (docs/clouds.md)")
     parser.add_argument("--watch", action="store_true", help="SOURCE is a folder: process new frames as they appear")
     parser.add_argument("--gpu-prepost", choices=("auto", "on", "off"), default="auto",
                         help="TensorRT: letterbox and mask assembly on the GPU (auto: when CuPy is installed)")
@@ -76,5 +80,6 @@ def run_config_from_args(args: argparse.Namespace, **fields: Any) -> RunConfig:
         progress_s=args.progress,
         gpu_prepost=args.gpu_prepost,
         min_free_mb=args.min_free,
+        clouds=args.clouds,
         **fields,
     )

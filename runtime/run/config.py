@@ -31,6 +31,7 @@ class RunConfig:
     min_free_mb: float = 100.0  # below this, annotated video/images stop; below half, masks; 0 = off
     prior: str = "auto"  # per-installation horizon prior: auto (fixed-camera sources: folders, watch), on, off
     prior_frames: int = 8  # frames counted before the prior is applied
+    clouds: bool = False  # cloud map and cloud/clear fractions per frame (runtime.clouds); off costs nothing
 
 
 @dataclass

@@ -36,16 +36,26 @@ def build_sinks(config: RunConfig, source_kind: str, fps: float | None) -> list[
         if not stills:
             recover_killed_videos(save)  # a killed run's video first, so this run's name comes after it
         outputs.append(str(save / "annotated") + "/" if stills else str(free_name(save / "annotated.mp4")))
+    if config.clouds:  # a stage, not an output: it fills record.extra for the sinks after it
+        from skyseg.runtime.process.horizon_prior import FIXED_CAMERA_KINDS
+        from skyseg.runtime.sinks.clouds import CloudStage
+
+        sinks.append(CloudStage(learn=config.prior == "on" or (config.prior == "auto" and
+                                                                 source_kind in FIXED_CAMERA_KINDS)))
     if table:  # first: a row is durable before its mask or video frame, so a killed run's masks all have rows
         from skyseg.runtime.sinks.table import TableSink
 
-        sinks.append(TableSink(table))
+        sinks.append(TableSink(table, clouds=config.clouds))
     for uri in outputs:
-        sinks.append(_output_sink(uri, fps, annotator, config.headless))
+        sinks.append(_output_sink(uri, fps, annotator, config.headless, config.clouds))
     if masks:
         from skyseg.runtime.sinks.masks import MaskSink
 
         sinks.append(MaskSink(masks))
+    if config.clouds and (save is not None or masks):
+        from skyseg.runtime.sinks.clouds import CloudMapSink
+
+        sinks.append(CloudMapSink(save / "clouds" if save is not None else Path(masks).with_name("clouds")))
     if config.static_mask:
         from skyseg.runtime.process.static_mask import StaticMaskSink
 
@@ -63,12 +73,12 @@ def _display_usable() -> bool:
     return importlib.util.find_spec("gi") is not None
 
 
-def _output_sink(uri: str, fps: float | None, annotator: Any, headless: bool) -> Sink:
+def _output_sink(uri: str, fps: float | None, annotator: Any, headless: bool, clouds: bool = False) -> Sink:
     spec = parse_output(uri)
     if spec.kind == "mqtt":
         from skyseg.runtime.sinks.mqtt import MqttSink
 
-        return MqttSink(uri)
+        return MqttSink(uri, clouds=clouds)
     if spec.kind == "display":
         if headless:
             raise InputError(f"--output {uri} contradicts --headless; drop one of them")

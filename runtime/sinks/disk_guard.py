@@ -16,7 +16,7 @@ from skyseg.runtime.sinks.base import Sink
 log = logging.getLogger(__name__)
 
 PICTURES = ("AnnotatedVideoSink", "ImageFolderSink")  # the largest files: stopped first
-MASKS = ("MaskSink", "StaticMaskSink")  # small PNGs: stopped below half the threshold
+MASKS = ("MaskSink", "StaticMaskSink", "CloudMapSink")  # small PNGs: stopped below half the threshold
 
 
 def _target(sink: Sink) -> Path | None:

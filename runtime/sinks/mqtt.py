@@ -9,7 +9,8 @@
 
 all retained, so a subscriber that connects later (Home Assistant, a roof controller) reads the latest night values at
 once. With `discovery=PREFIX` (Home Assistant's default prefix is `homeassistant`) the sink also publishes retained
-MQTT-discovery configs for the four sensors. The connection runs on paho-mqtt's network thread and reconnects on its
+MQTT-discovery configs for the four sensors. With cloud cover on (`--clouds`), BASE/cloud_fraction and
+BASE/clear_fraction (shares of the sky) are published too, in the state and as two more discovered sensors. The connection runs on paho-mqtt's network thread and reconnects on its
 own; after every (re)connect the latest values are published again — once, and after whatever paho re-sends from
 before the drop — so a broker restarted without persistence gets them back and never keeps an older value. A broker that is down never stops the run: frames go on and the sink logs one sentence per outage.
 """
@@ -26,6 +27,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from skyseg.runtime.errors import InputError, MissingDependencyError
 from skyseg.runtime.sinks.base import FrameRecord, Sink
+from skyseg.runtime.sinks.clouds import cloud_values
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +38,11 @@ _SENSORS = {  # field → (Home Assistant name, unit, icon)
     "instances": ("Sky regions", None, "mdi:shape-outline"),
     "latency_ms": ("Segmentation latency", "ms", "mdi:timer-outline"),
     "frame_time": ("Last frame time", None, "mdi:clock-outline"),
+}
+CLOUD_FIELDS = ("cloud_fraction", "clear_fraction")  # with cloud cover on (--clouds)
+_CLOUD_SENSORS = {
+    "cloud_fraction": ("Cloud fraction", None, "mdi:weather-cloudy"),
+    "clear_fraction": ("Clear fraction", None, "mdi:weather-night"),
 }
 
 
@@ -92,13 +99,15 @@ def frame_values(record: FrameRecord) -> dict[str, Any]:
     assert res is not None
     return {"frame": res.index, "frame_time": _iso(res.timestamp), "source": res.source_id, "path": res.path or "",
             "sky_fraction": round(res.sky_fraction, 6), "instances": len(res),
-            "latency_ms": round(res.latency_ms, 3), "error": ""}
+            "latency_ms": round(res.latency_ms, 3), "error": "", **cloud_values(record)}
 
 
 class MqttSink(Sink):
     """Publishes each frame's values as retained topics under one base topic (see the module docstring)."""
 
-    def __init__(self, uri: str, connect_timeout: float = 3.0) -> None:
+    def __init__(self, uri: str, connect_timeout: float = 3.0, clouds: bool = False) -> None:
+        self.fields = FIELDS + CLOUD_FIELDS if clouds else FIELDS
+        self.sensors = {**_SENSORS, **_CLOUD_SENSORS} if clouds else _SENSORS
         try:
             import paho.mqtt.client as mqtt
         except ImportError:
@@ -187,14 +196,14 @@ class MqttSink(Sink):
         node = "skyseg_" + "".join(c if c.isalnum() else "_" for c in t.base)
         device = {"identifiers": [node], "name": f"skyseg {t.base}", "manufacturer": "skyseg"}
         configs = {}
-        for name, (label, unit, icon) in _SENSORS.items():
+        for name, (label, unit, icon) in self.sensors.items():
             cfg: dict[str, Any] = {
                 "name": label, "unique_id": f"{node}_{name}", "state_topic": self._topic(name), "icon": icon,
                 "availability_topic": self._topic("status"), "device": device,
             }
             if unit:
                 cfg["unit_of_measurement"] = unit
-            if name in ("sky_fraction", "latency_ms", "instances"):
+            if name in ("sky_fraction", "latency_ms", "instances", *CLOUD_FIELDS):
                 cfg["state_class"] = "measurement"
             if name == "frame_time":
                 cfg["device_class"] = "timestamp"
@@ -205,8 +214,8 @@ class MqttSink(Sink):
         values = frame_values(record)
         messages = {"state": json.dumps(values, sort_keys=True)}
         if record.error is None:  # a corrupt frame updates the state (with its error), not the night values
-            for name in FIELDS:
-                messages[name] = str(values[name])
+            for name in self.fields:
+                messages[name] = str(values.get(name))
         self.publish(messages)
 
     def publish(self, values: dict[str, str]) -> None:

@@ -2,8 +2,9 @@
 
 Columns: frame, time (UTC, ISO 8601), source, path, sky_fraction, instances, scores, latency_ms, pre_ms,
 infer_ms, post_ms, mask (what sky_fraction and the mask PNG are: "model", or "learning"/"prior" with the
-per-installation horizon prior), raw_sky_fraction (the model's own mask), error. A frame that could not be read
-becomes an error row (no result columns, the message in `error`) and the run goes on.
+per-installation horizon prior), raw_sky_fraction (the model's own mask), error; with cloud cover on (`--clouds`)
+also cloud_fraction and clear_fraction (shares of the sky, from runtime.sinks.clouds) after them. A frame that could
+not be read becomes an error row (no result columns, the message in `error`) and the run goes on.
 
 CSV and JSON-lines tables are durable: each row is appended to the table itself and flushed as its frame finishes,
 with an fsync at most every FSYNC_S seconds and at close, so a hard kill (power cut, OOM, SIGKILL) loses at most the
@@ -27,6 +28,7 @@ from skyseg.runtime.atomic_file import AtomicFile
 from skyseg.runtime.sinks.durable_table import DurableLines
 from skyseg.runtime.errors import InputError, MissingDependencyError
 from skyseg.runtime.sinks.base import FrameRecord, Sink
+from skyseg.runtime.sinks.clouds import COLUMNS as CLOUD_COLUMNS, cloud_values
 
 log = logging.getLogger(__name__)
 
@@ -73,14 +75,16 @@ def record_row(record: FrameRecord) -> dict[str, Any]:
         raw_sky_fraction=round(res.raw_sky_fraction, 6),
         error="",
     )
+    row.update(cloud_values(record))  # nothing unless the cloud stage ran
     return row
 
 
 class TableSink(Sink):
     """Writes the results table to `path` (.csv, .jsonl or .xlsx)."""
 
-    def __init__(self, path: str | os.PathLike[str]) -> None:
+    def __init__(self, path: str | os.PathLike[str], clouds: bool = False) -> None:
         self.path = Path(path)
+        self.columns = COLUMNS + CLOUD_COLUMNS if clouds else COLUMNS
         self.format = FORMATS.get(self.path.suffix.lower())
         if self.format is None:
             raise InputError(f"results table {self.path.name}: unknown format; use .csv, .jsonl or .xlsx")
@@ -96,10 +100,10 @@ class TableSink(Sink):
                 raise MissingDependencyError("writing .xlsx tables needs openpyxl; `pip install openpyxl` or use .csv") from None
             self._book = openpyxl.Workbook(write_only=True)
             self._sheet = self._book.create_sheet("results")
-            self._sheet.append(list(COLUMNS))
+            self._sheet.append(list(self.columns))
             self.path.parent.mkdir(parents=True, exist_ok=True)
         else:
-            header = _csv_line(COLUMNS) if self.format == "csv" else None
+            header = _csv_line(self.columns) if self.format == "csv" else None
             self._file = DurableLines(self.path, header)
 
     def write(self, record: FrameRecord) -> None:
@@ -110,7 +114,7 @@ class TableSink(Sink):
         else:
             flat = dict(row)
             flat["scores"] = "" if row["scores"] is None else " ".join(f"{s:.4f}" for s in row["scores"])
-            values = [flat[c] for c in COLUMNS]
+            values = [flat.get(c) for c in self.columns]
             if self.format == "csv":
                 assert self._file is not None
                 self._file.append(_csv_line(["" if v is None else v for v in values]))
