@@ -8,7 +8,8 @@
 - Resumable: frames whose mask already exists are skipped (masks are written atomically, so one that exists is
   complete). A corrupt frame becomes a row with its error, never a failed job.
 - One CSV per night in DIR/nights/ (night = the UTC date of mtime − 12 h, so a night spans midnight), rows as
-  `skyseg run --table` writes them plus `mask`.
+  `skyseg run --table` writes them plus `mask`; with `clouds=True` (`--clouds`) also cloud_fraction and
+  clear_fraction, and cloud maps in DIR/clouds/ as `skyseg run --clouds` writes them.
 - `--output mqtt://HOST/BASE`: each night's summary under BASE/archive/<night>/ once its table is written, and a
   BASE/archive/state JSON, published by the driver (scale/archive_mqtt.py); never the live BASE/* topics.
 """
@@ -31,6 +32,7 @@ log = logging.getLogger(__name__)
 
 SUFFIXES = (*FITS_SUFFIXES, *IMAGE_SUFFIXES)  # the runtime's readers' registry: what `skyseg run` reads
 ROW_COLUMNS = ("path", "mtime", "sky_fraction", "instances", "latency_ms", "mask", "error")
+CLOUD_ROW_COLUMNS = ROW_COLUMNS + ("cloud_fraction", "clear_fraction")  # with clouds on
 
 
 def build_manifest(root: Path):
@@ -79,13 +81,16 @@ def mask_name(path: str) -> str:
 class _Rows:
     """The archive's row for each record the pipeline finishes (a Sink: the masks are written by the run's MaskSink)."""
 
-    def __init__(self, mtimes: dict[str, float]) -> None:
+    def __init__(self, mtimes: dict[str, float], columns: tuple = ROW_COLUMNS) -> None:
         self.mtimes = mtimes
-        self.out: dict[str, list] = {c: [] for c in ROW_COLUMNS}
+        self.columns = columns
+        self.out: dict[str, list] = {c: [] for c in columns}
 
     def write(self, record: Any) -> None:
+        from skyseg.runtime.sinks.clouds import cloud_values
+
         path = str(record.path)
-        row = dict.fromkeys(ROW_COLUMNS, "")
+        row = dict.fromkeys(self.columns, "")
         row.update(path=path, mtime=self.mtimes[path])
         res = record.result
         if res is None:
@@ -93,7 +98,8 @@ class _Rows:
         else:
             row.update(sky_fraction=round(res.sky_fraction, 6), instances=len(res),
                        latency_ms=round(res.latency_ms, 3), mask=mask_name(path))
-        for c in ROW_COLUMNS:
+            row.update({k: "" if v is None else v for k, v in cloud_values(record).items() if k in self.columns})
+        for c in self.columns:
             self.out[c].append(row[c])
 
     def close(self) -> None:
@@ -107,12 +113,12 @@ class SegmentBatch:
     """Ray actor: one model per actor, a batch of manifest rows in, result rows out; each batch is one run of the
     runtime's pipeline (`skyseg run FRAMES --masks DIR/masks` with the frames read by the runtime's own readers)."""
 
-    def __init__(self, model: str, masks_dir: str, threads: int) -> None:
+    def __init__(self, model: str, masks_dir: str, threads: int, clouds: bool = False) -> None:
         from skyseg.runtime.backends.base import open_backend
         from skyseg.runtime.pipeline import RunConfig, make_segmenter
 
         self.config = RunConfig(source="archive", model=model, backend="ort", threads=threads, masks=masks_dir,
-                                headless=True, prior="off", min_free_mb=0)
+                                headless=True, prior="off", min_free_mb=0, clouds=clouds)
         self._backend = open_backend(model, "ort", threads=threads)
         self.segmenter = make_segmenter(self._backend.__enter__(), self.config)
 
@@ -120,7 +126,8 @@ class SegmentBatch:
         from skyseg.runtime.pipeline import Hooks, Pipeline
 
         paths = [str(p) for p in batch["path"]]
-        rows = _Rows({p: float(m) for p, m in zip(paths, batch["mtime"])})
+        rows = _Rows({p: float(m) for p, m in zip(paths, batch["mtime"])},
+                     CLOUD_ROW_COLUMNS if self.config.clouds else ROW_COLUMNS)
         with Pipeline(self.config, self.segmenter, Hooks(sinks=[rows]), source=_frames(paths)) as pipeline:
             pipeline.run()
         return rows.out
@@ -153,8 +160,10 @@ def night_of(mtime: float) -> str:
 
 
 def run_archive(source: str | Path, save_dir: str | Path, model: str, actors: int = 1, cpus_per_actor: int = 1,
-                address: str | None = None, batch_size: int = 8, outputs: Iterable[str] = ()) -> dict[str, int]:
-    """Segment every not-yet-done frame; returns counts {frames, skipped, errors}.
+                address: str | None = None, batch_size: int = 8, outputs: Iterable[str] = (),
+                clouds: bool = False) -> dict[str, int]:
+    """Segment every not-yet-done frame (and measure its cloud cover with `clouds`); returns counts {frames,
+    skipped, errors}.
 
     `outputs`: mqtt:// URIs that get per-night summaries under BASE/archive/ (scale/archive_mqtt.py), published
     here in the driver, never from the Ray actors."""
@@ -165,7 +174,7 @@ def run_archive(source: str | Path, save_dir: str | Path, model: str, actors: in
     with ArchivePublisher(outputs) as publisher:
         try:
             return _segment(ray, publisher, Path(source), Path(save_dir), model, actors, cpus_per_actor, address,
-                            batch_size)
+                            batch_size, clouds)
         except BaseException as err:
             publisher.state("failed" if isinstance(err, Exception) else "stopped",
                             error=f"{type(err).__name__}: {err}")
@@ -173,7 +182,7 @@ def run_archive(source: str | Path, save_dir: str | Path, model: str, actors: in
 
 
 def _segment(ray: Any, publisher: ArchivePublisher, source: Path, save_dir: Path, model: str, actors: int,
-             cpus_per_actor: int, address: str | None, batch_size: int) -> dict[str, int]:
+             cpus_per_actor: int, address: str | None, batch_size: int, clouds: bool = False) -> dict[str, int]:
     masks_dir = save_dir / "masks"
     masks_dir.mkdir(parents=True, exist_ok=True)
     table = load_manifest(source, save_dir)
@@ -195,7 +204,7 @@ def _segment(ray: Any, publisher: ArchivePublisher, source: Path, save_dir: Path
     ds = ray.data.from_arrow(table.take(todo))
     rows = ds.map_batches(SegmentBatch, fn_constructor_kwargs={"model": str(Path(model).resolve()),
                                                                "masks_dir": str(masks_dir.resolve()),
-                                                               "threads": cpus_per_actor},
+                                                               "threads": cpus_per_actor, "clouds": clouds},
                           compute=ray.data.ActorPoolStrategy(size=actors), num_cpus=cpus_per_actor,
                           batch_size=batch_size, batch_format="numpy").take_all()
     nights: dict[str, list[dict]] = {}
@@ -204,22 +213,24 @@ def _segment(ray: Any, publisher: ArchivePublisher, source: Path, save_dir: Path
         counts["errors" if row["error"] else "frames"] += 1
     for night, night_rows in sorted(nights.items()):
         path = save_dir / "nights" / f"{night}.csv"
-        publisher.night(night_summary(night, _append_night(path, night_rows), path))
+        columns = CLOUD_ROW_COLUMNS if clouds else ROW_COLUMNS
+        publisher.night(night_summary(night, _append_night(path, night_rows, columns), path))
     log.info("archive: %d frames segmented, %d skipped, %d errors", counts["frames"], skipped, counts["errors"])
     publisher.state("done", **counts, nights=sorted(nights))
     return counts
 
 
-def _append_night(path: Path, rows: list[dict]) -> list[dict]:
-    """Merge rows into the night's CSV (a re-run replaces rows of the same path), written atomically; returns them."""
+def _append_night(path: Path, rows: list[dict], columns: tuple = ROW_COLUMNS) -> list[dict]:
+    """Merge rows into the night's CSV (a re-run replaces rows of the same path), written atomically; returns them.
+    Rows of an earlier run without a column (cloud cover added later) get it empty."""
     merged: dict[str, dict] = {}
     if path.is_file():
         with open(path, newline="") as f:
             merged = {r["path"]: r for r in csv.DictReader(f)}
     for r in rows:
-        merged[str(r["path"])] = {c: r[c] for c in ROW_COLUMNS}
+        merged[str(r["path"])] = {c: r.get(c, "") for c in columns}
     with AtomicFile(path, "w", newline="") as f:
-        writer = csv.DictWriter(f.handle, fieldnames=ROW_COLUMNS)
+        writer = csv.DictWriter(f.handle, fieldnames=columns, extrasaction="ignore", restval="")
         writer.writeheader()
         for key in sorted(merged):
             writer.writerow(merged[key])

@@ -27,6 +27,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="publish each night's summary (frames, errors, mean sky fraction), retained, under "
                         "BASE/archive/NIGHT/ when its table is written, and a JSON BASE/archive/state; past nights "
                         "never touch the live BASE/sky_fraction, BASE/state, ... topics; repeatable")
+    parser.add_argument("--clouds", action="store_true",
+                        help="also measure cloud cover: cloud maps in SAVE_DIR/clouds/, cloud_fraction and "
+                             "clear_fraction in the nights' tables (docs/clouds.md)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -39,7 +42,8 @@ def run(args: argparse.Namespace) -> int:
 
     model = resolve_model(args.model, args.save_dir) if args.model else str(bundled_model_path())
     counts = run_archive(args.source, args.save_dir, model, actors=args.actors, cpus_per_actor=args.cpus_per_actor,
-                         address=args.address, batch_size=args.batch_size, outputs=args.output)
+                         address=args.address, batch_size=args.batch_size, outputs=args.output,
+                         clouds=args.clouds)
     sys.stdout.write(f"archive: {counts['frames']} segmented, {counts['skipped']} skipped (done before), "
                      f"{counts['errors']} errors; masks in {args.save_dir / 'masks'}\n")
     return 0
