@@ -134,7 +134,7 @@ class Pipeline:
                 record = self.segmenter.record(item)
             if record.result is not None:
                 if self.prior is not None:
-                    record.result = self.prior.apply(record.result)
+                    record.result = self.prior.apply(record.result, record.rgb8)
                 record.fps = progress.fps
             for sink in self.sinks if self.guard is None else self.guard.active(self.sinks):
                 try:

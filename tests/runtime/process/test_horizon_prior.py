@@ -127,7 +127,13 @@ def test_run_on_a_folder_writes_combined_and_raw_masks_and_says_so(tmp_path: Pat
         kept = tmp_path / "masks_raw" / name
         raws.append(cv2.imread(str(kept if kept.exists() else tmp_path / "masks" / name), cv2.IMREAD_GRAYSCALE) > 0)
     majority = np.sum(raws, axis=0) * 2 > len(raws)
-    assert not ((combined > 0) & ~majority).any()
+    # Beyond the votes, only the night's own evidence may add sky: a thin band next to the majority sky, taken from
+    # the median of the frames, so never the patch lit in one frame only.
+    added = (combined > 0) & ~majority
+    lamp = np.zeros_like(added)
+    lamp[100:120, 0:61] = True
+    assert not (added & lamp & ~majority).any()
+    assert np.count_nonzero(added) <= 0.05 * np.count_nonzero(majority)
     off = tmp_path / "off.csv"
     run(RunConfig(source=str(night), model=str(bundled_model_path()), backend="ort", threads=1, headless=True,
                   table=str(off), prior="off"))
