@@ -41,4 +41,6 @@ def row_to_json(kept: Any) -> dict[str, Any]:
     """A kept row (`live_state.Kept`) for the page: the table's columns plus `seq` and `received` (epoch s)."""
     out: dict[str, Any] = dict(zip(COLUMNS, kept.values))
     out["seq"], out["received"] = kept.seq, round(kept.received, 3)
+    if getattr(kept, "cloud", "") != "":
+        out["cloud_fraction"] = kept.cloud
     return out

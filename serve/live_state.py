@@ -18,9 +18,12 @@ import numpy as np
 
 from skyseg.runtime.sinks.annotate import Annotator
 from skyseg.runtime.sinks.base import FrameRecord
+from skyseg.runtime.sinks.clouds import EXTRA_KEY as CLOUDS, cloud_values
 from skyseg.runtime.sinks.table import COLUMNS, record_row
 
-VIEWS = ("overlay", "raw", "mask")
+VIEWS = ("overlay", "raw", "mask", "clouds")
+CLOUD_TINT = np.array([255, 150, 40], np.float32)  # cloud in the clouds view (orange); clear sky is tinted blue
+SKY_TINT = np.array([40, 120, 255], np.float32)
 JPEG_QUALITY = 80
 
 
@@ -54,12 +57,37 @@ def encode_mask_png(mask: np.ndarray) -> bytes:
     return buf.tobytes()
 
 
+def cloud_view(record: FrameRecord) -> np.ndarray:
+    """The frame with clear sky tinted blue and cloud orange (not-sky untouched), the cloud share written on it; a
+    run without cloud cover shows the sky tint alone and says so."""
+    rgb = record.rgb8 if record.rgb8.ndim == 3 else cv2.cvtColor(record.rgb8, cv2.COLOR_GRAY2RGB)
+    out = rgb.astype(np.float32)
+    sky = record.result.sky_mask
+    clouds = record.extra.get(CLOUDS)
+    cloud = clouds.cloud if clouds is not None else np.zeros_like(sky)
+    clear = sky & ~cloud
+    out[clear] = 0.6 * out[clear] + 0.4 * SKY_TINT
+    out[cloud] = 0.45 * out[cloud] + 0.55 * CLOUD_TINT
+    out = out.astype(np.uint8)
+    if clouds is None:
+        text = "cloud cover off (skyseg serve --clouds)"
+    elif clouds.cloud_fraction != clouds.cloud_fraction:
+        text = "no sky in this frame"
+    else:
+        text = f"cloud {100 * clouds.cloud_fraction:.0f} % of the sky"
+    scale = max(out.shape[:2]) / 1000.0
+    cv2.putText(out, text, (int(12 * scale) + 1, int(36 * scale)), cv2.FONT_HERSHEY_SIMPLEX, 0.9 * scale,
+                (255, 255, 255), max(1, int(2 * scale)), cv2.LINE_AA)
+    return out
+
+
 class Kept(NamedTuple):
     """One row of the night as the page keeps it: its sequence number, when the server got it, the values."""
 
     seq: int
     received: float  # epoch seconds when the row reached the server (the chart's time axis: it only grows)
     values: tuple[Any, ...]
+    cloud: Any = ""  # cloud_fraction when the run measures cloud cover (`--clouds`), else ""
 
 
 @dataclass
@@ -93,17 +121,19 @@ class LiveState:
     def add_live(self, record: FrameRecord) -> None:
         """A frame (or error record) from the live source."""
         row = flat_row(record)
+        cloud = cloud_values(record).get("cloud_fraction")
         now = time.perf_counter()
         with self._lock:
             self._seq += 1
-            self._rows.append(Kept(self._seq, time.time(), row))
+            self._rows.append(Kept(self._seq, time.time(), row, "" if cloud is None else cloud))
             if record.result is None:
                 self.errors += 1
                 return
             self.frames += 1
             self._times.append(now)
             # keep what the views need, not the source's raw pixels (a 16-bit 12 MP FITS frame is 74 MB)
-            slim = FrameRecord(result=record.result, rgb8=record.rgb8, fps=record.fps)
+            slim = FrameRecord(result=record.result, rgb8=record.rgb8, fps=record.fps,
+                               extra={CLOUDS: record.extra[CLOUDS]} if CLOUDS in record.extra else {})
             self._latest = Latest(self._seq, slim, self._fps_locked())
             self._cache.clear()
 
@@ -167,11 +197,13 @@ class LiveState:
         with self._lock:
             return [kept.values for kept in self._rows]
 
-    def series(self, max_points: int = 1500) -> list[tuple[int, float, Any, Any]]:
-        """(seq, received, sky_fraction, latency_ms) of the result rows, thinned to at most `max_points`."""
+    def series(self, max_points: int = 1500) -> list[tuple[int, float, Any, Any, Any]]:
+        """(seq, received, sky_fraction, latency_ms, cloud_fraction or "") of the result rows, thinned to at most
+        `max_points`."""
         sky, lat = COLUMNS.index("sky_fraction"), COLUMNS.index("latency_ms")
         with self._lock:
-            points = [(k.seq, k.received, k.values[sky], k.values[lat]) for k in self._rows if k.values[sky] != ""]
+            points = [(k.seq, k.received, k.values[sky], k.values[lat], k.cloud) for k in self._rows
+                      if k.values[sky] != ""]
         step = max(1, -(-len(points) // max_points))
         return points[::-1][::step][::-1]
 
@@ -189,6 +221,8 @@ class LiveState:
             pixels = record.rgb8
         elif view == "mask":
             pixels = np.where(result.sky_mask, np.uint8(255), np.uint8(0))
+        elif view == "clouds":
+            pixels = cloud_view(record)
         else:
             pixels = self.annotator.draw(record.rgb8, result, latest.fps)
         data = encode_jpeg(pixels, max_side)

@@ -35,8 +35,8 @@ def results_routes(pipeline: LivePipeline, uploads: UploadRunner) -> list[Route]
 
     async def series(request: Request) -> Response:
         points = state.series(_int_param(request, "max", 1500, 10, 20000) or 1500)
-        return JSONResponse({"points": [{"seq": s, "received": round(t, 3), "sky": sky, "latency_ms": lat}
-                                        for s, t, sky, lat in points]}, headers=NO_STORE)
+        return JSONResponse({"points": [{"seq": s, "received": round(t, 3), "sky": sky, "latency_ms": lat,
+                                         "cloud": cloud} for s, t, sky, lat, cloud in points]}, headers=NO_STORE)
 
     def results_csv(request: Request) -> Response:
         return Response(rows_to_csv(state.all_rows()), media_type="text/csv; charset=utf-8",

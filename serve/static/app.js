@@ -255,7 +255,7 @@ async function start() {
   try {
     const [series] = await Promise.all([api("api/series"), loadPage(0), loadModels()]);
     chart.setPoints(series.points.map(p => SkyChart.point({received: p.received, sky_fraction: p.sky,
-                                                           latency_ms: p.latency_ms})));
+                                                           latency_ms: p.latency_ms, cloud_fraction: p.cloud})));
     table.maxSeq = Math.max(table.maxSeq, ...series.points.map(p => p.seq), 0);
     applyStatus(await api("api/status"));
   } catch (e) { say(e.message, "error"); }

@@ -1,15 +1,16 @@
-// The night chart: sky fraction (0–100 %, left axis) and latency (ms, right axis) over time, on a canvas.
+// The night chart: sky fraction and cloud cover (0–100 %, left axis; cloud as a share of the sky, drawn only for
+// runs with --clouds) and latency (ms, right axis) over time, on a canvas.
 // Hand-written rather than a vendored Chart.js (~200 kB): two lines over a time axis is all the page needs, it
 // works offline with nothing to keep up to date, and redrawing a few thousand points costs well under a millisecond
 // per frame.
 
-const SKY = "#3aa0ff", LAT = "#e0a040", GRID = "#1e2530", TEXT = "#6b7686";
+const SKY = "#3aa0ff", LAT = "#e0a040", CLOUD = "#ff9628", GRID = "#1e2530", TEXT = "#6b7686";
 const MAX_POINTS = 5000;
 
 export class SkyChart {
   constructor(canvas) {
     this.canvas = canvas;
-    this.points = []; // {t: ms since epoch, sky: 0–1, lat: ms}
+    this.points = []; // {t: ms since epoch, sky: 0–1, lat: ms, cloud: 0–1 or null}
     this.pending = false;
     new ResizeObserver(() => this.draw()).observe(canvas);
   }
@@ -20,7 +21,9 @@ export class SkyChart {
     const t = Number(row.received) * 1000;
     const sky = Number(row.sky_fraction), lat = Number(row.latency_ms);
     if (!Number.isFinite(t) || row.sky_fraction === "" || !Number.isFinite(sky)) return null;
-    return {t, sky, lat: Number.isFinite(lat) ? lat : 0};
+    const cloud = row.cloud_fraction === undefined || row.cloud_fraction === "" || row.cloud_fraction === null
+      ? null : Number(row.cloud_fraction);
+    return {t, sky, lat: Number.isFinite(lat) ? lat : 0, cloud: Number.isFinite(cloud) ? cloud : null};
   }
 
   setPoints(points) {
@@ -79,6 +82,8 @@ export class SkyChart {
     }
     line(g, pts, p => x(p.t), p => yLat(p.lat), LAT, 1);
     line(g, pts, p => x(p.t), p => ySky(p.sky), SKY, 2);
+    const clouds = pts.filter(p => p.cloud !== null);
+    if (clouds.length) line(g, clouds, p => x(p.t), p => ySky(p.cloud), CLOUD, 2);
   }
 }
 
