@@ -11,14 +11,20 @@ from typing import Any, Sequence
 
 from skyseg.runtime.sinks.table import COLUMNS
 
-NUMERIC = {"frame", "sky_fraction", "instances", "latency_ms", "pre_ms", "infer_ms", "post_ms"}
+NUMERIC = {"frame", "sky_fraction", "instances", "latency_ms", "pre_ms", "infer_ms", "post_ms", "cloud_fraction"}
+
+
+def _columns(rows: Sequence[Sequence[Any]]) -> tuple[str, ...]:
+    """The table's columns, plus cloud_fraction when the rows carry it (a run with --clouds)."""
+    return COLUMNS + ("cloud_fraction",) if any(len(r) > len(COLUMNS) for r in rows) else COLUMNS
 
 
 def rows_to_csv(rows: Sequence[Sequence[Any]]) -> bytes:
     buffer = io.StringIO()
     writer = csv.writer(buffer)
-    writer.writerow(COLUMNS)
-    writer.writerows(rows)
+    columns = _columns(rows)
+    writer.writerow(columns)
+    writer.writerows(list(r) + [""] * (len(columns) - len(r)) for r in rows)
     return buffer.getvalue().encode("utf-8")
 
 
@@ -28,9 +34,11 @@ def rows_to_xlsx(rows: Sequence[Sequence[Any]]) -> bytes:
 
     book = openpyxl.Workbook(write_only=True)
     sheet = book.create_sheet("results")
-    sheet.append(list(COLUMNS))
-    numeric = [c in NUMERIC for c in COLUMNS]
+    columns = _columns(rows)
+    sheet.append(list(columns))
+    numeric = [c in NUMERIC for c in columns]
     for row in rows:
+        row = list(row) + [""] * (len(columns) - len(row))
         sheet.append([None if v == "" and is_num else v for v, is_num in zip(row, numeric)])
     out = io.BytesIO()
     book.save(out)

@@ -193,9 +193,11 @@ class LiveState:
         return total, rows
 
     def all_rows(self) -> list[tuple[Any, ...]]:
-        """Every kept row, oldest first (for the downloads)."""
+        """Every kept row, oldest first (for the downloads), with its cloud_fraction last when the run measures
+        cloud cover."""
         with self._lock:
-            return [kept.values for kept in self._rows]
+            clouds = any(kept.cloud != "" for kept in self._rows)
+            return [kept.values + (kept.cloud,) if clouds else kept.values for kept in self._rows]
 
     def series(self, max_points: int = 1500) -> list[tuple[int, float, Any, Any, Any]]:
         """(seq, received, sky_fraction, latency_ms, cloud_fraction or "") of the result rows, thinned to at most

@@ -59,3 +59,16 @@ def test_cloud_maps_and_table_on_disk(client: Any, server: Server) -> None:
     with open(server.save_dir / "results.csv", newline="") as handle:
         first = next(csv.DictReader(handle))
     assert 0.0 <= float(first["cloud_fraction"]) <= 1.0 and "clear_fraction" in first
+
+
+def test_downloads_carry_cloud_fraction(client: Any) -> None:
+    import io
+
+    import openpyxl
+
+    wait_for(lambda: _frames(client) >= 2, timeout=90, what="two frames")
+    rows = list(csv.DictReader(io.StringIO(client.get("/api/results.csv").text)))
+    assert rows and all(0.0 <= float(r["cloud_fraction"]) <= 1.0 for r in rows if not r["error"])
+    sheet = openpyxl.load_workbook(io.BytesIO(client.get("/api/results.xlsx").content))["results"]
+    header = [c.value for c in next(sheet.iter_rows(max_row=1))]
+    assert header[-1] == "cloud_fraction"
