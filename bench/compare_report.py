@@ -12,12 +12,15 @@ from typing import Any
 from skyseg.bench.calib import SPEEDUP_TARGET as INT8_TARGET
 
 ULTRALYTICS_TARGET = 1.3
-IOU_FLOOR = 0.98  # every frame's sky IoU vs FP32 (min, not mean)
+IOU_FLOOR = 0.98  # sky IoU vs FP32: skyseg rows on every frame (min), Ultralytics rows on average
 
 
 def best(rows: list[Any], family: str) -> Any | None:
-    """The family's fastest row that counts and agrees with FP32 at IoU ≥ 0.98 on every frame."""
-    fit = [r for r in rows if r.family == family and r.counts and r.ms is not None and r.iou[1] >= IOU_FLOOR]
+    """The family's fastest row that counts and agrees with FP32 at IoU ≥ 0.98: skyseg's on every frame (min),
+    Ultralytics' on average (its masks are cut at input-pixel edges, so single frames sit near 0.98 whatever the
+    backend; judging them by min would drop every Ultralytics row and leave nothing to compare with)."""
+    which = 1 if family == "skyseg" else 0
+    fit = [r for r in rows if r.family == family and r.counts and r.ms is not None and r.iou[which] >= IOU_FLOOR]
     return min(fit, key=lambda r: r.ms) if fit else None
 
 
@@ -55,8 +58,7 @@ def summary_lines(res: Any) -> list[str]:
         lines.append(f"- {size}: auto's pick {picked.ms:.1f} ms (sky IoU min {picked.iou[1]:.3f}) vs Ultralytics best "
                      f"= {theirs.label} {theirs.ms:.1f} ms → **{ratio:.2f}×** ({_verdict(ratio, ULTRALYTICS_TARGET)})")
     elif picked:
-        lines.append(f"- {size}: auto's pick {picked.ms:.1f} ms (no Ultralytics row at IoU ≥ {IOU_FLOOR} on every "
-                     "frame)")
+        lines.append(f"- {size}: auto's pick {picked.ms:.1f} ms (no Ultralytics row at mean IoU ≥ {IOU_FLOOR})")
     fastest = best(res.rows, "skyseg")
     if fastest is not None and picked is not None and fastest.label != picked.label:
         lines.append(f"- {size}: fastest skyseg row at IoU ≥ {IOU_FLOOR} on these frames: {fastest.label} "
