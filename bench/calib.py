@@ -153,7 +153,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return err.exit_code
     sys.stdout.write(format_bench(res) + "\n")
     if args.json is not None:
-        from skyseg.calib.calib_set import write_json_atomic
+        from skyseg.runtime.atomic_file import write_json_atomic
 
         write_json_atomic(args.json, res)
     return 0

@@ -25,7 +25,6 @@ JSON schema (`schema_version` 1), written by `BenchReport.to_json()`:
 """
 from __future__ import annotations
 
-import json
 import logging
 import os
 from dataclasses import asdict, dataclass, field
@@ -34,7 +33,7 @@ from typing import Any
 
 import numpy as np
 
-from skyseg.runtime.atomic_file import temp_beside, write_bytes_atomic
+from skyseg.runtime.atomic_file import temp_beside
 from skyseg.runtime.errors import MissingDependencyError
 
 log = logging.getLogger(__name__)
@@ -171,28 +170,6 @@ def comparison_table(reports: list[BenchReport]) -> str:
     if reports:
         lines += ["", conditions_line(reports[0].conditions)]
     return "\n".join(lines) + "\n"
-
-
-def write_json_atomic(doc: dict[str, Any], path: Path) -> Path:
-    """Write JSON to a temp file beside `path`, then rename into place."""
-    return write_text_atomic(json.dumps(doc, indent=2, default=_json_default) + "\n", path)
-
-
-def write_text_atomic(text: str, path: Path) -> Path:
-    """Write text to a temp file beside `path`, then rename into place."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    return write_bytes_atomic(path, text.encode())
-
-
-def _json_default(value: Any) -> Any:
-    if isinstance(value, (np.integer, np.floating)):
-        return value.item()
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    if isinstance(value, Path):
-        return str(value)
-    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
 
 
 def preload_plotting() -> Any:

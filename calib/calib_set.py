@@ -16,6 +16,7 @@ import numpy as np
 
 from skyseg.runtime.errors import InputError
 from skyseg.runtime import atomic_file
+from skyseg.runtime.atomic_file import write_json_atomic  # noqa: F401 - the one JSON writer, for calib/*
 from skyseg.runtime.process.preprocess import preprocess
 
 log = logging.getLogger(__name__)
@@ -37,21 +38,6 @@ def write_bytes_atomic(path: Path, data: bytes) -> None:
     """Write bytes to `path` through a temp file in the same folder and an atomic rename."""
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic_file.write_bytes_atomic(path, data)
-
-
-def write_json_atomic(path: Path, obj: Any) -> None:
-    """Write JSON (indented, UTF-8) atomically."""
-    write_bytes_atomic(path, (json.dumps(obj, indent=2, default=_json_default) + "\n").encode())
-
-
-def _json_default(obj: Any) -> Any:
-    if isinstance(obj, np.generic):
-        return obj.item()
-    if isinstance(obj, np.ndarray):
-        return obj.tolist()
-    if isinstance(obj, Path):
-        return str(obj)
-    raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
 
 
 def read_rgb(path: Path) -> np.ndarray:

@@ -13,7 +13,8 @@ import sys
 from pathlib import Path
 
 from skyseg.bench.throughput import BenchConfig, run_bench
-from skyseg.bench.report import plot_reports, preload_plotting, write_json_atomic
+from skyseg.bench.report import plot_reports, preload_plotting
+from skyseg.runtime.atomic_file import write_json_atomic
 from skyseg.runtime.errors import InputError
 from skyseg.cli.arg_types import positive_int, probability
 
@@ -80,7 +81,7 @@ def run(args: argparse.Namespace) -> int:
     report = run_bench(config, backend_factory=factory, compare_runner=compare)
     sys.stdout.write(report.markdown())
     if args.json:
-        write_json_atomic(report.to_json(), args.json)
+        write_json_atomic(args.json, report.to_json())
         log.info("wrote %s", args.json)
     if args.plot:
         plot_reports([report], args.plot)

@@ -125,14 +125,14 @@ def bundled_weights() -> Path:
 
 def _export(config: DemoConfig, weights: Path, summary: DemoSummary) -> Path:
     from skyseg.export.onnx_export import ExportConfig, export_onnx
-    from skyseg.bench.report import write_text_atomic
+    from skyseg.runtime.atomic_file import write_text_atomic
 
     result = export_onnx(ExportConfig(weights=weights, output=config.out / "model" / "skyseg.onnx",
                                       imgsz=config.imgsz, verify=True))
     summary.files["ONNX model (FP32, verified)"] = result.path
     if result.verification is not None:
-        table = write_text_atomic(result.verification.format_table() + "\n",
-                                  config.out / "model" / "export_verification.txt")
+        table = write_text_atomic(config.out / "model" / "export_verification.txt",
+                                  result.verification.format_table() + "\n")
         summary.files["export verification"] = table
         summary.numbers["export: min sky-mask IoU ONNX vs PyTorch"] = round(result.verification.min_iou(), 5)
     return result.path
@@ -229,15 +229,15 @@ def _run_clip(config: DemoConfig, model: Path, clip: Any, summary: DemoSummary) 
 def _verify(config: DemoConfig, weights: Path, models: tuple[Path, ...], summary: DemoSummary) -> None:
     from skyseg.calib.selection import SynthCalibConfig, synth_calibration_set
     from skyseg.export.cross_verify import VerifyConfig, cross_verify
-    from skyseg.bench.report import write_json_atomic, write_text_atomic
+    from skyseg.runtime.atomic_file import write_json_atomic, write_text_atomic
 
     frames = config.out / "verify" / "frames"  # held out: another seed range than the calibration set
     synth_calibration_set(SynthCalibConfig(output=frames, n=config.verify_frames, seed=2000, write_masks=False))
     report = cross_verify(VerifyConfig(models=tuple(map(str, models)), reference=str(weights),
                                        images=str(frames), max_frames=config.verify_frames))
-    summary.files["cross-backend verification"] = write_text_atomic(report.markdown(),
-                                                                    config.out / "verify" / "verify.md")
-    write_json_atomic(report.to_json(), config.out / "verify" / "verify.json")
+    summary.files["cross-backend verification"] = write_text_atomic(config.out / "verify" / "verify.md",
+                                                                    report.markdown())
+    write_json_atomic(config.out / "verify" / "verify.json", report.to_json())
     for b in report.backends[1:]:
         summary.numbers[f"verify: {b.label} sky-mask IoU vs PyTorch (mean/min)"] = (
             f"{b.iou_mean:.4f} / {b.iou_min:.4f} → {b.status}" if b.iou_mean is not None else b.status)
@@ -266,9 +266,9 @@ def _bench(config: DemoConfig, fp32: Path, int8: Path, summary: DemoSummary) -> 
     bench_dir = config.out / "bench"
     text = "# skyseg bench: FP32 vs INT8 vs Ultralytics\n\n" + comparison_table(reports) + "\n"
     text += "\n".join(r.markdown() for r in reports)
-    summary.files["bench report (markdown)"] = write_text_atomic(text, bench_dir / "bench.md")
+    summary.files["bench report (markdown)"] = write_text_atomic(bench_dir / "bench.md", text)
     summary.files["bench report (JSON)"] = write_json_atomic(
-        {"schema_version": SCHEMA_VERSION, "runs": [r.to_json() for r in reports]}, bench_dir / "bench.json")
+        bench_dir / "bench.json", {"schema_version": SCHEMA_VERSION, "runs": [r.to_json() for r in reports]})
     try:
         summary.files["bench plot"] = plot_reports(reports, bench_dir / "bench.png")
     except MissingDependencyError as err:  # matplotlib missing: the tables stand alone
@@ -291,7 +291,8 @@ def run_demo(config: DemoConfig) -> DemoSummary:
     """Run every stage into `config.out`; returns the summary (also written to OUT/SUMMARY.md)."""
     from skyseg.demo.clip import write_clip
     from skyseg.demo.realsky import default_realsky, run_realsky
-    from skyseg.bench.report import preload_plotting, write_text_atomic
+    from skyseg.bench.report import preload_plotting
+    from skyseg.runtime.atomic_file import write_text_atomic
 
     out = Path(config.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -325,7 +326,7 @@ def run_demo(config: DemoConfig) -> DemoSummary:
     load = meter.stop()
     summary.numbers["other CPU load during the demo (cores)"] = f"{load.other_cores:.2f} of {os.cpu_count()}"
     summary.files["this summary"] = out / "SUMMARY.md"
-    write_text_atomic(summary.markdown(), out / "SUMMARY.md")
+    write_text_atomic(out / "SUMMARY.md", summary.markdown())
     log.info("demo finished in %.1f s; outputs:", summary.total_s)
     for what, path in summary.files.items():
         log.info("  %-45s %s", what, path)

@@ -5,6 +5,7 @@ hidden `.NAME.*.tmp` file, never a truncated NAME.
 """
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 from pathlib import Path
@@ -111,3 +112,25 @@ def write_image_atomic(path: str | os.PathLike[str], image: np.ndarray, rgb: boo
     if not ok:
         raise InputError(f"could not encode {p.name} as {p.suffix or '.png'}; use .png, .jpg or .tif")
     return write_bytes_atomic(p, buf.tobytes())
+
+
+def write_text_atomic(path: str | os.PathLike[str], text: str) -> Path:
+    """Write UTF-8 text to `path` atomically, creating its folder."""
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    return write_bytes_atomic(p, text.encode())
+
+
+def write_json_atomic(path: str | os.PathLike[str], obj: Any) -> Path:
+    """Write `obj` as indented JSON to `path` atomically (NumPy scalars and arrays and paths as plain values)."""
+    return write_text_atomic(path, json.dumps(obj, indent=2, default=_json_default) + "\n")
+
+
+def _json_default(obj: Any) -> Any:
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    if isinstance(obj, Path):
+        return str(obj)
+    raise TypeError(f"not JSON serialisable: {type(obj).__name__}")

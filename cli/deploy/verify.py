@@ -35,7 +35,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from skyseg.export.cross_verify import VerifyConfig, cross_verify
-    from skyseg.bench.report import write_json_atomic
+    from skyseg.runtime.atomic_file import write_json_atomic
 
     imgsz = None
     if args.imgsz:
@@ -51,7 +51,7 @@ def run(args: argparse.Namespace) -> int:
     report = cross_verify(config)
     sys.stdout.write(report.markdown())
     if args.json:
-        write_json_atomic(report.to_json(), args.json)
+        write_json_atomic(args.json, report.to_json())
         log.info("wrote %s", args.json)
     report.raise_for_failures()
     skipped = [b for b in report.backends if b.status == "skipped"]
