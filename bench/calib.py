@@ -13,7 +13,6 @@ import logging
 import os
 import statistics
 import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
@@ -26,6 +25,7 @@ from skyseg.calib.ort_cpu import to_ort_cpu_form
 from skyseg.calib.report import IOU_TARGET, AccuracyConfig, evaluate_frames, real_frames, synthetic_frames
 from skyseg.runtime.errors import InputError, SkysegError
 from skyseg.runtime.process.preprocess import preprocess
+from skyseg.runtime.timing import timed
 
 log = logging.getLogger(__name__)
 
@@ -46,9 +46,7 @@ class CpuBenchConfig:
 
 
 def _timed(model: OrtModel, tensor: np.ndarray) -> float:
-    t0 = time.perf_counter()
-    model(tensor)
-    return (time.perf_counter() - t0) * 1000.0
+    return timed(lambda: model(tensor))[1]
 
 
 def _stats(ms: list[float]) -> dict[str, float]:

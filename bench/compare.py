@@ -26,7 +26,6 @@ import contextlib
 import logging
 import statistics
 import sys
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence, Tuple
@@ -39,6 +38,7 @@ from skyseg.runtime.backends.base import open_backend
 from skyseg.runtime.errors import InputError, ModelContractError, SkysegError
 from skyseg.runtime.process.segmenter import Segmenter
 from skyseg.runtime.quality.mask_metrics import mask_iou
+from skyseg.runtime.timing import timed
 
 log = logging.getLogger(__name__)
 
@@ -183,9 +183,8 @@ def race(rows: list[Row], frames: list[Pair], rounds: int) -> None:
         for i, pair in enumerate(frames):
             k = (rnd * len(frames) + i) % len(live)
             for row in live[k:] + live[:k]:
-                t0 = time.perf_counter()
-                mask = row.predict(pair)
-                row.times.append((time.perf_counter() - t0) * 1e3)
+                mask, ms = timed(lambda row=row, pair=pair: row.predict(pair))
+                row.times.append(ms)
                 if rnd == 0:
                     row.ious.append(mask_iou(mask, reference[i]))
 

@@ -26,7 +26,7 @@ from skyseg.runtime.backends.base import open_backend
 from skyseg.runtime.process.letterbox import LetterboxInfo, letterbox_geometry
 from skyseg.runtime.process.postprocess import postprocess
 from skyseg.runtime.process.segmenter import Segmenter
-from skyseg.runtime.timing import median_ms
+from skyseg.runtime.timing import median_ms, timed
 
 log = logging.getLogger(__name__)
 
@@ -91,14 +91,11 @@ def run(model: str, threads: int, frames: int, ultralytics: bool, pin: bool) -> 
         seg.segment(imgs[0])
         session.run(None, {"images": x})
         def raw(img: np.ndarray) -> None:
-            t = time.perf_counter()
-            session.run(None, {"images": x})
-            timings["raw"].append((time.perf_counter() - t) * 1e3)
+            timings["raw"].append(timed(lambda: session.run(None, {"images": x}))[1])
 
         def ours(img: np.ndarray) -> None:
-            t = time.perf_counter()
-            r = seg.segment(img)
-            timings["e2e"].append((time.perf_counter() - t) * 1e3)
+            r, ms = timed(lambda: seg.segment(img))
+            timings["e2e"].append(ms)
             for k in ("pre", "infer", "post"):
                 timings[k].append(r.timings[k])
             instances.append(len(r))
@@ -143,9 +140,8 @@ def _ultralytics_predictor(model: str, hw: tuple[int, int], threads: int) -> Cal
 
     def predict(rgb: np.ndarray, retina: bool = False) -> float:
         bgr = np.ascontiguousarray(rgb[..., ::-1])  # Ultralytics takes BGR arrays, as cv2 reads them
-        t = time.perf_counter()
-        yolo.predict(bgr, imgsz=list(hw), conf=0.25, iou=0.7, verbose=False, retina_masks=retina)
-        return (time.perf_counter() - t) * 1e3
+        return timed(lambda: yolo.predict(bgr, imgsz=list(hw), conf=0.25, iou=0.7, verbose=False,
+                                          retina_masks=retina))[1]
 
     predict(night_frames(1, seed=99)[0])  # the session is created on first use
     log.info("Ultralytics predict: %s", match_threads(yolo, model, threads))

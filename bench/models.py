@@ -11,7 +11,6 @@ import logging
 import os
 import statistics
 import sys
-import time
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -52,15 +51,10 @@ def build_models(model: str) -> dict[str, nn.Module]:
 
 def round_robin_times(models: dict[str, nn.Module], x: torch.Tensor, runs: int, warmup: int) -> dict[str, list[float]]:
     """Forward times in ms of each model per round (one forward of every model per round, in turn)."""
-    times: dict[str, list[float]] = {name: [] for name in models}
+    from skyseg.runtime.timing import round_robin_ms
+
     with torch.inference_mode():
-        for i in range(warmup + runs):
-            for name, m in models.items():
-                start = time.perf_counter()
-                m(x)
-                if i >= warmup:
-                    times[name].append((time.perf_counter() - start) * 1e3)
-    return times
+        return round_robin_ms({name: (lambda m=m: m(x)) for name, m in models.items()}, runs, warmup)
 
 
 def time_round_robin(models: dict[str, nn.Module], x: torch.Tensor, runs: int, warmup: int) -> dict[str, float]:

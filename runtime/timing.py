@@ -1,9 +1,31 @@
-"""Median wall (or CPU) time of a repeated call, for the benches and GPU checks."""
+"""The one stopwatch of the benches and GPU checks: one call (`timed`), the median of repeated calls (`median_ms`),
+and calls taken in turn round by round (`round_robin_ms`), so that load drifting over a run hits every one alike."""
 from __future__ import annotations
 
 import statistics
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from typing import Dict, List, Tuple, TypeVar
+
+T = TypeVar("T")
+
+
+def timed(fn: Callable[[], T], clock: Callable[[], float] = time.perf_counter) -> Tuple[T, float]:
+    """`fn()`'s value and the milliseconds it took."""
+    start = clock()
+    value = fn()
+    return value, (clock() - start) * 1e3
+
+
+def round_robin_ms(fns: Mapping[str, Callable[[], object]], rounds: int, warmup: int = 0) -> Dict[str, List[float]]:
+    """Per-round times in ms of each named call: every call once per round, in turn; `warmup` rounds untimed."""
+    times: Dict[str, List[float]] = {name: [] for name in fns}
+    for i in range(warmup + rounds):
+        for name, fn in fns.items():
+            _, ms = timed(fn)
+            if i >= warmup:
+                times[name].append(ms)
+    return times
 
 
 def median_ms(fn: Callable[[], object], repeats: int, *, sync: Callable[[], None] | None = None, warmup: int = 1,
