@@ -161,3 +161,15 @@ def test_qdq_model_given_as_the_model_runs_on_onnx_runtime(model: Path) -> None:
     with open_backend(int8, threads=1) as backend:
         assert backend.kind == "onnxruntime"
     assert auto.describe(int8)["choice"] == "ONNX Runtime"
+
+
+def test_default_accuracy_frames_are_the_real_frames_in_the_source_tree(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without $SKYSEG_AUTO_FRAMES: all of datasets/realsky and a fixed third of datasets/realpool's frames."""
+    monkeypatch.delenv(auto_measure.ENV_FRAMES, raising=False)
+    files, where = auto_measure.frame_files()
+    repo = Path(__file__).resolve().parents[3] / "datasets"
+    realsky = sorted((repo / "realsky" / "images" / "val").iterdir())
+    pool = [p for p in sorted((repo / "realpool" / "images" / "val").iterdir()) if p.is_file()]
+    assert files[: len(realsky)] == [p for p in realsky if p.is_file()] and len(realsky) == 9
+    assert files[len(realsky):] == pool[:: auto_measure.POOL_STEP] and len(files) == 9 + 12
+    assert "datasets/realsky" in where
