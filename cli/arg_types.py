@@ -44,3 +44,21 @@ share = _bounded(0.0, 1.0, low_open=True, high_open=False)
 positive_seconds = _bounded(0.0, float("inf"), low_open=True, high_open=True)
 # megabytes of free disk (0 turns a check off)
 megabytes = _bounded(0.0, float("inf"), low_open=False, high_open=True)
+
+
+def add_imgsz_arg(parser: argparse.ArgumentParser, default: int | None = None, help: str | None = None) -> None:
+    """`--imgsz S` (square) or `--imgsz H W` (e.g. 384 640 for 16:9 cameras); read back with `parse_imgsz`."""
+    shown = f" (default {default})" if default is not None else ""
+    parser.add_argument("--imgsz", type=positive_int, nargs="+", default=[default] if default is not None else None,
+                        metavar="S | H W", help=(help or "input size: one value for square, or height width") + shown)
+
+
+def parse_imgsz(values: list[int] | None) -> tuple[int, int] | None:
+    """(height, width) of `--imgsz S` or `--imgsz H W`; None when the flag was not given."""
+    if not values:
+        return None
+    if len(values) in (1, 2):
+        return values[0], values[-1]
+    from skyseg.runtime.errors import InputError
+
+    raise InputError(f"--imgsz takes one value (square) or two (height width), got {len(values)}: {values}")

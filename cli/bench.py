@@ -16,7 +16,7 @@ from skyseg.bench.throughput import BenchConfig, run_bench
 from skyseg.bench.report import plot_reports, preload_plotting
 from skyseg.runtime.atomic_file import write_json_atomic
 from skyseg.runtime.errors import InputError
-from skyseg.cli.arg_types import positive_int, probability
+from skyseg.cli.arg_types import add_imgsz_arg, parse_imgsz, positive_int, probability
 
 log = logging.getLogger(__name__)
 
@@ -30,8 +30,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("model", help="model file: .onnx (ONNX Runtime), .engine/.plan (TensorRT) or .pt (PyTorch)")
     parser.add_argument("--backend", choices=("ort", "trt", "openvino", "torch"), default=None,
                         help="inference backend (default: from the model's file type)")
-    parser.add_argument("--imgsz", type=int, nargs="+", metavar="N",
-                        help="input size S or H W (only for dynamic-shape models and .pt; static models use theirs)")
+    add_imgsz_arg(parser, help="input size S or H W (only for dynamic-shape models and .pt; static models use theirs)")
     parser.add_argument("--batch", type=positive_int, default=1, help="frames per inference call (default 1)")
     parser.add_argument("--frames", type=positive_int, default=50, help="timed frames after warm-up (default 50)")
     parser.add_argument("--warmup", type=int, default=5, help="untimed warm-up iterations (default 5)")
@@ -48,23 +47,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--plot", type=Path, default=None, metavar="OUT.png", help="write a per-stage latency plot")
 
 
-def _imgsz(values: list[int] | None) -> tuple[int, int] | None:
-    if values is None:
-        return None
-    if len(values) == 1:
-        return values[0], values[0]
-    if len(values) == 2:
-        return values[0], values[1]
-    raise InputError(f"--imgsz takes one size or H W, got {len(values)} numbers")
-
-
 def run(args: argparse.Namespace) -> int:
     backend = args.backend or _BACKEND_BY_SUFFIX.get(Path(args.model).suffix.lower())
     if backend is None:
         raise InputError(f"cannot tell the backend for {args.model}; pass --backend ort|trt|openvino|torch")
     if not Path(args.model).is_file():
         raise InputError(f"model {args.model} does not exist")
-    config = BenchConfig(model=args.model, backend=backend, imgsz=_imgsz(args.imgsz), batch=args.batch,
+    config = BenchConfig(model=args.model, backend=backend, imgsz=parse_imgsz(args.imgsz), batch=args.batch,
                          frames=args.frames, warmup=args.warmup, source=args.source, threads=args.threads,
                          compare_ultralytics=args.compare_ultralytics, conf=args.conf, iou=args.iou, pin=args.pin)
     if args.plot:

@@ -5,8 +5,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from skyseg.runtime.errors import InputError
-from skyseg.cli.arg_types import positive_int
+from skyseg.cli.arg_types import add_imgsz_arg, parse_imgsz, positive_int
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -14,8 +13,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--weights", type=Path, default=None,
                         help="checkpoint to demo (default: the bundled models/weights/skyseg-n.pt)")
     parser.add_argument("--frames", type=positive_int, default=48, help="frames in the generated night-sky clip (default 48)")
-    parser.add_argument("--imgsz", type=int, nargs="+", default=[320], metavar="N",
-                        help="model input size S or H W (default 320)")
+    add_imgsz_arg(parser, default=320, help="model input size S or H W")
     parser.add_argument("--clip-size", type=int, nargs=2, default=[640, 360], metavar=("W", "H"),
                         help="size of the generated clip (default 640 360)")
     parser.add_argument("--calib-frames", type=positive_int, default=40, help="synthetic calibration frames (default 40)")
@@ -32,10 +30,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from skyseg.demo.demo import DemoConfig, run_demo
 
-    if len(args.imgsz) not in (1, 2):
-        raise InputError(f"--imgsz takes one size or H W, got {len(args.imgsz)} numbers")
+    imgsz = parse_imgsz(args.imgsz)
     config = DemoConfig(out=args.out, weights=args.weights, frames=args.frames,
-                        imgsz=(args.imgsz[0], args.imgsz[-1]), clip_wh=(args.clip_size[0], args.clip_size[1]),
+                        imgsz=imgsz, clip_wh=(args.clip_size[0], args.clip_size[1]),
                         calib_frames=args.calib_frames, sensitivity_s=args.sensitivity_s,
                         int8_budget=args.int8_budget, bench_frames=args.bench_frames,
                         bench_threads=args.bench_threads, run_model=args.run_model)

@@ -6,6 +6,7 @@ import logging
 import sys
 from pathlib import Path
 
+from skyseg.cli.arg_types import add_imgsz_arg, parse_imgsz
 from skyseg.runtime.errors import CheckSkippedError, InputError
 
 log = logging.getLogger(__name__)
@@ -22,8 +23,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--min-iou-int8", type=float, default=0.98,
                         help="the same for INT8 models and engines (default 0.98, the INT8 accuracy target)")
     parser.add_argument("--max-frames", type=int, default=20, help="use at most this many frames (default 20)")
-    parser.add_argument("--imgsz", type=int, nargs="+", metavar="N",
-                        help="input size S or H W for a .pt reference (default: the first static ONNX's size)")
+    add_imgsz_arg(parser, help="input size S or H W for a .pt reference (default: the first static ONNX's size)")
     parser.add_argument("--conf", type=float, default=0.25, help="score threshold (default 0.25)")
     parser.add_argument("--iou", type=float, default=0.7, help="NMS IoU threshold (default 0.7)")
     parser.add_argument("--threads", type=int, default=None, help="inference threads per backend")
@@ -37,11 +37,7 @@ def run(args: argparse.Namespace) -> int:
     from skyseg.export.cross_verify import VerifyConfig, cross_verify
     from skyseg.runtime.atomic_file import write_json_atomic
 
-    imgsz = None
-    if args.imgsz:
-        if len(args.imgsz) not in (1, 2):
-            raise InputError(f"--imgsz takes one size or H W, got {len(args.imgsz)} numbers")
-        imgsz = (args.imgsz[0], args.imgsz[-1])
+    imgsz = parse_imgsz(args.imgsz)
     for flag, value in (("--min-iou", args.min_iou), ("--min-iou-int8", args.min_iou_int8)):
         if not 0.0 <= value <= 1.0:
             raise InputError(f"{flag} must be within 0–1, got {value}")

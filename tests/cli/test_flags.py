@@ -35,3 +35,20 @@ def test_good_values_still_parse() -> None:
     from skyseg.cli.arg_types import positive_int, probability, share
 
     assert (positive_int("3"), probability("0"), probability("1"), share("1"), share("0.5")) == (3, 0.0, 1.0, 1.0, 0.5)
+
+
+def test_one_imgsz_parser() -> None:
+    import argparse
+
+    from skyseg.cli.arg_types import add_imgsz_arg, parse_imgsz
+    from skyseg.runtime.errors import InputError
+
+    parser = argparse.ArgumentParser()
+    add_imgsz_arg(parser, default=320)
+    assert parse_imgsz(parser.parse_args([]).imgsz) == (320, 320)
+    assert parse_imgsz(parser.parse_args(["--imgsz", "384", "640"]).imgsz) == (384, 640)
+    assert parse_imgsz(None) is None
+    with pytest.raises(InputError, match="--imgsz takes one value .square. or two .height width., got 3"):
+        parse_imgsz(parser.parse_args(["--imgsz", "1", "2", "3"]).imgsz)
+    with pytest.raises(SystemExit):
+        parser.parse_args(["--imgsz", "0"])
