@@ -117,8 +117,15 @@ EOF
 }
 
 start=$(date +%s)
-for version in "${VERSIONS[@]}"; do
-    setup_venv "${version}"
+mkdir -p "${CACHE}"
+pids=()
+for version in "${VERSIONS[@]}"; do  # side by side too: most of a cold install is download and unpack
+    setup_venv "${version}" >"${CACHE}/${version}.setup.log" 2>&1 &
+    pids+=($!)
+done
+for i in "${!VERSIONS[@]}"; do
+    wait "${pids[$i]}" || { say "${VERSIONS[$i]}: venv setup failed:"; tail -n 30 "${CACHE}/${VERSIONS[$i]}.setup.log"; exit 1; }
+    grep -h '^jetson_pythons:' "${CACHE}/${VERSIONS[$i]}.setup.log" || true
 done
 say "venvs ready in $(($(date +%s) - start)) s"
 pids=()

@@ -5,6 +5,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from skyseg.export.trt.ops import DEFAULT_TARGETS, TARGETS
 from skyseg.runtime.errors import InputError
 
 
@@ -43,9 +44,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--verify-images", type=Path, default=None, metavar="DIR",
                         help="also verify on real frames from DIR (FITS/PNG/JPEG/TIFF)")
     parser.add_argument("--synth-frames", type=int, default=4, help="synthetic verification frames (default 4)")
-    parser.add_argument("--trt-targets", nargs="+", choices=("8.5", "8.6", "10.3", "10", "11"),
-                        default=["8.6", "10", "11"], metavar="V",
-                        help="TensorRT versions the lint must pass for: 8.5 8.6 10.3 10 11 (default 8.6 10 11)")
+    parser.add_argument("--trt-targets", nargs="+", choices=tuple(TARGETS), default=list(DEFAULT_TARGETS),
+                        metavar="V", help=f"TensorRT versions the lint must pass for: {' '.join(TARGETS)} (default "
+                        f"{' '.join(DEFAULT_TARGETS)}; 8.5 = JetPack 5.1 comes with --target jetpack5)")
     parser.add_argument("--target", choices=("any", "jetpack5"), default="any",
                         help="jetpack5: an ONNX that JetPack 5.1's TensorRT 8.5 parses (LayerNormalization "
                              "decomposed, opset 16), verified and linted for 8.5 too (default any)")
