@@ -7,24 +7,15 @@ runtime backends: frames go through the same preprocessing and post-processing c
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from skyseg.runtime.backends.base import TensorSpec  # the one spec type: PyTorch declares its I/O as backends do
 from skyseg.runtime.errors import ModelContractError
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class TensorSpec:
-    """Name, dtype and shape of one model input/output (None = any size)."""
-
-    name: str
-    dtype: str
-    shape: tuple[int | None, ...]
 
 
 class TorchBackend:
@@ -35,9 +26,9 @@ class TorchBackend:
     def __init__(self, weights: str | Path, threads: int | None = None) -> None:
         self.weights = Path(weights)
         self.threads = threads
-        self.inputs = (TensorSpec("images", "float32", (None, 3, None, None)),)
-        self.outputs = (TensorSpec("output0", "float32", (None, None, None)),
-                        TensorSpec("output1", "float32", (None, 32, None, None)))
+        self.inputs = (TensorSpec("images", np.dtype(np.float32), (None, 3, None, None)),)
+        self.outputs = (TensorSpec("output0", np.dtype(np.float32), (None, None, None)),
+                        TensorSpec("output1", np.dtype(np.float32), (None, 32, None, None)))
         self.metadata: dict[str, Any] = {}
         self._net: Any = None
         self._stride = 32
