@@ -6,7 +6,7 @@ Prints, per frame (median ms): preprocess / inference / post-processing (NMS + f
 end to end through `Segmenter.segment`, raw `session.run` on a ready input, `ultralytics.YOLO(onnx).predict`
 on the same frames, and post-processing alone with 50 instances. The process is pinned to `--threads` CPUs
 and every engine gets that many threads. Ultralytics is imported only here, and only for its comparison.
-Targets (issue 6): e2e ≤ 1.10 × raw at ≤ 5 instances; ≥ 1.3 × faster than Ultralytics; 50-instance post ≤ 10 ms.
+Targets: e2e ≤ 1.10 × raw at ≤ 5 instances; ≥ 1.3 × faster than Ultralytics; 50-instance post ≤ 10 ms.
 """
 from __future__ import annotations
 

@@ -5,7 +5,7 @@ Each command runs as its own process (so peak RSS is that process's own, from wa
 rounds. The client does what the page does over HTTP: it holds the live feed (server-sent events) open, fetches
 the annotated frame (`api/latest.jpg?max=1280`) after every frame event, and reloads status and the newest table
 page every 2 s; with `--client browser` the page itself is open in Chromium instead (Playwright driving the
-system's `chromium`; the browser's own rendering then shares the machine too). Numbers, not a pass/fail; the targets (issue 15) are ≥ 95 % of `skyseg run`'s throughput and at
+system's `chromium`; the browser's own rendering then shares the machine too). Numbers, not a pass/fail; the targets are ≥ 95 % of `skyseg run`'s throughput and at
 most 80 MB more peak RSS. Frames/s are given for the whole run and, from the results tables' frame times, for
 the frames after the client was connected (the same frame range for both commands; this needs a source whose frame
 times are capture times, such as test:// or a camera, not a folder of old files).

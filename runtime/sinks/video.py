@@ -1,4 +1,5 @@
-"""Annotated video and display sinks: adapters from FrameRecords to part B's GStreamer writers.
+"""Annotated video and display sinks: adapters from FrameRecords to the GStreamer writers
+(sinks/gst_video.py).
 
 The GStreamer objects are created at the first frame (their caps need the frame size) and imported lazily,
 so a run that writes no video never loads GStreamer.
