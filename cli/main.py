@@ -14,6 +14,7 @@ import sys
 from dataclasses import dataclass
 from typing import Sequence
 
+from skyseg.runtime.backends.library_telemetry import switch_off
 from skyseg.runtime.errors import SkysegError
 
 log = logging.getLogger("skyseg")
@@ -78,6 +79,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stderr.write(f"skyseg: unknown command '{name}'; choose one of: {', '.join(COMMANDS)}.\n")
         return 2
     _configure_logging(verbosity)
+    switch_off()  # before any command imports onnxruntime or openvino: nothing written to ~/.cache or ~/intel
     try:
         module = importlib.import_module(COMMANDS[name].module)
         modes: dict[str, str] = getattr(module, "MODES", {})

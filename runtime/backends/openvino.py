@@ -6,16 +6,28 @@ unless `precision="bf16"` is asked for (`--backend auto` measures both). Threads
 (`INFERENCE_NUM_THREADS`), one stream, latency hint. INT8: the ONNX Runtime CPU form (`skyseg quantize --ort-cpu`,
 uint8 activations) runs right; the TensorRT Q/DQ form (signed INT8 activations) is refused, see
 `_refuse_signed_int8`. The ONNX metadata (names, imgsz, the skyseg keys) arrives in the rt_info under `framework`.
+
+Models are compiled and released on one thread of their own (`on_model_thread`). The CPU plug-in gives the thread
+that compiles a model an alternate signal stack (`sigaltstack` in `create_plugin_engine`) and frees it when the
+compiled model is destroyed, from whichever thread drops the last reference, leaving the compiling thread's alternate
+stack pointing at freed memory. When that was the main thread (`skyseg serve` opens its first model there and
+switches models from a worker thread), the next signal it received, SIGTERM from systemd, could not be delivered and
+killed the process with SIGSEGV (exit 139) before any output was closed. On their own thread, with every
+asynchronous signal blocked there, compiling and releasing pair up and no signal is ever delivered on that stack.
 """
 from __future__ import annotations
 
 import logging
 import os
-from typing import Any
+import signal
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Callable, TypeVar
 
 import numpy as np
 
 from skyseg.runtime.backends.base import Backend, TensorSpec, parse_metadata
+from skyseg.runtime.backends.library_telemetry import switch_off
 from skyseg.runtime.errors import MissingDependencyError, ModelContractError
 
 log = logging.getLogger(__name__)
@@ -25,8 +37,34 @@ _OV_TYPES = {"f32": np.float32, "f16": np.float16, "f64": np.float64, "i64": np.
              "u8": np.uint8, "i8": np.int8}
 
 
+T = TypeVar("T")
+_SYNCHRONOUS = {signal.SIGSEGV, signal.SIGBUS, signal.SIGFPE, signal.SIGILL, signal.SIGABRT, signal.SIGTRAP}
+_model_thread: ThreadPoolExecutor | None = None
+_model_thread_lock = threading.Lock()
+
+
+def _block_async_signals() -> None:
+    signal.pthread_sigmask(signal.SIG_BLOCK, set(signal.valid_signals()) - _SYNCHRONOUS)
+
+
+def on_model_thread(work: Callable[[], T]) -> T:
+    """Run `work` on the one thread that compiles and releases OpenVINO models (see the module docstring)."""
+    global _model_thread
+    with _model_thread_lock:
+        if _model_thread is None:
+            _model_thread = ThreadPoolExecutor(1, thread_name_prefix="skyseg-openvino",
+                                               initializer=_block_async_signals)
+        pool = _model_thread
+    try:
+        future = pool.submit(work)
+    except RuntimeError:  # the interpreter is shutting down: no new threads, so run it here
+        return work()
+    return future.result()
+
+
 def import_openvino() -> Any:
-    """Import openvino or raise MissingDependencyError naming the package."""
+    """Import openvino (its telemetry off) or raise MissingDependencyError naming the package."""
+    switch_off()
     try:
         import openvino
     except ImportError as err:
@@ -92,6 +130,9 @@ class OpenVinoBackend(Backend):
         self._compiled: Any = None
 
     def _open(self) -> None:
+        on_model_thread(self._compile)
+
+    def _compile(self) -> None:
         ov = import_openvino()
         core = ov.Core()
         try:
@@ -116,8 +157,10 @@ class OpenVinoBackend(Backend):
                  self.threads or "default")
 
     def _close(self) -> None:
+        held = [self._compiled, self._request]  # cleared last to first: the request goes before its compiled model
         self._request = None
         self._compiled = None
+        on_model_thread(held.clear)  # the last references go on the thread that compiled the model
 
     def _run(self, images: np.ndarray) -> dict[str, np.ndarray]:
         if self._request is None:

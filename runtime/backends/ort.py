@@ -13,6 +13,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from skyseg.runtime.backends.base import Backend, TensorSpec, parse_metadata
+from skyseg.runtime.backends.library_telemetry import switch_off
 from skyseg.runtime.errors import MissingDependencyError, ModelContractError
 
 log = logging.getLogger(__name__)
@@ -30,7 +31,8 @@ _ORT_TYPES = {
 
 
 def import_onnxruntime() -> Any:
-    """Import onnxruntime or raise MissingDependencyError naming the package."""
+    """Import onnxruntime (its telemetry off) or raise MissingDependencyError naming the package."""
+    switch_off()
     try:
         import onnxruntime
     except ImportError as err:
