@@ -70,3 +70,12 @@ def broker(tmp_path: Path):
     b.start()
     yield b
     b.stop()
+
+
+@pytest.fixture(scope="session")
+def core_models():
+    """tests/core_models.py: small ONNX models for the runtime and CLI tests (`oracle_onnx(size)`: image-dependent
+    masks; `stock_onnx(size)`: the stock graph with random weights), built once per size and cached."""
+    import core_models as models  # tests/ is on sys.path (above)
+
+    return models

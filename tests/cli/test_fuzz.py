@@ -5,7 +5,6 @@ and one sentence, never a traceback, and leaves no half-written output behind.""
 from __future__ import annotations
 
 import csv
-import importlib.util
 import json
 import subprocess
 import sys
@@ -17,10 +16,6 @@ import pytest
 
 SEED = 20261204
 EXIT_CODES = {0, 1, 2, 3, 4, 5}  # README's exit codes (1 only with its one sentence)
-_spec = importlib.util.spec_from_file_location("core_models", Path(__file__).resolve().parents[1] / "runtime"
-                                               / "core_models.py")
-core_models = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(core_models)
 
 
 def mutate(data: bytes, rng: np.random.Generator) -> bytes:
@@ -80,7 +75,7 @@ def _seed_images(folder: Path) -> dict[str, bytes]:
     return seeds
 
 
-def test_mutated_images_through_skyseg_run(tmp_path: Path) -> None:
+def test_mutated_images_through_skyseg_run(core_models, tmp_path: Path) -> None:
     night, out = tmp_path / "night", tmp_path / "out"
     night.mkdir()
     rng = np.random.default_rng(SEED)
@@ -112,7 +107,7 @@ def test_mutated_images_through_skyseg_run(tmp_path: Path) -> None:
     _no_leftovers(out)
 
 
-def test_mutated_videos_through_skyseg_run(tmp_path: Path) -> None:
+def test_mutated_videos_through_skyseg_run(core_models, tmp_path: Path) -> None:
     pytest.importorskip("gi", reason="video sources need PyGObject (pip install 'pygobject<3.50')")
     from skyseg.runtime.gst_pipeline import has_element
 
@@ -134,7 +129,7 @@ def test_mutated_videos_through_skyseg_run(tmp_path: Path) -> None:
             _no_leftovers(out)
 
 
-def _models(tmp_path: Path) -> list[Path]:
+def _models(core_models, tmp_path: Path) -> list[Path]:
     from skyseg.runtime.backends.engine_file import PLAN_MAGIC, write_engine_file
 
     rng = np.random.default_rng(SEED + 2)
@@ -188,11 +183,11 @@ def _each(args: list[str], files: list[Path]) -> list[dict]:
     return results
 
 
-def test_mutated_models_through_inspect_and_verify(tmp_path: Path) -> None:
+def test_mutated_models_through_inspect_and_verify(core_models, tmp_path: Path) -> None:
     frames = tmp_path / "frames"
     frames.mkdir()
     cv2.imwrite(str(frames / "a.png"), np.tile(np.linspace(0, 255, 64, dtype=np.uint8)[None, :, None], (48, 1, 3)))
-    files = _models(tmp_path)
+    files = _models(core_models, tmp_path)
     reference = core_models.oracle_onnx(64)
     inspected = _each(["inspect", "{}"], files)
     verified = _each(["verify", str(reference), "{}", "--images", str(frames), "--threads", "1",

@@ -2,7 +2,6 @@
 naming the path and exit 2, never a traceback, for run, bench and demo (real subprocesses)."""
 from __future__ import annotations
 
-import importlib.util
 import subprocess
 import sys
 from pathlib import Path
@@ -11,10 +10,6 @@ import cv2
 import numpy as np
 import pytest
 
-_spec = importlib.util.spec_from_file_location("core_models", Path(__file__).resolve().parents[1] / "runtime"
-                                               / "core_models.py")
-core_models = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(core_models)
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess[str]:
@@ -31,7 +26,7 @@ def night(tmp_path: Path) -> Path:
 
 
 @pytest.mark.parametrize("command", ["run --masks", "run --save-dir", "bench --json", "demo --out"])
-def test_a_file_where_a_folder_is_needed(command: str, night: Path, tmp_path: Path) -> None:
+def test_a_file_where_a_folder_is_needed(core_models, command: str, night: Path, tmp_path: Path) -> None:
     blocker = tmp_path / "afile"
     blocker.write_text("not a folder")
     model = str(core_models.oracle_onnx(64))
@@ -49,7 +44,7 @@ def test_a_file_where_a_folder_is_needed(command: str, night: Path, tmp_path: Pa
     assert blocker.read_text() == "not a folder"
 
 
-def test_a_read_only_disk(night: Path, tmp_path: Path) -> None:
+def test_a_read_only_disk(core_models, night: Path, tmp_path: Path) -> None:
     mnt = tmp_path / "ro"
     mnt.mkdir()
     if subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=64k", "tmpfs", str(mnt)],

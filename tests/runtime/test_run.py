@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import csv
-import importlib.util
 import os
 import signal
 import subprocess
@@ -18,9 +17,6 @@ from skyseg.runtime.errors import InputError
 from skyseg.runtime.pipeline import RunConfig, run
 from skyseg.runtime.sinks.table import COLUMNS
 
-_spec = importlib.util.spec_from_file_location("core_models", Path(__file__).with_name("core_models.py"))
-core_models = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(core_models)
 
 PY = sys.executable
 
@@ -51,7 +47,7 @@ def _cli(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
     return subprocess.run([PY, "-m", "skyseg.cli.main", *args], capture_output=True, text=True, timeout=timeout)
 
 
-def test_run_writes_masks_table_and_error_rows(tmp_path: Path, realsky_dir: Path) -> None:
+def test_run_writes_masks_table_and_error_rows(core_models, tmp_path: Path, realsky_dir: Path) -> None:
     frames = _night(tmp_path / "night", 4, realsky_dir)
     (tmp_path / "night" / "image-0002b.png").write_bytes(b"\x89PNG\r\n\x1a\n not really a png")
     cfg = RunConfig(source=str(tmp_path / "night"), model=str(core_models.oracle_onnx(320)), backend="ort",
@@ -76,14 +72,14 @@ def test_run_writes_masks_table_and_error_rows(tmp_path: Path, realsky_dir: Path
     assert cv2.imread(str(tmp_path / "static.png"), cv2.IMREAD_UNCHANGED).shape == (72, 96)
 
 
-def test_run_missing_source_is_input_error(tmp_path: Path) -> None:
+def test_run_missing_source_is_input_error(core_models, tmp_path: Path) -> None:
     cfg = RunConfig(source=str(tmp_path / "nowhere"), model=str(core_models.oracle_onnx(320)), table=str(tmp_path / "t.csv"))
     with pytest.raises(InputError):
         run(cfg)
     assert not (tmp_path / "t.csv").exists()
 
 
-def test_cli_run_imports_no_torch(tmp_path: Path, realsky_dir: Path) -> None:
+def test_cli_run_imports_no_torch(core_models, tmp_path: Path, realsky_dir: Path) -> None:
     _night(tmp_path / "night", 2, realsky_dir)
     code = (
         "import sys\n"
@@ -101,7 +97,7 @@ def test_cli_run_imports_no_torch(tmp_path: Path, realsky_dir: Path) -> None:
     assert len((tmp_path / "t.jsonl").read_text().splitlines()) == 2
 
 
-def test_cli_clear_errors(tmp_path: Path) -> None:
+def test_cli_clear_errors(core_models, tmp_path: Path) -> None:
     model = str(core_models.oracle_onnx(320))
     proc = _cli("run", str(tmp_path / "missing_dir"), "--model", model)
     assert proc.returncode == 2 and "E skyseg:" in proc.stderr
@@ -128,7 +124,7 @@ def _wait_for(predicate, timeout: float = 60.0) -> None:
     raise AssertionError("condition not reached in time")
 
 
-def test_sigterm_leaves_complete_files_only(tmp_path: Path) -> None:
+def test_sigterm_leaves_complete_files_only(core_models, tmp_path: Path) -> None:
     _night(tmp_path / "night", 400)
     out = tmp_path / "out"
     proc = subprocess.Popen(
@@ -159,7 +155,7 @@ def test_sigterm_leaves_complete_files_only(tmp_path: Path) -> None:
         assert cv2.imread(str(p), cv2.IMREAD_UNCHANGED).shape == (72, 96)
 
 
-def test_sigterm_closes_annotated_video(tmp_path: Path) -> None:
+def test_sigterm_closes_annotated_video(core_models, tmp_path: Path) -> None:
     pytest.importorskip("gi", reason="PyGObject (GStreamer bindings) not installed")
     from skyseg.runtime.gst_pipeline import load_gst
 
@@ -193,7 +189,7 @@ def test_sigterm_closes_annotated_video(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
-def test_watch_run_stops_on_signal_while_waiting(tmp_path: Path, sig: signal.Signals) -> None:
+def test_watch_run_stops_on_signal_while_waiting(core_models, tmp_path: Path, sig: signal.Signals) -> None:
     night = tmp_path / "night"
     night.mkdir()
     out = tmp_path / "r.csv"

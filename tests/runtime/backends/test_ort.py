@@ -13,9 +13,6 @@ from skyseg.runtime.backends.base import check_contract, open_backend, parse_met
 from skyseg.runtime.backends.ort import choose_providers
 from skyseg.runtime.errors import InputError, MissingDependencyError, ModelContractError
 
-_spec = importlib.util.spec_from_file_location("core_models", Path(__file__).resolve().parents[1] / "core_models.py")
-core_models = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(core_models)
 
 
 def _const_model(path: Path, in_shape, out_shapes: dict[str, list[int]], in_name="images", meta=None) -> Path:
@@ -39,7 +36,7 @@ def _const_model(path: Path, in_shape, out_shapes: dict[str, list[int]], in_name
 GOOD = {"output0": [1, 37, 84], "output1": [1, 32, 16, 16]}
 
 
-def test_open_and_infer_stock_model() -> None:
+def test_open_and_infer_stock_model(core_models) -> None:
     model = core_models.stock_onnx(320)
     with open_backend(model, backend="ort", threads=1) as be:
         assert be.kind == "onnxruntime" and be.providers == ["CPUExecutionProvider"]

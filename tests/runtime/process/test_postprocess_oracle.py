@@ -6,7 +6,6 @@ bundled model joins as a second oracle model once it exists.
 """
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import numpy as np
@@ -16,9 +15,6 @@ from skyseg.runtime.backends.base import open_backend
 from skyseg.runtime.process.postprocess import postprocess
 from skyseg.runtime.process.preprocess import preprocess, to_rgb8
 
-_spec = importlib.util.spec_from_file_location("core_models", Path(__file__).resolve().parents[1] / "core_models.py")
-core_models = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(core_models)
 
 BUNDLED = Path(__file__).resolve().parents[3] / "models" / "weights" / "skyseg-n.onnx"
 
@@ -34,22 +30,22 @@ def _frames(realsky_dir: Path) -> list[tuple[str, np.ndarray]]:
     return out
 
 
-def _models() -> list:
-    params = [pytest.param(lambda: core_models.oracle_onnx(320), id="oracle-320"),
-              pytest.param(lambda: core_models.oracle_onnx(640), id="oracle-640")]
-    params.append(pytest.param(lambda: BUNDLED, id="bundled", marks=pytest.mark.skipif(
+def _models() -> list:  # each one a function of the core_models fixture
+    params = [pytest.param(lambda models: models.oracle_onnx(320), id="oracle-320"),
+              pytest.param(lambda models: models.oracle_onnx(640), id="oracle-640")]
+    params.append(pytest.param(lambda models: BUNDLED, id="bundled", marks=pytest.mark.skipif(
         not BUNDLED.is_file(), reason=f"bundled model {BUNDLED} not present yet")))
     return params
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("model_fn", _models())
-def test_sky_masks_agree_with_ultralytics_predict(model_fn, realsky_dir: Path) -> None:
+def test_sky_masks_agree_with_ultralytics_predict(model_fn, core_models, realsky_dir: Path) -> None:
     import skyseg.models  # noqa: F401  (Ultralytics offline before it is imported)
     from ultralytics import YOLO
     from ultralytics.utils import ops
 
-    model = Path(model_fn())
+    model = Path(model_fn(core_models))
     yolo = YOLO(str(model), task="segment")
     # Ultralytics binarises at the letterboxed input resolution and then rescales the binary mask, so its edges are
     # quantised to input pixels (4.35 frame px on the 1392-wide MAGIC frames); ours resizes the logits once. Along

@@ -1,7 +1,6 @@
 """Segmenter (the embedding API) and the end-to-end bench entry point, on real frames and a real ONNX model."""
 from __future__ import annotations
 
-import importlib.util
 import subprocess
 import sys
 from pathlib import Path
@@ -15,13 +14,10 @@ from skyseg.runtime.process.postprocess import postprocess
 from skyseg.runtime.process.preprocess import preprocess
 from skyseg.runtime.process.segmenter import Segmenter
 
-_spec = importlib.util.spec_from_file_location("core_models", Path(__file__).resolve().parents[1] / "core_models.py")
-core_models = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(core_models)
 
 
 @pytest.fixture(scope="module")
-def backend():
+def backend(core_models):
     with open_backend(core_models.oracle_onnx(320), backend="ort", threads=1) as be:
         yield be
 
@@ -84,7 +80,7 @@ def test_segmenter_rejects_bad_thresholds(backend) -> None:
         Segmenter(backend, conf=1.5)
 
 
-def test_bench_e2e_prints_all_numbers() -> None:
+def test_bench_e2e_prints_all_numbers(core_models) -> None:
     proc = subprocess.run(
         [sys.executable, "-m", "skyseg.bench.e2e", "--model", str(core_models.oracle_onnx(320)),
          "--frames", "3", "--no-ultralytics", "--no-pin"],

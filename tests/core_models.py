@@ -8,7 +8,7 @@
   (overlapping boxes for NMS, scores on both sides of conf). Its masks have real, image-dependent edges, which
   makes the Ultralytics-oracle comparison meaningful.
 Files are cached per size in a temp folder and written atomically.
-Loaded by path from the test modules (pytest runs with --import-mode=importlib).
+Used through the `core_models` fixture (tests/conftest.py).
 """
 from __future__ import annotations
 
