@@ -28,6 +28,7 @@ FRAMES = ("magic_20180817_0055.fits", "magic_20180817_0341.fits", "cta_cloudy.fi
           "indiallsky_20210930_224951.jpg")
 STREAM = "test://sky?n=4&seed=3&w=320&h=240"
 VIDEO_TOLERANCE = 3  # 8-bit levels per grid cell; the sky overlay alone moves a cell by tens
+STAMP = re.compile(r"\d{8}T\d{6,9}Z")  # a capture time in a file name (UTC, compact ISO 8601)
 MTIME = 1_600_000_000.0  # fixed capture times, so the table's time column is comparable
 
 
@@ -97,6 +98,7 @@ def _cell(value: Any, roots: list[str]) -> Any:
         for i, root in enumerate(roots):
             value = value.replace(root, f"<root{i}>")
         value = re.sub(r"uploads/\d{8}-\d{6}-(\d+)", r"uploads/\1", value)  # upload folders carry their time
+        value = STAMP.sub("<time>", value)
     return value
 
 
@@ -117,7 +119,7 @@ def capture(folder: Path, roots: list[str]) -> dict[str, Any]:
 
     found: dict[str, Any] = {}
     for path in sorted(p for p in folder.rglob("*") if p.is_file()):
-        rel = path.relative_to(folder).as_posix()
+        rel = STAMP.sub("<time>", path.relative_to(folder).as_posix())  # a stream frame's name holds its time
         if path.suffix == ".png" and ("mask" in path.parent.name or path.name.endswith("mask.png")):
             found[rel] = hashlib.sha256(path.read_bytes()).hexdigest()[:16]
         elif path.suffix == ".csv":
