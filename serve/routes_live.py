@@ -73,12 +73,17 @@ def _int_param(request: Request, name: str, default: int | None, low: int, high:
     raw = request.query_params.get(name)
     if raw is None:
         return default
-    if not raw.isdigit() or not low <= int(raw) <= high:
+    if not (raw.isascii() and raw.isdigit()) or not low <= int(raw) <= high:  # '³' is a digit int() refuses
         raise UploadError(400, f"query parameter {name}={raw!r} must be a whole number from {low} to {high}")
     return int(raw)
 
 
 async def _json_body(request: Request, example: str) -> dict[str, Any]:
+    media_type = request.headers.get("content-type", "").partition(";")[0].strip().lower()
+    if media_type != "application/json":
+        # a web page can send text/plain or a form to any site without a CORS preflight, but not application/json
+        raise UploadError(415, f"send Content-Type: application/json (got {media_type or 'none'}) with a JSON object "
+                               f"such as {example}")
     try:
         body = await request.json()
     except ValueError:

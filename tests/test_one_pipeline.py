@@ -196,7 +196,8 @@ def run_serve(inputs: dict[str, Any], out: Path) -> dict[str, Any]:
         pipeline._thread.join(120)
         assert pipeline.status == "finished", pipeline.error
         uploads = [inputs["night"] / FRAMES[3]] + ([inputs["clip"].path] if inputs["clip"] else [])
-        with TestClient(create_app(pipeline), base_url="http://127.0.0.1") as client:
+        with TestClient(create_app(pipeline), base_url="http://127.0.0.1",
+                        headers={"Origin": "http://127.0.0.1"}) as client:
             for path in uploads:
                 with open(path, "rb") as f:
                     response = client.post("/api/detect", files={"file": (path.name, f, "application/octet-stream")})

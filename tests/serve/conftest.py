@@ -36,7 +36,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
 def client(server: Server) -> Iterator[object]:
     import httpx
 
-    with httpx.Client(base_url=server.url, timeout=60) as c:
+    # the Origin a browser sends from the dashboard's own page: requests that change something need it
+    with httpx.Client(base_url=server.url, timeout=60, headers={"Origin": server.url}) as c:
         yield c
 
 

@@ -96,7 +96,9 @@ def test_settings_refuse_bad_values(client: Any, body: Any, needle: str) -> None
 
 def test_settings_refuse_non_json(client: Any) -> None:
     response = client.post("/api/settings", content=b"conf=0.3", headers={"content-type": "text/plain"})
-    assert response.status_code == 400 and "JSON" in response.json()["error"]
+    assert response.status_code == 415 and "application/json" in response.json()["error"]
+    broken = client.post("/api/settings", content=b"{conf", headers={"content-type": "application/json"})
+    assert broken.status_code == 400 and "JSON object" in broken.json()["error"]
 
 
 def test_results_pages_newest_first(client: Any) -> None:
@@ -110,6 +112,12 @@ def test_results_pages_newest_first(client: Any) -> None:
     assert client.get("/api/results", params={"per_page": 0}).status_code == 400
     far = client.get("/api/results", params={"page": 10**6}).json()
     assert far["rows"] == []
+
+
+@pytest.mark.parametrize("raw", ["%C2%B3", "%D9%A3%D9%A0", "1e3", "-5"])  # '³' and Arabic-Indic '30' are digits
+def test_series_max_that_is_no_whole_number_is_400(client: Any, raw: str) -> None:
+    response = client.get(f"/api/series?max={raw}")
+    assert response.status_code == 400 and "whole number from 10 to 20000" in response.json()["error"]
 
 
 def test_series_for_the_chart(client: Any) -> None:

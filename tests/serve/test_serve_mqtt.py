@@ -32,7 +32,7 @@ def test_live_frames_are_published_uploads_are_not(tmp_path: Path, broker: Broke
         upload = write_frames(tmp_path / "upload", count=1) / "night_000.png"
         with open(upload, "rb") as f:
             response = httpx.post(f"{server.url}/api/detect", files={"file": ("upload.png", f, "image/png")},
-                                  timeout=60)
+                                  headers={"Origin": server.url}, timeout=60)
         assert response.status_code == 200 and response.json()["frames"] == 1, response.text
         time.sleep(2.0)  # an upload wired to the sinks would publish online, its state and offline right away
         assert sub.messages == live, "an uploaded frame was published as the live state"
