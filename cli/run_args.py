@@ -39,7 +39,13 @@ def add_run_args(parser: argparse.ArgumentParser, progress_s: float = 5.0) -> No
                         help="cloud cover inside the sky: table columns cloud_fraction and clear_fraction, cloud maps "
                              "(SAVE_DIR/clouds/<frame>_clouds.png, 255 = cloud), BASE/cloud_fraction on MQTT and the "
                              "dashboard's cloud view (docs/clouds.md)")
-    parser.add_argument("--watch", action="store_true", help="SOURCE is a folder: process new frames as they appear")
+    parser.add_argument("--watch", action="store_true", help="SOURCE is a folder: process new frames as they appear; "
+                        "a restart resumes from the results table (frames that arrived while it was down are done "
+                        "then, none twice)")
+    parser.add_argument("--watch-existing", action="store_true",
+                        help="--watch: also process the frames already in the folder that have no row in the table")
+    parser.add_argument("--recursive", action="store_true",
+                        help="--watch: also take frames in sub-folders (one folder per night)")
     parser.add_argument("--gpu-prepost", choices=("auto", "on", "off"), default="auto",
                         help="TensorRT: letterbox and mask assembly on the GPU (auto: when CuPy is installed)")
     parser.add_argument("--max-frames", type=positive_int, help="stop the source after this many frames")
@@ -74,6 +80,8 @@ def run_config_from_args(args: argparse.Namespace, **fields: Any) -> RunConfig:
         outputs=tuple(args.output),
         static_share=args.static_share,
         watch=args.watch,
+        watch_existing=args.watch_existing,
+        recursive=args.recursive,
         prior=args.prior,
         prior_frames=args.prior_frames,
         max_frames=args.max_frames,

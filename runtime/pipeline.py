@@ -21,11 +21,12 @@ from skyseg.runtime.errors import InputError, OutputError, SkysegError
 from skyseg.runtime.frame import Frame, FrameError, FrameRecord
 from skyseg.runtime.process.horizon_prior import FIXED_CAMERA_KINDS, HorizonPrior
 from skyseg.runtime.process.segmenter import Segmenter
-from skyseg.runtime.run.config import RunConfig, RunSummary
+from skyseg.runtime.run.config import RunConfig, RunSummary, source_options
 from skyseg.runtime.run.outputs import VIDEO_SUFFIXES, build_sinks, close_all, output_failure
 from skyseg.runtime.run.progress import STAGES, Progress, StopRequest
 from skyseg.runtime.sinks.base import Sink
 from skyseg.runtime.sinks.disk_guard import LowDiskGuard
+from skyseg.runtime.sinks.table import SETTINGS_KEY, settings_of
 
 log = logging.getLogger(__name__)
 
@@ -88,7 +89,8 @@ class Pipeline:
             if self.source is None:
                 from skyseg.runtime.sources.uri import open_source
 
-                self.source = open_source(self.config.source, watch=self.config.watch, loop=self.loop)
+                self.source = open_source(self.config.source, watch=self.config.watch, loop=self.loop,
+                                          **source_options(self.config))
                 self.source_kind = self.source.spec.kind
             if self.hooks.on_source is not None:
                 self.hooks.on_source(self.source)
@@ -132,6 +134,7 @@ class Pipeline:
                 if self.segmenter is None:
                     raise RuntimeError("the pipeline has no model: open it or give it a segmenter")
                 record = self.segmenter.record(item)
+                record.extra[SETTINGS_KEY] = settings_of(self.segmenter)  # the row says what segmented it
             if record.result is not None:
                 if self.prior is not None:
                     record.result = self.prior.apply(record.result, record.rgb8)

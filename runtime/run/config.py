@@ -25,6 +25,8 @@ class RunConfig:
     static_share: float = 0.9
     headless: bool = False
     watch: bool = False
+    watch_existing: bool = False  # a watch also takes the files already there that have no row in the table
+    recursive: bool = False  # a watch also takes frames in sub-folders (one folder per night)
     max_frames: int | None = None
     progress_s: float = 5.0
     gpu_prepost: str = "auto"  # TensorRT only: letterbox + mask assembly on the GPU (auto: when CuPy is installed)
@@ -32,6 +34,20 @@ class RunConfig:
     prior: str = "auto"  # per-installation horizon prior: auto (fixed-camera sources: folders, watch), on, off
     prior_frames: int = 8  # frames counted before the prior is applied
     clouds: bool = False  # cloud map and cloud/clear fractions per frame (runtime.clouds); off costs nothing
+
+
+def table_path(config: RunConfig) -> str | None:
+    """The results table a run writes (and a restart continues): --table, else SAVE_DIR/results.csv."""
+    if config.table:
+        return config.table
+    return str(Path(config.save_dir) / "results.csv") if config.save_dir else None
+
+
+def source_options(config: RunConfig) -> dict:
+    """What `open_source` gets besides the URI: a watch's options and the table it resumes from."""
+    if not config.watch:
+        return {}
+    return {"existing": config.watch_existing, "recursive": config.recursive, "ledger": table_path(config)}
 
 
 @dataclass

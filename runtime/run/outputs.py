@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import errno
 import logging
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from skyseg.runtime.errors import InputError, SkysegError
-from skyseg.runtime.run.config import RunConfig
+from skyseg.runtime.run.config import RunConfig, table_path
 from skyseg.runtime.sinks.base import Sink
 from skyseg.runtime.sinks.output_uri import VIDEO_SUFFIXES, parse_output
 from skyseg.runtime.sinks.video_recovery import free_name, part_path, recover_killed_video, recover_killed_videos
@@ -26,7 +27,7 @@ def build_sinks(config: RunConfig, source_kind: str, fps: float | None) -> list[
     sinks: list[Sink] = []
     save = Path(config.save_dir) if config.save_dir else None
     masks = config.masks or (str(save / "masks") if save else None)
-    table = config.table or (str(save / "results.csv") if save else None)
+    table = table_path(config)
     outputs = list(config.outputs)
     if not (config.headless or outputs or save or masks or table or config.static_mask) and _display_usable():
         log.info("showing results in a window (display://0); pass --headless to run without one")
@@ -60,7 +61,42 @@ def build_sinks(config: RunConfig, source_kind: str, fps: float | None) -> list[
         from skyseg.runtime.process.static_mask import StaticMaskSink
 
         sinks.append(StaticMaskSink(config.static_mask, config.static_share))
-    return sinks
+    return _with_names(sinks, config)
+
+
+def _with_names(sinks: list[Sink], config: RunConfig) -> list[Sink]:
+    """The naming stage before the table (after the stages that fill the record), told which files the sinks after
+    it write and which names the table's earlier rows used."""
+    from skyseg.runtime.sinks.clouds import CloudMapSink
+    from skyseg.runtime.sinks.images import ImageFolderSink
+    from skyseg.runtime.sinks.masks import MaskSink
+    from skyseg.runtime.sinks.naming import OutputNames, source_root
+    from skyseg.runtime.sinks.table import TableSink
+    from skyseg.runtime.sinks.video import AnnotatedVideoSink
+
+    writers: dict[str, Any] = {}
+    used: dict[str, tuple[str, str]] = {}
+    for sink in sinks:
+        if isinstance(sink, MaskSink):
+            writers.setdefault("mask_file", sink.file_for)
+            writers.setdefault("raw_mask_file", sink.raw_file_for)
+        elif isinstance(sink, ImageFolderSink):
+            writers.setdefault("annotated_file", sink.file_for)
+        elif isinstance(sink, AnnotatedVideoSink):  # a stream's frames go into the run's video
+            writers.setdefault("annotated_file", partial(_video_file, sink))
+        elif isinstance(sink, CloudMapSink):
+            writers.setdefault("cloud_file", sink.file_for)
+        elif isinstance(sink, TableSink):
+            used.update(sink.used)
+    stages = 1 if config.clouds else 0  # the cloud stage fills the record first
+    return [*sinks[:stages], OutputNames(source_root(config.source), writers, used), *sinks[stages:]]
+
+
+def _video_file(sink: Any, record: Any) -> Path | None:
+    """The annotated video a frame goes into, while it is being written."""
+    if record.result is None or record.rgb8 is None or getattr(sink, "_done", None) is not None:
+        return None
+    return sink.path
 
 
 def _display_usable() -> bool:

@@ -18,6 +18,7 @@ from skyseg.runtime.atomic_file import write_image_atomic
 from skyseg.runtime.clouds.detect import detect_clouds
 from skyseg.runtime.clouds.reference import NightReference
 from skyseg.runtime.sinks.base import FrameRecord, Sink
+from skyseg.runtime.sinks.naming import FrameFiles
 
 log = logging.getLogger(__name__)
 
@@ -63,26 +64,26 @@ class CloudStage(Sink):
 
 
 class CloudMapSink(Sink):
-    """Writes `DIR/<input stem>_clouds.png` (or `frame_000123_clouds.png` for streams) per measured frame."""
+    """Writes `DIR/<frame name>_clouds.png` (runtime.sinks.naming) per measured frame."""
 
     def __init__(self, directory: str | Path) -> None:
         self.directory = Path(directory)
         self.directory.mkdir(parents=True, exist_ok=True)
+        self.files = FrameFiles(self.directory, "_clouds.png")
         self._written: list[Path] = []
-        self._names: set[str] = set()
+
+    def file_for(self, record: FrameRecord) -> Path | None:
+        return self.files.file_for(record) if record.extra.get(EXTRA_KEY) is not None else None
 
     def write(self, record: FrameRecord) -> None:
         res = record.extra.get(EXTRA_KEY)
         if record.result is None or res is None:
             return
-        name = f"{record.stem()}_clouds.png"
-        if name in self._names:  # two inputs with one stem (a.png, a.fits): keep both
-            name = f"{record.stem()}_{record.index:06d}_clouds.png"
-        self._names.add(name)
         cloud = np.where(res.cloud, np.uint8(255), np.uint8(0))
-        self._written.append(write_image_atomic(self.directory / name, cloud, rgb=False))
+        self._written.append(write_image_atomic(self.files.target(record), cloud, rgb=False))
 
     def close(self) -> None:
+        self.files.stopped = True
         if self._written:
             log.info("wrote %d cloud map(s) to %s", len(self._written), self.directory)
 

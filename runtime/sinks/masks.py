@@ -8,12 +8,14 @@ import numpy as np
 
 from skyseg.runtime.atomic_file import write_image_atomic
 from skyseg.runtime.sinks.base import FrameRecord, Sink
+from skyseg.runtime.sinks.naming import FrameFiles
 
 log = logging.getLogger(__name__)
 
 
 class MaskSink(Sink):
-    """Writes `DIR/<input stem>_mask.png` (or `frame_000123_mask.png` for streams) per frame, atomically.
+    """Writes `DIR/<frame name>_mask.png` per frame, atomically; the frame name is the input's path relative to the
+    source folder, or run id + index for streams (runtime.sinks.naming).
 
     When a per-installation prior changed a frame's mask, the model's own mask is kept too, in the sibling folder
     `DIR_raw/` under the same name (DIR itself holds one mask per frame, what the table's row describes).
@@ -23,26 +25,34 @@ class MaskSink(Sink):
         self.directory = Path(directory)
         self.directory.mkdir(parents=True, exist_ok=True)
         self.suffix = suffix
+        self.files = FrameFiles(self.directory, suffix)
+        self.raw_files = FrameFiles(self.directory.with_name(self.directory.name + "_raw"), suffix)
         self._written: list[Path] = []
-        self._names: set[str] = set()
+
+    def file_for(self, record: FrameRecord) -> Path | None:
+        return self.files.file_for(record)
+
+    def raw_file_for(self, record: FrameRecord) -> Path | None:
+        """The model's own mask, written beside when the prior changed the frame's mask."""
+        if record.result is None or record.result.raw_sky is None or record.result.mask_source != "prior":
+            return None
+        return self.raw_files.file_for(record)
 
     def write(self, record: FrameRecord) -> None:
         if record.result is None:
             return
-        name = f"{record.stem()}{self.suffix}"
-        if name in self._names:  # two inputs with one stem (a.png, a.fits): keep both
-            name = f"{record.stem()}_{record.index:06d}{self.suffix}"
-        self._names.add(name)
+        target = self.files.target(record)
         result = record.result
         if result.raw_sky is not None and result.mask_source == "prior":
             raw = np.where(result.raw_sky, np.uint8(255), np.uint8(0))
-            raw_dir = self.directory.with_name(self.directory.name + "_raw")
-            raw_dir.mkdir(exist_ok=True)
-            self._written.append(write_image_atomic(raw_dir / name, raw, rgb=False))
+            raw_target = self.raw_files.directory / target.relative_to(self.directory)
+            raw_target.parent.mkdir(parents=True, exist_ok=True)
+            self._written.append(write_image_atomic(raw_target, raw, rgb=False))
         mask = np.where(result.sky_mask, np.uint8(255), np.uint8(0))
-        self._written.append(write_image_atomic(self.directory / name, mask, rgb=False))
+        self._written.append(write_image_atomic(target, mask, rgb=False))
 
     def close(self) -> None:
+        self.files.stopped = self.raw_files.stopped = True
         if self._written:
             log.info("wrote %d sky mask(s) to %s", len(self._written), self.directory)
 

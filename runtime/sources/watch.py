@@ -10,6 +10,13 @@ changes, and reported as an error row only after `retry` seconds (default 30). A
 ...) are ignored. Iteration
 ends on `stop()`, on SIGTERM (the handler is chained to any previous one and restored on close), or after
 `idle_timeout` seconds without a new frame.
+
+A watch that continues a results table (`ledger`: the run's table, which `skyseg run --watch --save-dir` gives)
+resumes from it: a file whose row is there (same path and modification time) is not taken again; a file that
+arrived while the watch was down (newer than the first frame the table holds from this folder) is taken now; older
+files are skipped as on a first start unless `existing` (`--watch-existing`) takes every file without a row.
+Frames in sub-folders (one folder per night) are taken with `recursive` (`--recursive`); without it, a warning
+names the sub-folders that hold frames, once each.
 """
 from __future__ import annotations
 
@@ -19,12 +26,14 @@ import signal
 import threading
 import time
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 from types import FrameType
 from typing import Any
 
 from skyseg.runtime.errors import InputError
 from skyseg.runtime.frame import Frame, FrameError
+from skyseg.runtime.run.ledger import iso_time, read_rows
 from skyseg.runtime.sources.image_reader import read_frame_file
 from skyseg.runtime.sources.uri import Source, SourceSpec, is_still_image
 
@@ -52,6 +61,8 @@ class WatchSource(Source):
         self.existing = bool(o.get("existing", False))
         self.idle_timeout = o.get("idle_timeout")
         self.recursive = bool(o.get("recursive", False))
+        self.ledger = o.get("ledger")  # the results table this run continues (resume from its rows)
+        self._subfolders: dict[str, float] = {}  # sub-folder → when it was last checked for frames (not recursive)
         self.stop_event = threading.Event()
         self._seen: dict[str, tuple[int, int, int]] = {}  # path → (size, mtime_ns, inode) when it was taken
         self._failing: dict[str, tuple[tuple[int, int, int], float]] = {}  # path → (signature, first failure)
@@ -66,13 +77,74 @@ class WatchSource(Source):
     def _open(self) -> None:
         if not self.directory.is_dir():
             raise InputError(f"cannot watch {self.directory}: it is not a directory")
-        if not self.existing:
-            self._seen.update((str(p), _signature(st)) for p, st in self._scan())
+        done, since = self._done_before()
+        present = self._scan()
+        taken = skipped = resumed = 0
+        for path, st in present:
+            key = str(path)
+            if os.path.abspath(key) in done and _done(done[os.path.abspath(key)], st.st_mtime):
+                self._seen[key] = _signature(st)  # its row is in the table
+                taken += 1
+            elif self.existing or (since is not None and st.st_mtime >= since):
+                resumed += 1  # arrived while the watch was down (or every file, with `existing`)
+            else:
+                self._seen[key] = _signature(st)
+                skipped += 1
         self.description = f"watching {self.directory} (poll {self.poll:g} s, settle {self.settle:g} s)"
-        log.info("source: %s, %d existing file(s) %s", self.description, len(self._seen) if not self.existing else 0,
-                 "skipped" if not self.existing else "")
+        if self.ledger is not None and done:
+            log.info("source: %s; resuming from %s: %d file(s) done before, %d to do now (new since the last "
+                     "run%s), %d older skipped", self.description, self.ledger, taken, resumed,
+                     " or without a row" if self.existing else "", skipped)
+        else:
+            log.info("source: %s, %d existing file(s) %s", self.description, resumed if self.existing else skipped,
+                     "to do" if self.existing else "skipped (--watch-existing takes them)")
+        if not self.recursive:
+            self._warn_subfolders(force=True)
         if threading.current_thread() is threading.main_thread():
             self._previous_handler = signal.signal(signal.SIGTERM, self._on_sigterm)
+
+    def _done_before(self) -> tuple[dict[str, tuple[set[str], float]], float | None]:
+        """From the ledger: path → (file times of its rows, latest error-row time), and the first file time."""
+        done: dict[str, tuple[set[str], float]] = {}
+        first: float | None = None
+        if self.ledger is None:
+            return done, first
+        root = os.path.abspath(self.directory)
+        for row in read_rows(self.ledger):
+            path = os.path.abspath(row["path"]) if row.get("path") else ""
+            if os.path.dirname(path) != root and not (self.recursive and path.startswith(root + os.sep)):
+                continue
+            times, failed = done.get(path, (set(), 0.0))
+            stamp = _parse_iso(row.get("file_mtime") or row.get("time") or "")
+            if row.get("error"):
+                failed = max(failed, stamp or 0.0)  # reported as unreadable: done unless the file changed since
+            elif row.get("file_mtime") or row.get("time"):
+                times.add(row.get("file_mtime") or row.get("time") or "")
+            done[path] = (times, failed)
+            if stamp is not None and not row.get("error"):
+                first = stamp if first is None else min(first, stamp)
+        return done, first
+
+    def _warn_subfolders(self, force: bool = False) -> None:
+        """Warn once per sub-folder that holds frames this (non-recursive) watch ignores; new sub-folders are looked
+        into at most once a minute."""
+        now = time.monotonic()
+        try:
+            subs = [e.path for e in os.scandir(self.directory) if e.is_dir() and not e.name.startswith(".")]
+        except OSError:
+            return
+        for sub in subs:
+            last = self._subfolders.get(sub)
+            if last is not None and (last < 0 or now - last < 60.0) and not force:
+                continue
+            try:
+                holds = any(e.is_file() and is_candidate(e.name) for e in os.scandir(sub))
+            except OSError:
+                holds = False
+            self._subfolders[sub] = -1.0 if holds else now
+            if holds:
+                log.warning("watch: frames in the sub-folder %s are ignored; pass --recursive to take frames in "
+                            "sub-folders (one folder per night)", sub)
 
     def _close(self) -> None:
         if self._previous_handler is not None:
@@ -146,11 +218,13 @@ class WatchSource(Source):
                 return None
         self._failing.pop(key, None)
         self._seen[key] = sig
+        if isinstance(record, Frame):
+            record.meta["file_mtime"] = sig[1] / 1e9  # with the path, which version of the file this row is
         return record
 
     def _frames(self) -> Iterator[Frame | FrameError]:
         index = 0
-        last_new = time.monotonic()
+        last_new = checked = time.monotonic()
         while not self.stop_event.is_set():
             for path, sig in self._ready():
                 record = self._take(path, sig, index)
@@ -161,10 +235,25 @@ class WatchSource(Source):
                 last_new = time.monotonic()
                 if self.stop_event.is_set():
                     return
+            if not self.recursive and time.monotonic() - checked >= 60.0:
+                self._warn_subfolders()
+                checked = time.monotonic()
             if self.idle_timeout is not None and time.monotonic() - last_new >= float(self.idle_timeout):
                 log.info("watch of %s: no new frame for %g s, stopping", self.directory, float(self.idle_timeout))
                 return
             self.stop_event.wait(self.poll)
+
+
+def _done(before: tuple[set[str], float], mtime: float) -> bool:
+    """A file's version has a row: one with its modification time, or an error row written after it changed."""
+    return iso_time(mtime) in before[0] or mtime <= before[1]
+
+
+def _parse_iso(text: str) -> float | None:
+    try:
+        return datetime.fromisoformat(text).timestamp() if text else None
+    except ValueError:
+        return None
 
 
 def _signature(st: os.stat_result) -> tuple[int, int, int]:
