@@ -1,4 +1,8 @@
-"""`skyseg inspect FILE`: I/O, metadata and precision of an .onnx, .engine or .engine.json (thin CLI)."""
+"""`skyseg inspect FILE`: I/O, metadata and precision of an .onnx, .engine or .engine.json (thin CLI).
+
+For an ONNX model it also says what `--backend auto` runs it on here and why, from the cached race alone (never
+measuring): the choice, each candidate's ms and sky IoU on the real frames, why the others were rejected, and
+whether the cache is still valid for this CPU, thread count, library versions and files."""
 from __future__ import annotations
 
 import argparse
