@@ -3,16 +3,22 @@
 Trees, roofs and the horizon do not move; clouds and passing lights do. Counting how often each pixel is sky
 over a night and keeping the stable ones gives the fixed mask allsky/indi-allsky expect (8-bit PNG, 255 = sky,
 at the frame size), written once at close.
+
+The mask is versioned, never replaced by a weaker one: `NAME.json` beside it records how many frames it was learned
+from. A run that learned fewer (a restart a minute before dawn) keeps it and writes its own as `NAME-<run id>.png`;
+one that learned as many or more replaces it. A mask without that record (an older version's) is kept likewise.
 """
 from __future__ import annotations
 
+import json
 import logging
 from pathlib import Path
 
 import numpy as np
 
-from skyseg.runtime.atomic_file import write_image_atomic
+from skyseg.runtime.atomic_file import write_bytes_atomic, write_image_atomic
 from skyseg.runtime.sinks.base import FrameRecord, Sink
+from skyseg.runtime.sinks.naming import new_run_id
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +36,7 @@ class StaticMaskSink(Sink):
         self.frames = 0
         self.skipped = 0
         self._done: Path | None = None
+        self.run_id = new_run_id()
 
     def write(self, record: FrameRecord) -> None:
         if record.result is None:
@@ -59,9 +66,35 @@ class StaticMaskSink(Sink):
             log.warning("static mask %s not written: %d frame(s) counted, %d needed", self.path, self.frames,
                         self.min_frames)
             return
-        self._done = write_image_atomic(self.path, np.where(mask, np.uint8(255), np.uint8(0)), rgb=False)
-        log.info("wrote static sky mask %s (sky in ≥ %.0f%% of %d frames: %.1f%% of pixels)", self.path,
+        target = self.path if self.frames >= self.learned_before() else self.versioned
+        if target != self.path:
+            log.info("static mask %s was learned from %s frame(s), this run from %d: kept, this run's is %s",
+                     self.path, self.learned_before() if self.learned_before() < 1 << 62 else "an unknown number of",
+                     self.frames, target.name)
+        self._done = write_image_atomic(target, np.where(mask, np.uint8(255), np.uint8(0)), rgb=False)
+        if target == self.path:
+            record = {"frames": self.frames, "min_share": self.min_share, "run": self.run_id}
+            write_bytes_atomic(self.record_path, (json.dumps(record) + "\n").encode())
+        log.info("wrote static sky mask %s (sky in ≥ %.0f%% of %d frames: %.1f%% of pixels)", target,
                  100 * self.min_share, self.frames, 100 * mask.mean())
+
+    @property
+    def record_path(self) -> Path:
+        return self.path.with_suffix(".json")
+
+    @property
+    def versioned(self) -> Path:
+        return self.path.with_name(f"{self.path.stem}-{self.run_id}{self.path.suffix}")
+
+    def learned_before(self) -> int:
+        """Frames the mask already at `path` was learned from: 0 when there is none, unknown (huge) when it has no
+        record."""
+        if not self.path.is_file():
+            return 0
+        try:
+            return int(json.loads(self.record_path.read_text())["frames"])
+        except (OSError, ValueError, KeyError, TypeError):
+            return 1 << 62
 
     def outputs(self) -> list[Path]:
         return [self._done] if self._done else []
