@@ -105,3 +105,25 @@ def test_a_restart_keeps_the_static_mask_learned_from_more_frames(night: Path, t
     _finish(_skyseg(str(night), "--save-dir", str(out), "--static-mask", "--prior", "off"))
     assert json.loads((out / "static_mask.json").read_text())["frames"] == FRAMES  # as many: the newer one
     assert len(list(out.glob("static_mask-*.png"))) == 1
+
+
+def test_each_row_says_which_model_and_thresholds_made_it(night: Path, tmp_path: Path) -> None:
+    """A threshold changed between frames (the dashboard's settings) shows in the rows after it."""
+    import hashlib
+
+    from skyseg.runtime.pipeline import Hooks, Pipeline, RunConfig
+
+    table = tmp_path / "results.csv"
+    config = RunConfig(source=str(night), model=str(bundled_model_path()), threads=1, table=str(table),
+                       headless=True, prior="off", max_frames=3)
+    pipeline = Pipeline(config)
+
+    def probe(record) -> None:
+        pipeline.segmenter.conf, pipeline.segmenter.iou = 0.5, 0.6
+
+    pipeline.hooks = Hooks(probe=probe)
+    with pipeline:
+        pipeline.run()
+    rows = _csv_rows(table)
+    sha = hashlib.sha256(bundled_model_path().read_bytes()).hexdigest()[:16]
+    assert [(r["model"], r["conf"], r["iou"]) for r in rows] == [(sha, "0.25", "0.7")] + [(sha, "0.5", "0.6")] * 2
