@@ -55,15 +55,10 @@ def profile_openvino(model: Path, threads: int, runs: int, bf16: bool) -> dict[s
 
 
 def profile_ort(model: Path, threads: int, runs: int) -> dict[str, float]:
-    import onnxruntime as ort
+    from skyseg.runtime.backends.ort import ort_session
 
-    opts = ort.SessionOptions()
-    opts.intra_op_num_threads, opts.inter_op_num_threads = threads, 1
-    opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
     with tempfile.TemporaryDirectory() as tmp:
-        opts.enable_profiling = True
-        opts.profile_file_prefix = str(Path(tmp) / "ort")
-        session = ort.InferenceSession(str(model), opts, providers=["CPUExecutionProvider"])
+        session = ort_session(model, threads, allow_spinning=False, profile_prefix=str(Path(tmp) / "ort"))
         spec = session.get_inputs()[0]
         x = _input((int(spec.shape[2]), int(spec.shape[3])))
         session.run(None, {spec.name: x})

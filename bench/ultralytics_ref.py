@@ -59,12 +59,9 @@ def match_threads(yolo: Any, model: str, threads: int | None) -> str:
     session = getattr(backend, "session", None)
     if session is None:
         return "Ultralytics' ONNX session not found; it ran with ORT's default threads"
-    import onnxruntime as ort
+    from skyseg.runtime.backends.ort import ort_session
 
-    opts = ort.SessionOptions()
-    opts.intra_op_num_threads = int(threads)
-    opts.inter_op_num_threads = 1
-    backend.session = ort.InferenceSession(model, opts, providers=["CPUExecutionProvider"])
+    backend.session = ort_session(model, int(threads))
     return f"Ultralytics' ORT session rebuilt with intra-op threads {threads}"
 
 

@@ -23,14 +23,9 @@ class OrtModel:
     """A CPU ONNX Runtime session with fixed thread counts; `model(tensor) -> (output0, output1)`."""
 
     def __init__(self, model: Path | str | bytes, threads: int = 1) -> None:
-        import onnxruntime as ort  # train-side tool: a plain import where used
+        from skyseg.runtime.backends.ort import ort_session
 
-        opts = ort.SessionOptions()
-        opts.intra_op_num_threads = threads
-        opts.inter_op_num_threads = 1
-        opts.log_severity_level = 3
-        src = model if isinstance(model, bytes) else str(model)
-        self.session = ort.InferenceSession(src, opts, providers=["CPUExecutionProvider"])
+        self.session = ort_session(model, threads, quiet=True)
         inp = self.session.get_inputs()[0]
         self.input_name = inp.name
         shape = inp.shape

@@ -142,15 +142,14 @@ def output_diffs(
 def ort_session(path: str | os.PathLike[str], threads: int = 2) -> "onnxruntime.InferenceSession":  # noqa: F821
     """A CPU ONNX Runtime session with a fixed thread count (reproducible, and kind to a shared machine)."""
     try:
-        import onnxruntime as ort  # noqa: PLC0415
+        import onnxruntime  # noqa: F401 - its absence gets the sentence below, which names --no-verify
     except ImportError:
         raise MissingDependencyError(
             "export verification needs ONNX Runtime; install it with `pip install onnxruntime` (or pass --no-verify)."
         ) from None
-    opts = ort.SessionOptions()
-    opts.intra_op_num_threads = threads
-    opts.inter_op_num_threads = 1
-    return ort.InferenceSession(str(path), sess_options=opts, providers=["CPUExecutionProvider"])
+    from skyseg.runtime.backends.ort import ort_session as runtime_session  # noqa: PLC0415 - the one session builder
+
+    return runtime_session(path, threads)
 
 
 def _batches(frames: Sequence[VerifyFrame], batch: int) -> list[tuple[list[VerifyFrame], int]]:

@@ -39,12 +39,13 @@ class GraphTensor:
 
 def graph_tensors(onnx_path: Path) -> tuple[list[GraphTensor], list[GraphTensor], dict[str, str]]:
     """The graph's inputs, outputs (as Triton sees them) and metadata_props, read through ONNX Runtime."""
-    import onnxruntime as ort
+    from skyseg.runtime.backends.ort import ort_session
+    from skyseg.runtime.errors import ModelContractError
 
     try:
-        sess = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
-    except Exception as err:  # noqa: BLE001  onnxruntime raises its own exception types
-        raise InputError(f"{onnx_path} is not a loadable ONNX model: {err}") from None
+        sess = ort_session(onnx_path)
+    except ModelContractError as err:
+        raise InputError(f"{onnx_path} is not a loadable ONNX model ({err})") from None
 
     def convert(arg) -> GraphTensor:
         if arg.type not in ONNX_TO_TRITON:

@@ -64,6 +64,34 @@ def spec_from_ort(arg: Any) -> TensorSpec:
     return TensorSpec(arg.name, np.dtype(dtype), shape)
 
 
+def ort_session(model: str | os.PathLike[str] | bytes, threads: int | None = None,
+                providers: Sequence[str] | None = None, *, allow_spinning: bool | None = None, quiet: bool = False,
+                profile_prefix: str | None = None) -> Any:
+    """The one place an ONNX Runtime session is built, from a path or the model's bytes: `threads` intra-op threads
+    (ORT's choice when None), one inter-op thread, sequential execution, every graph optimisation, spinning as asked
+    (ORT's default when None), on `providers` (the CPU when None). ModelContractError when ORT cannot load it."""
+    ort = import_onnxruntime()
+    opts = ort.SessionOptions()
+    if threads is not None:
+        opts.intra_op_num_threads = int(threads)
+    opts.inter_op_num_threads = 1
+    opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    if allow_spinning is not None:
+        opts.add_session_config_entry("session.intra_op.allow_spinning", "1" if allow_spinning else "0")
+    if quiet:
+        opts.log_severity_level = 3  # errors only
+    if profile_prefix:
+        opts.enable_profiling = True
+        opts.profile_file_prefix = profile_prefix
+    source = model if isinstance(model, bytes) else str(model)
+    try:
+        return ort.InferenceSession(source, sess_options=opts, providers=list(providers or ["CPUExecutionProvider"]))
+    except Exception as err:  # ORT raises its own Fail/InvalidGraph/... types; all mean "cannot load this file"
+        name = "the model bytes" if isinstance(model, bytes) else model
+        raise ModelContractError(f"ONNX Runtime cannot load {name}: {err}") from None
+
+
 class OrtBackend(Backend):
     """ONNX model on ONNX Runtime."""
 
@@ -87,18 +115,8 @@ class OrtBackend(Backend):
 
     def _open(self) -> None:
         ort = import_onnxruntime()
-        opts = ort.SessionOptions()
-        if self.threads is not None:
-            opts.intra_op_num_threads = self.threads
-        opts.inter_op_num_threads = 1
-        opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        opts.add_session_config_entry("session.intra_op.allow_spinning", "1" if self.allow_spinning else "0")
         providers = choose_providers(self.requested_providers, ort.get_available_providers())
-        try:
-            self.session = ort.InferenceSession(str(self.model_path), sess_options=opts, providers=providers)
-        except Exception as err:  # ORT raises its own Fail/InvalidGraph/... types; all mean "cannot load this file"
-            raise ModelContractError(f"ONNX Runtime cannot load {self.model_path}: {err}") from None
+        self.session = ort_session(self.model_path, self.threads, providers, allow_spinning=self.allow_spinning)
         active = self.session.get_providers()
         if self.requested_providers and active[: len(providers)] != providers:
             # ORT silently drops a provider whose libraries fail to load; an explicit request must not degrade

@@ -139,3 +139,17 @@ def test_infer_before_open_is_an_error(tmp_path: Path) -> None:
     be = open_backend(_const_model(tmp_path / "m.onnx", [1, 3, 64, 64], GOOD))
     with pytest.raises(RuntimeError, match="backend is not open"):
         be.infer(np.zeros((1, 3, 64, 64), np.float32))
+
+
+def test_the_one_session_builder_takes_paths_and_bytes_and_refuses_in_one_sentence() -> None:
+    from skyseg.runtime.backends.ort import ort_session
+    from skyseg.runtime.bundled_model import bundled_model_path
+    from skyseg.runtime.errors import ModelContractError
+
+    path = bundled_model_path()
+    by_path, by_bytes = ort_session(path, 1), ort_session(path.read_bytes(), 1, quiet=True)
+    x = np.zeros((1, 3, 320, 320), np.float32)
+    assert np.array_equal(by_path.run(["output0"], {"images": x})[0], by_bytes.run(["output0"], {"images": x})[0])
+    assert by_path.get_providers() == ["CPUExecutionProvider"]
+    with pytest.raises(ModelContractError, match="ONNX Runtime cannot load the model bytes"):
+        ort_session(b"\x08\x07 not a model", 1, quiet=True)
