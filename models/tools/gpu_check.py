@@ -123,7 +123,7 @@ def timing_lines(train: nn.Module, deploy: nn.Module, device: torch.device, amp:
         for label, dtype in (("float32", None), (f"{str(amp).split('.')[-1]} autocast", amp)):
             t = {}
             for name, m in models.items():
-                def forward(m: nn.Module = m, dtype: torch.dtype | None = dtype) -> object:
+                def forward(m: nn.Module = m, dtype: torch.dtype | None = dtype, x: torch.Tensor = x) -> object:
                     with torch.no_grad(), torch.autocast(device.type, dtype=dtype or torch.float32,
                                                          enabled=dtype is not None):
                         return m(x)
