@@ -5,21 +5,26 @@
 - `map_batches` with a callable class on an `ActorPoolStrategy`: each actor opens ONNX Runtime once with as many
   threads as CPUs it was given, decodes frames with the runtime's own readers (FITS, 16-bit PNG, JPEG, ...) and runs
   each batch through the runtime's Pipeline, so masks are named and written by `skyseg run --masks DIR/masks`'s sink.
-- Resumable: frames whose mask already exists are skipped (masks are written atomically, so one that exists is
-  complete). A corrupt frame becomes a row with its error, never a failed job.
-- One CSV per night in DIR/nights/ (night = the UTC date of mtime − 12 h, so a night spans midnight), rows as
-  `skyseg run --table` writes them plus `mask`; with `clouds=True` (`--clouds`) also cloud_fraction and
-  clear_fraction, and cloud maps in DIR/clouds/ as `skyseg run --clouds` writes them.
+- Masks are named by the frame's path relative to the archive's root (`2026-03-01/frame_1.jpg` →
+  `masks/2026-03-01/frame_1_mask.png`), as `skyseg run --masks` names a folder's frames, so two nights'
+  `frame_1.jpg` never share a mask. A corrupt frame becomes a row with its error, never a failed job.
+- The ledger is the night tables (scale/archive_nights.py): DIR/nights/NIGHT.csv, one row per frame (path, mtime,
+  sky_fraction, instances, latency_ms, mask relative to DIR/masks, error, the frame's own time, model sha256
+  prefix, conf, iou; with `clouds=True` (`--clouds`) also cloud_fraction and clear_fraction, and cloud maps in
+  DIR/clouds/). Actors append each row as its frame finishes, before its mask, so a kill leaves a row for every mask
+  written; a rerun segments every frame without a finished row whose mask is on disk (a corrupt frame is tried
+  again). NIGHT runs from local noon to local noon at the site (`tz` / `longitude`, default the system's zone), by
+  the frame's own time (FITS DATE-OBS, EXIF DateTimeOriginal, else the file's mtime).
+- A local Ray that the job starts is watched by a small process that ends Ray's processes when the driver dies,
+  even by SIGKILL (scale/ray_guard.py).
 - `--output mqtt://HOST/BASE`: each night's summary under BASE/archive/<night>/ once its table is written, and a
   BASE/archive/state JSON, published by the driver (scale/archive_mqtt.py); never the live BASE/* topics.
 """
 from __future__ import annotations
 
-import csv
 import io
 import logging
 import os
-from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
@@ -27,12 +32,13 @@ from skyseg.runtime.atomic_file import AtomicFile
 from skyseg.runtime.errors import InputError, MissingDependencyError
 from skyseg.runtime.sources.uri import FITS_SUFFIXES, IMAGE_SUFFIXES
 from skyseg.scale.archive_mqtt import ArchivePublisher, night_summary
+from skyseg.scale.archive_nights import (CLOUD_ROW_COLUMNS, ROW_COLUMNS, NightTables, SiteClock, compact, done_paths,
+                                         frame_time, prepare)
 
 log = logging.getLogger(__name__)
 
 SUFFIXES = (*FITS_SUFFIXES, *IMAGE_SUFFIXES)  # the runtime's readers' registry: what `skyseg run` reads
-ROW_COLUMNS = ("path", "mtime", "sky_fraction", "instances", "latency_ms", "mask", "error")
-CLOUD_ROW_COLUMNS = ROW_COLUMNS + ("cloud_fraction", "clear_fraction")  # with clouds on
+__all__ = ["CLOUD_ROW_COLUMNS", "ROW_COLUMNS", "SegmentBatch", "build_manifest", "load_manifest", "run_archive"]
 
 
 def build_manifest(root: Path):
@@ -71,69 +77,91 @@ def load_manifest(source: Path, save_dir: Path):
     return table
 
 
-def mask_name(path: str) -> str:
-    """The mask file name `skyseg run --masks` gives this input."""
-    from skyseg.runtime.frame import frame_stem
-
-    return frame_stem(path) + "_mask.png"
+def archive_root(paths: list[str]) -> str:
+    """The folder every frame's mask name is relative to: the deepest folder holding them all."""
+    return os.path.commonpath([os.path.dirname(os.path.abspath(p)) for p in paths]) if paths else "."
 
 
 class _Rows:
-    """The archive's row for each record the pipeline finishes (a Sink: the masks are written by the run's MaskSink)."""
+    """The archive's row for each record the pipeline finishes, appended to its night's table before the mask is
+    written (a Sink placed before the MaskSink); the rows, with their night, also go back to the driver."""
 
-    def __init__(self, mtimes: dict[str, float], columns: tuple = ROW_COLUMNS) -> None:
+    def __init__(self, mtimes: dict[str, float], tables: NightTables, clock: SiteClock, masks: Any) -> None:
         self.mtimes = mtimes
-        self.columns = columns
-        self.out: dict[str, list] = {c: [] for c in columns}
+        self.tables = tables
+        self.clock = clock
+        self.masks = masks
+        self.columns = tables.columns
+        self.out: dict[str, list] = {c: [] for c in (*self.columns, "night")}
 
     def write(self, record: Any) -> None:
+        from skyseg.runtime.run.ledger import iso_time
         from skyseg.runtime.sinks.clouds import cloud_values
+        from skyseg.runtime.sinks.table import SETTINGS_KEY
 
         path = str(record.path)
-        row = dict.fromkeys(self.columns, "")
-        row.update(path=path, mtime=self.mtimes[path])
+        mtime = self.mtimes[path]
+        stamp = frame_time(path, record.frame.timestamp if record.frame is not None else None, mtime, self.clock)
+        row: dict[str, Any] = {"path": path, "mtime": mtime, "time": iso_time(stamp),
+                               **record.extra.get(SETTINGS_KEY, {})}
         res = record.result
         if res is None:
             row["error"] = record.error.message or "unreadable"
         else:
+            mask = self.masks.file_for(record)
             row.update(sky_fraction=round(res.sky_fraction, 6), instances=len(res),
-                       latency_ms=round(res.latency_ms, 3), mask=mask_name(path))
-            row.update({k: "" if v is None else v for k, v in cloud_values(record).items() if k in self.columns})
-        for c in self.columns:
-            self.out[c].append(row[c])
+                       latency_ms=round(res.latency_ms, 3), error="",
+                       mask=mask.relative_to(self.masks.directory).as_posix() if mask is not None else "")
+            row.update({k: "" if v is None else v for k, v in cloud_values(record).items()})
+        row["night"] = self.clock.night_of(stamp)
+        self.tables.append(row["night"], row)
+        for column, values in self.out.items():
+            values.append(row.get(column, ""))
 
     def close(self) -> None:
-        """Rows go back to Ray; nothing to finalise."""
+        """Rows are in the night tables already; nothing to finalise."""
 
     def outputs(self) -> list[Path]:
         return []
 
 
 class SegmentBatch:
-    """Ray actor: one model per actor, a batch of manifest rows in, result rows out; each batch is one run of the
-    runtime's pipeline (`skyseg run FRAMES --masks DIR/masks` with the frames read by the runtime's own readers)."""
+    """Ray actor: one model per actor, a batch of manifest rows in, rows appended to the night tables and a short
+    row per frame back; each batch is one run of the runtime's pipeline (`skyseg run ROOT --masks DIR/masks`, the
+    frames read by the runtime's own readers and named by their path relative to `root`)."""
 
-    def __init__(self, model: str, masks_dir: str, threads: int, clouds: bool = False) -> None:
+    def __init__(self, model: str, masks_dir: str, threads: int, clouds: bool = False, nights_dir: str | None = None,
+                 root: str = ".", tz: str | None = None, longitude: float | None = None) -> None:
         from skyseg.runtime.backends.base import open_backend
         from skyseg.runtime.pipeline import RunConfig, make_segmenter
 
-        self.config = RunConfig(source="archive", model=model, backend="ort", threads=threads, masks=masks_dir,
-                                headless=True, prior="off", min_free_mb=0, clouds=clouds)
+        self.config = RunConfig(source=root, model=model, backend="ort", threads=threads, headless=True,
+                                prior="off", min_free_mb=0, clouds=clouds)
+        self.masks_dir = Path(masks_dir)
+        self.nights = NightTables(Path(nights_dir) if nights_dir else self.masks_dir.with_name("nights"),
+                                  CLOUD_ROW_COLUMNS if clouds else ROW_COLUMNS)
+        self.clock = SiteClock(tz, longitude)
         self._backend = open_backend(model, "ort", threads=threads)
         self.segmenter = make_segmenter(self._backend.__enter__(), self.config)
 
     def __call__(self, batch: dict[str, Any]) -> dict[str, list]:
         from skyseg.runtime.pipeline import Hooks, Pipeline
+        from skyseg.runtime.sinks.clouds import CloudMapSink
+        from skyseg.runtime.sinks.masks import MaskSink
 
         paths = [str(p) for p in batch["path"]]
-        rows = _Rows({p: float(m) for p, m in zip(paths, batch["mtime"])},
-                     CLOUD_ROW_COLUMNS if self.config.clouds else ROW_COLUMNS)
-        with Pipeline(self.config, self.segmenter, Hooks(sinks=[rows]), source=_frames(paths)) as pipeline:
+        masks = MaskSink(self.masks_dir)
+        sinks: list[Any] = [masks]
+        if self.config.clouds:
+            sinks.append(CloudMapSink(self.masks_dir.with_name("clouds")))
+        rows = _Rows({p: float(m) for p, m in zip(paths, batch["mtime"])}, self.nights, self.clock, masks)
+        with Pipeline(self.config, self.segmenter, Hooks(sinks=[rows, *sinks]), source=_frames(paths)) as pipeline:
             pipeline.run()
         return rows.out
 
     def close(self) -> None:
-        """Release the model (idempotent); Ray ends the actor's process after the job."""
+        """Release the model and the night tables (idempotent); Ray ends the actor's process after the job."""
+        self.nights.close()
         backend, self._backend = self._backend, None
         if backend is not None:
             backend.__exit__(None, None, None)
@@ -155,18 +183,16 @@ def _frames(paths: list[str]) -> Iterator[Any]:
             yield FrameError(0, "archive", path, str(err) or type(err).__name__, 0.0)
 
 
-def night_of(mtime: float) -> str:
-    return (datetime.fromtimestamp(mtime, tz=timezone.utc) - timedelta(hours=12)).date().isoformat()
-
-
 def run_archive(source: str | Path, save_dir: str | Path, model: str, actors: int = 1, cpus_per_actor: int = 1,
                 address: str | None = None, batch_size: int = 8, outputs: Iterable[str] = (),
-                clouds: bool = False) -> dict[str, int]:
-    """Segment every not-yet-done frame (and measure its cloud cover with `clouds`); returns counts {frames,
-    skipped, errors}.
+                clouds: bool = False, tz: str | None = None, longitude: float | None = None) -> dict[str, int]:
+    """Segment every frame without a finished row (and measure its cloud cover with `clouds`); returns counts
+    {frames, skipped, errors}. Nights are local noon to noon in `tz` (an IANA zone) or at `longitude` (degrees east,
+    mean solar time), default the system's zone.
 
     `outputs`: mqtt:// URIs that get per-night summaries under BASE/archive/ (scale/archive_mqtt.py), published
     here in the driver, never from the Ray actors."""
+    clock = SiteClock(tz, longitude)  # a bad zone is one sentence before anything starts
     try:
         import ray
     except ImportError:
@@ -174,7 +200,7 @@ def run_archive(source: str | Path, save_dir: str | Path, model: str, actors: in
     with ArchivePublisher(outputs) as publisher:
         try:
             return _segment(ray, publisher, Path(source), Path(save_dir), model, actors, cpus_per_actor, address,
-                            batch_size, clouds)
+                            batch_size, clouds, (tz, longitude), clock)
         except BaseException as err:
             publisher.state("failed" if isinstance(err, Exception) else "stopped",
                             error=f"{type(err).__name__}: {err}")
@@ -182,56 +208,47 @@ def run_archive(source: str | Path, save_dir: str | Path, model: str, actors: in
 
 
 def _segment(ray: Any, publisher: ArchivePublisher, source: Path, save_dir: Path, model: str, actors: int,
-             cpus_per_actor: int, address: str | None, batch_size: int, clouds: bool = False) -> dict[str, int]:
-    masks_dir = save_dir / "masks"
+             cpus_per_actor: int, address: str | None, batch_size: int, clouds: bool, site: tuple,
+             clock: SiteClock) -> dict[str, int]:
+    masks_dir, nights_dir = save_dir / "masks", save_dir / "nights"
     masks_dir.mkdir(parents=True, exist_ok=True)
     table = load_manifest(source, save_dir)
     paths = table.column("path").to_pylist()
-    todo = [i for i, p in enumerate(paths) if not (masks_dir / mask_name(p)).is_file()]
+    columns = CLOUD_ROW_COLUMNS if clouds else ROW_COLUMNS
+    prepare(nights_dir, columns, CLOUD_ROW_COLUMNS)
+    done = done_paths(nights_dir, masks_dir)
+    todo = [i for i, p in enumerate(paths) if p not in done]
     skipped = len(paths) - len(todo)
     if skipped:
-        log.info("resume: %d of %d frames already have masks", skipped, len(paths))
+        log.info("resume: %d of %d frames have their rows and masks", skipped, len(paths))
     counts = {"frames": 0, "skipped": skipped, "errors": 0}
     publisher.state("running", todo=len(todo), skipped=skipped, save_dir=str(save_dir))
     if not todo:
         publisher.state("done", **counts, nights=[])
         return counts
+    log.info("nights from local noon to noon (%s), by each frame's own time", clock.description)
     if not ray.is_initialized():
         if address:
             ray.init(address=address)
         else:
+            from skyseg.scale.ray_guard import guard_local_ray
+
             ray.init(num_cpus=max(os.cpu_count() or 1, actors * cpus_per_actor), include_dashboard=False)
+            guard_local_ray()
     ds = ray.data.from_arrow(table.take(todo))
-    rows = ds.map_batches(SegmentBatch, fn_constructor_kwargs={"model": str(Path(model).resolve()),
-                                                               "masks_dir": str(masks_dir.resolve()),
-                                                               "threads": cpus_per_actor, "clouds": clouds},
-                          compute=ray.data.ActorPoolStrategy(size=actors), num_cpus=cpus_per_actor,
-                          batch_size=batch_size, batch_format="numpy").take_all()
-    nights: dict[str, list[dict]] = {}
-    for row in rows:
-        nights.setdefault(night_of(float(row["mtime"])), []).append(row)
-        counts["errors" if row["error"] else "frames"] += 1
-    for night, night_rows in sorted(nights.items()):
-        path = save_dir / "nights" / f"{night}.csv"
-        columns = CLOUD_ROW_COLUMNS if clouds else ROW_COLUMNS
-        publisher.night(night_summary(night, _append_night(path, night_rows, columns), path))
+    kwargs = {"model": str(Path(model).resolve()), "masks_dir": str(masks_dir.resolve()),
+              "threads": cpus_per_actor, "clouds": clouds, "nights_dir": str(nights_dir.resolve()),
+              "root": archive_root(paths), "tz": site[0], "longitude": site[1]}
+    results = ds.map_batches(SegmentBatch, fn_constructor_kwargs=kwargs, compute=ray.data.ActorPoolStrategy(size=actors),
+                             num_cpus=cpus_per_actor, batch_size=batch_size, batch_format="numpy")
+    nights: set[str] = set()
+    for batch in results.iter_batches(batch_size=None, batch_format="numpy"):
+        for night, error in zip(batch["night"], batch["error"]):
+            nights.add(str(night))
+            counts["errors" if error else "frames"] += 1
+    for night in sorted(nights):
+        path = nights_dir / f"{night}.csv"
+        publisher.night(night_summary(night, compact(path), path))
     log.info("archive: %d frames segmented, %d skipped, %d errors", counts["frames"], skipped, counts["errors"])
     publisher.state("done", **counts, nights=sorted(nights))
     return counts
-
-
-def _append_night(path: Path, rows: list[dict], columns: tuple = ROW_COLUMNS) -> list[dict]:
-    """Merge rows into the night's CSV (a re-run replaces rows of the same path), written atomically; returns them.
-    Rows of an earlier run without a column (cloud cover added later) get it empty."""
-    merged: dict[str, dict] = {}
-    if path.is_file():
-        with open(path, newline="") as f:
-            merged = {r["path"]: r for r in csv.DictReader(f)}
-    for r in rows:
-        merged[str(r["path"])] = {c: r.get(c, "") for c in columns}
-    with AtomicFile(path, "w", newline="") as f:
-        writer = csv.DictWriter(f.handle, fieldnames=columns, extrasaction="ignore", restval="")
-        writer.writeheader()
-        for key in sorted(merged):
-            writer.writerow(merged[key])
-    return list(merged.values())

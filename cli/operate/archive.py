@@ -15,7 +15,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("source", type=Path, help="a folder of frames (searched recursively) or a .parquet "
                         "manifest with path, size, mtime columns")
     parser.add_argument("--save-dir", type=Path, required=True,
-                        help="masks/ (named as `skyseg run --masks`), nights/DATE.csv and manifest.parquet go here")
+                        help="masks/ (named by the path relative to the archive's root, as `skyseg run --masks`), "
+                        "nights/NIGHT.csv (the ledger a rerun resumes from) and manifest.parquet go here")
     parser.add_argument("--model", default=None, help="ONNX model (default: the bundled skyseg-n.onnx)")
     parser.add_argument("--address", default=None, help="Ray cluster: auto or ray://HOST:10001 "
                         "(default: a local Ray on this machine)")
@@ -27,6 +28,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="publish each night's summary (frames, errors, mean sky fraction), retained, under "
                         "BASE/archive/NIGHT/ when its table is written, and a JSON BASE/archive/state; past nights "
                         "never touch the live BASE/sky_fraction, BASE/state, ... topics; repeatable")
+    site = parser.add_mutually_exclusive_group()
+    site.add_argument("--tz", default=None, metavar="ZONE",
+                      help="the site's time zone (IANA, e.g. Australia/Sydney): a night runs from local noon to noon "
+                           "(default: this system's zone)")
+    site.add_argument("--longitude", type=float, default=None, metavar="DEG",
+                      help="instead of --tz: the site's longitude in degrees east; nights from local mean solar noon")
     parser.add_argument("--clouds", action="store_true",
                         help="also measure cloud cover: cloud maps in SAVE_DIR/clouds/, cloud_fraction and "
                              "clear_fraction in the nights' tables (docs/clouds.md)")
@@ -43,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
     model = resolve_model(args.model, args.save_dir) if args.model else str(bundled_model_path())
     counts = run_archive(args.source, args.save_dir, model, actors=args.actors, cpus_per_actor=args.cpus_per_actor,
                          address=args.address, batch_size=args.batch_size, outputs=args.output,
-                         clouds=args.clouds)
+                         clouds=args.clouds, tz=args.tz, longitude=args.longitude)
     sys.stdout.write(f"archive: {counts['frames']} segmented, {counts['skipped']} skipped (done before), "
                      f"{counts['errors']} errors; masks in {args.save_dir / 'masks'}\n")
     return 0

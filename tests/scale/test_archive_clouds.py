@@ -34,8 +34,9 @@ def test_archive_measures_clouds(tmp_path: Path, local_ray, realsky_dir: Path) -
     for name in ("cta_cloudy.fits.gz", "magic_20180817_0055.fits"):
         shutil.copy(realsky_dir / name, night / name)
     assert run_archive(night, tmp_path / "out", str(MODEL), actors=1, clouds=True)["frames"] == 2
-    (table,) = (tmp_path / "out" / "nights").glob("*.csv")
-    rows = {Path(r["path"]).name: r for r in csv.DictReader(open(table))}
+    tables = sorted((tmp_path / "out" / "nights").glob("*.csv"))  # each frame in the night of its DATE-OBS
+    assert len(tables) == 2
+    rows = {Path(r["path"]).name: r for table in tables for r in csv.DictReader(open(table))}
     assert float(rows["cta_cloudy.fits.gz"]["cloud_fraction"]) > 0.8
     assert float(rows["magic_20180817_0055.fits"]["cloud_fraction"]) < 0.05
     for stem in ("cta_cloudy", "magic_20180817_0055"):
