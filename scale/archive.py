@@ -82,6 +82,19 @@ def archive_root(paths: list[str]) -> str:
     return os.path.commonpath([os.path.dirname(os.path.abspath(p)) for p in paths]) if paths else "."
 
 
+def frame_names(paths: list[str], root: str) -> list[str]:
+    """Each frame's name (its path relative to `root` without image suffixes); inputs that would share one (an
+    indi-allsky `a.jpg` beside `a.fits`) keep their suffix in it (`a_jpg`, `a_fits`), so every mask is its own."""
+    from skyseg.runtime.sinks.naming import relative_name
+
+    names = [relative_name(p, Path(root)) for p in paths]
+    seen: dict[str, int] = {}
+    for name in names:
+        seen[name] = seen.get(name, 0) + 1
+    return [name if seen[name] == 1 else f"{name}_{Path(p).name[len(Path(name).name):].strip('.').replace('.', '_')}"
+            for p, name in zip(paths, names)]
+
+
 class _Rows:
     """The archive's row for each record the pipeline finishes, appended to its night's table before the mask is
     written (a Sink placed before the MaskSink); the rows, with their night, also go back to the driver."""
@@ -150,12 +163,13 @@ class SegmentBatch:
         from skyseg.runtime.sinks.masks import MaskSink
 
         paths = [str(p) for p in batch["path"]]
+        names = [str(n) for n in batch["name"]] if "name" in batch else [None] * len(paths)
         masks = MaskSink(self.masks_dir)
         sinks: list[Any] = [masks]
         if self.config.clouds:
             sinks.append(CloudMapSink(self.masks_dir.with_name("clouds")))
         rows = _Rows({p: float(m) for p, m in zip(paths, batch["mtime"])}, self.nights, self.clock, masks)
-        with Pipeline(self.config, self.segmenter, Hooks(sinks=[rows, *sinks]), source=_frames(paths)) as pipeline:
+        with Pipeline(self.config, self.segmenter, Hooks(sinks=[rows, *sinks]), source=_frames(paths, names)) as pipeline:
             pipeline.run()
         return rows.out
 
@@ -170,17 +184,21 @@ class SegmentBatch:
         self.close()
 
 
-def _frames(paths: list[str]) -> Iterator[Any]:
-    """Each path as a Frame, or a FrameError that becomes the row's error (a corrupt frame is a row, never a failed
-    job)."""
-    from skyseg.runtime.frame import FrameError
+def _frames(paths: list[str], names: list[str | None]) -> Iterator[Any]:
+    """Each path as a Frame named `name` (its masks' name), or a FrameError that becomes the row's error (a corrupt
+    frame is a row, never a failed job)."""
+    from skyseg.runtime.frame import Frame, FrameError
+    from skyseg.runtime.sinks.naming import PRESET_KEY
     from skyseg.runtime.sources.image_reader import read_frame_file
 
-    for path in paths:
+    for path, name in zip(paths, names):
         try:
-            yield read_frame_file(path, 0, "archive")
+            item = read_frame_file(path, 0, "archive")
         except Exception as err:  # noqa: BLE001 - whatever a reader raises, the frame becomes an error row
-            yield FrameError(0, "archive", path, str(err) or type(err).__name__, 0.0)
+            item = FrameError(0, "archive", path, str(err) or type(err).__name__, 0.0)
+        if isinstance(item, Frame) and name:
+            item.meta[PRESET_KEY] = name
+        yield item
 
 
 def run_archive(source: str | Path, save_dir: str | Path, model: str, actors: int = 1, cpus_per_actor: int = 1,
@@ -210,6 +228,8 @@ def run_archive(source: str | Path, save_dir: str | Path, model: str, actors: in
 def _segment(ray: Any, publisher: ArchivePublisher, source: Path, save_dir: Path, model: str, actors: int,
              cpus_per_actor: int, address: str | None, batch_size: int, clouds: bool, site: tuple,
              clock: SiteClock) -> dict[str, int]:
+    import pyarrow as pa
+
     masks_dir, nights_dir = save_dir / "masks", save_dir / "nights"
     masks_dir.mkdir(parents=True, exist_ok=True)
     table = load_manifest(source, save_dir)
@@ -235,10 +255,13 @@ def _segment(ray: Any, publisher: ArchivePublisher, source: Path, save_dir: Path
 
             ray.init(num_cpus=max(os.cpu_count() or 1, actors * cpus_per_actor), include_dashboard=False)
             guard_local_ray()
-    ds = ray.data.from_arrow(table.take(todo))
+    root = archive_root(paths)
+    names = frame_names(paths, root)
+    work = table.select(["path", "mtime"]).take(todo)
+    ds = ray.data.from_arrow(work.append_column("name", pa.array([names[i] for i in todo], pa.string())))
     kwargs = {"model": str(Path(model).resolve()), "masks_dir": str(masks_dir.resolve()),
               "threads": cpus_per_actor, "clouds": clouds, "nights_dir": str(nights_dir.resolve()),
-              "root": archive_root(paths), "tz": site[0], "longitude": site[1]}
+              "root": root, "tz": site[0], "longitude": site[1]}
     results = ds.map_batches(SegmentBatch, fn_constructor_kwargs=kwargs, compute=ray.data.ActorPoolStrategy(size=actors),
                              num_cpus=cpus_per_actor, batch_size=batch_size, batch_format="numpy")
     nights: set[str] = set()

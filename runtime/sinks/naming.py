@@ -31,6 +31,7 @@ from skyseg.runtime.sinks.base import FrameRecord, Sink
 
 NAME_KEY = "name"
 FILES_KEY = "files"
+PRESET_KEY = "output_name"  # Frame.meta: a name the source chose (the archive's, for inputs that share a stem)
 
 
 def new_run_id(now: float | None = None) -> str:
@@ -85,8 +86,9 @@ class OutputNames(Sink):
 
     def name(self, record: FrameRecord) -> str:
         stamp = record.frame.timestamp if record.frame is not None else getattr(record.error, "timestamp", 0.0)
+        preset = record.frame.meta.get(PRESET_KEY) if record.frame is not None else None
         if record.path:
-            base = relative_name(record.path, self.root)
+            base = preset or relative_name(record.path, self.root)
             key = frame_key(record.path, iso_time(stamp))
         else:
             base = f"frame_{self.run_id}_{max(record.index, 0):06d}"

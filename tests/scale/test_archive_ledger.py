@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import time
+from datetime import datetime, timezone
 from pathlib import Path
 
 import cv2
@@ -64,29 +65,32 @@ def test_names_and_nights_come_from_the_frame(tmp_path: Path, local_ray) -> None
     _jpeg_taken(root / "2026-03-01" / "frame_1.jpg", 1, "2026:03:01 23:30:00")
     _jpeg_taken(root / "2026-03-01" / "frame_2.jpg", 2, "2026:03:02 01:30:00")  # after local midnight: same night
     _jpeg_taken(root / "2026-03-02" / "frame_1.jpg", 3, "2026:03:02 23:30:00")
+    cv2.imwrite(str(root / "2026-03-02" / "frame_1.png"), _sky(5))  # the same stem: a mask of its own
+    stamp = datetime(2026, 3, 2, 13, 0, tzinfo=timezone.utc).timestamp()  # no EXIF: its mtime, 00:00 in Sydney
+    os.utime(root / "2026-03-02" / "frame_1.png", (stamp, stamp))
     hdu = fits.PrimaryHDU(_sky(4)[..., 0].astype(np.uint16) * 200)
     hdu.header["DATE-OBS"] = "2026-03-01T14:00:00"  # UTC: 01:00 on 2 March in Sydney
     hdu.writeto(root / "copied_today.fits")  # its mtime is now: the night must come from DATE-OBS
 
     counts = run_archive(root, tmp_path / "out", str(MODEL), tz="Australia/Sydney")
-    assert counts == {"frames": 4, "skipped": 0, "errors": 0}
+    assert counts == {"frames": 5, "skipped": 0, "errors": 0}
     masks = {p.relative_to(tmp_path / "out" / "masks").as_posix() for p in (tmp_path / "out" / "masks").rglob("*.png")}
-    assert masks == {"2026-03-01/frame_1_mask.png", "2026-03-01/frame_2_mask.png", "2026-03-02/frame_1_mask.png",
-                     "copied_today_mask.png"}
+    assert masks == {"2026-03-01/frame_1_mask.png", "2026-03-01/frame_2_mask.png", "2026-03-02/frame_1_jpg_mask.png",
+                     "2026-03-02/frame_1_png_mask.png", "copied_today_mask.png"}
     a = cv2.imread(str(tmp_path / "out/masks/2026-03-01/frame_1_mask.png"), 0)
-    b = cv2.imread(str(tmp_path / "out/masks/2026-03-02/frame_1_mask.png"), 0)
+    b = cv2.imread(str(tmp_path / "out/masks/2026-03-02/frame_1_jpg_mask.png"), 0)
     assert a is not None and b is not None and not np.array_equal(a, b)  # two frames, two masks
     nights = {night: sorted(Path(r["path"]).relative_to(root).as_posix() for r in rows)
               for night, rows in _night_rows(tmp_path / "out").items()}
     assert nights == {"2026-03-01": ["2026-03-01/frame_1.jpg", "2026-03-01/frame_2.jpg", "copied_today.fits"],
-                      "2026-03-02": ["2026-03-02/frame_1.jpg"]}
+                      "2026-03-02": ["2026-03-02/frame_1.jpg", "2026-03-02/frame_1.png"]}
     rows = [r for rows in _night_rows(tmp_path / "out").values() for r in rows]
     assert all((tmp_path / "out" / "masks" / r["mask"]).is_file() and r["model"] and r["conf"] for r in rows)
     at = {Path(r["path"]).name: r["time"] for r in rows}
     assert at["copied_today.fits"].startswith("2026-03-01T14:00:00")
 
     again = run_archive(root, tmp_path / "out", str(MODEL), longitude=151.2)  # the same nights: all done
-    assert again == {"frames": 0, "skipped": 4, "errors": 0}
+    assert again == {"frames": 0, "skipped": 5, "errors": 0}
 
 
 def _archive(night: Path, out: Path) -> subprocess.Popen[str]:
