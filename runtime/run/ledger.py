@@ -129,16 +129,18 @@ def _last_row(text: str, jsonl: bool) -> tuple[dict[str, str], int] | None:
     return dict(zip(rows[0], rows[-1])), len(text.encode()) - len(line.encode())
 
 
-def drop_unfinished_row(path: Path, file_columns: Sequence[str]) -> bool:
+def drop_unfinished_row(path: Path, file_columns: Sequence[str], not_per_frame: Sequence[str] = ()) -> bool:
     """Cut the table's last row when a per-frame file it names is missing: the run was killed after the row and
-    before its files (rows go first, so every file written has a row), and its frame counts as not done."""
+    before its files (rows go first, so every file written has a row), and its frame counts as not done. Files
+    ending in `not_per_frame` (a run's video, which a kill leaves for recovery) are not looked for."""
     if not path.is_file():
         return False
     found = _last_row(_complete_text(path), path.suffix.lower() in (".jsonl", ".ndjson"))
     if found is None:
         return False
     row, start = found
-    missing = [row[c] for c in file_columns if row.get(c) and not (path.parent / row[c]).exists()]
+    named = [row[c] for c in file_columns if row.get(c) and not row[c].lower().endswith(tuple(not_per_frame))]
+    missing = [name for name in named if not (path.parent / name).exists()]
     if not missing:
         return False
     os.truncate(path, start)

@@ -38,6 +38,7 @@ from skyseg.runtime.sinks.base import FrameRecord, Sink
 from skyseg.runtime.sinks.clouds import COLUMNS as CLOUD_VALUES, cloud_values
 from skyseg.runtime.sinks.durable_table import DurableLines
 from skyseg.runtime.sinks.naming import FILES_KEY, NAME_KEY
+from skyseg.runtime.sinks.output_uri import VIDEO_SUFFIXES
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +46,7 @@ COLUMNS = ("frame", "time", "source", "path", "sky_fraction", "instances", "scor
            "infer_ms", "post_ms", "mask", "raw_sky_fraction", "error", "name", "file_mtime", "mask_file",
            "raw_mask_file", "annotated_file", "model", "conf", "iou")
 CLOUD_COLUMNS = (*CLOUD_VALUES, "cloud_file")
-FRAME_FILE_COLUMNS = ("mask_file", "raw_mask_file", "cloud_file")  # one file per frame (annotated_file may be a video)
+FRAME_FILE_COLUMNS = ("mask_file", "raw_mask_file", "annotated_file", "cloud_file")
 SETTINGS_KEY = "settings"  # record.extra: {"model": sha256 prefix, "conf": ..., "iou": ...} of the segmenter
 FORMATS = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".xlsx": "xlsx"}
 
@@ -161,7 +162,7 @@ class TableSink(Sink):
         try:
             if self.format != "jsonl" and self.durable.is_file():
                 columns = tuple(upgrade_header(self.durable, columns, COLUMNS + CLOUD_COLUMNS))
-            drop_unfinished_row(self.durable, FRAME_FILE_COLUMNS)
+            drop_unfinished_row(self.durable, FRAME_FILE_COLUMNS, VIDEO_SUFFIXES)  # a video is the run's, not a frame's
         except OSError as err:
             raise InputError(f"cannot write the results table {self.durable}: {err.strerror or err}") from None
         self.columns = columns

@@ -193,3 +193,33 @@ def test_table_continues_across_runs_and_repairs_a_killed_one(tmp_path: Path) ->
     (tmp_path / "dir.csv").mkdir()
     with pytest.raises(InputError, match="dir.csv is a folder"):
         TableSink(tmp_path / "dir.csv")
+
+
+def test_a_row_whose_mask_a_kill_left_unwritten_is_dropped_on_restart(tmp_path: Path) -> None:
+    """Rows go before their files; the next start cuts a last row naming a missing per-frame file (the frame the
+    kill interrupted), keeps one whose files are there, and never looks for a run's video."""
+    from skyseg.runtime.sinks.naming import FILES_KEY, NAME_KEY
+
+    table = tmp_path / "results.csv"
+    names = ["a", "b", "c"]
+    records = _records()
+    sink = TableSink(table)
+    for rec, name in zip(records, names):
+        rec.extra[NAME_KEY] = name
+        if rec.ok:
+            rec.extra[FILES_KEY] = {"mask_file": tmp_path / "masks" / f"{name}_mask.png",
+                                    "annotated_file": tmp_path / "annotated.mp4"}
+            (tmp_path / "masks").mkdir(exist_ok=True)
+        sink.write(rec)
+    (tmp_path / "masks" / "a_mask.png").write_bytes(b"mask")  # c's mask was never written: killed there
+    sink.discard()
+    with table.open(newline="") as fh:
+        assert [r["mask_file"] for r in csv.DictReader(fh)] == ["masks/a_mask.png", "", "masks/c_mask.png"]
+    again = TableSink(table)
+    assert set(again.used) == {"a", "b"}  # c is not done: its name is free for the frame when it comes again
+    again.close()
+    with table.open(newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert [r["name"] for r in rows] == ["a", "b"] and rows[0]["annotated_file"] == "annotated.mp4"
+    TableSink(table).close()  # a's mask is there (the video is not looked for): nothing more is cut
+    assert len(table.read_text().splitlines()) == 3
