@@ -195,17 +195,17 @@ class _GroundTruthScore:
 
 
 def _run_clip(config: DemoConfig, model: Path, clip: Any, summary: DemoSummary) -> None:
-    """The runtime's run loop on a GStreamer file:// source, with the --save-dir sinks plus an XLSX table."""
+    """The runtime's run loop on a GStreamer file:// source, with the --save-dir sinks; the table as results.xlsx,
+    derived from the durable results.csv beside it (one table sink: the rows go to the CSV once)."""
     from skyseg.runtime.pipeline import Hooks, Pipeline, RunConfig, StopRequest
-    from skyseg.runtime.sinks.table import TableSink
 
     run_dir = config.out / "run"
     uri = f"file://{clip.path.resolve()}"
     run_cfg = RunConfig(source=uri, model=str(model), backend="ort", save_dir=str(run_dir), headless=True,
-                        prior="off", min_free_mb=0)
+                        table=str(run_dir / "results.xlsx"), prior="off", min_free_mb=0)
     score = _GroundTruthScore(clip.sky_mask)
     with StopRequest() as stop:
-        hooks = Hooks(stop=lambda: stop.reason is not None, sinks=[TableSink(run_dir / "results.xlsx"), score])
+        hooks = Hooks(stop=lambda: stop.reason is not None, sinks=[score])
         with Pipeline(run_cfg, hooks=hooks) as pipeline:
             progress = pipeline.run()
         outputs = pipeline.outputs
@@ -249,13 +249,8 @@ def _verify(config: DemoConfig, weights: Path, models: tuple[Path, ...], summary
 def _bench(config: DemoConfig, fp32: Path, int8: Path, summary: DemoSummary) -> None:
     from skyseg.bench.ultralytics_ref import measure_ultralytics
     from skyseg.bench.throughput import BenchConfig, run_bench
-    from skyseg.bench.report import (
-        SCHEMA_VERSION,
-        comparison_table,
-        plot_reports,
-        write_json_atomic,
-        write_text_atomic,
-    )
+    from skyseg.bench.report import SCHEMA_VERSION, comparison_table, plot_reports
+    from skyseg.runtime.atomic_file import write_json_atomic, write_text_atomic
 
     common = dict(frames=config.bench_frames, warmup=3, threads=config.bench_threads, frame_wh=config.clip_wh)
     reports = [
