@@ -73,7 +73,7 @@ def used_names(table: str | os.PathLike[str]) -> dict[str, tuple[str, str]]:
     """The frame names (the `name` column) of a table's rows, each with the identity it names (the input's path and
     capture time): a continuing run gives a name again only to the same frame."""
     return {row["name"]: frame_key(row.get("path"), row.get("time", "")) for row in read_rows(table)
-            if row.get("name")}
+            if row.get("name") and not row.get("error")}
 
 
 def frame_key(path: str | None, time: str) -> tuple[str, str]:

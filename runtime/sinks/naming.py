@@ -98,7 +98,8 @@ class OutputNames(Sink):
         while self.used.get(name, key) != key:
             count += 1
             name = f"{base}_{time_tag(stamp or 0)}" + (f"_{count - 1}" if count > 1 else "")
-        self.used[name] = key
+        if record.ok:  # an error row writes no file: its name stays free for the file once it reads
+            self.used[name] = key
         return name
 
     def write(self, record: FrameRecord) -> None:
