@@ -84,9 +84,9 @@ def polygon_mask(shape: tuple[int, int], polygons: Sequence[Sequence[Sequence[fl
     """Boolean H×W mask of the filled polygons (pixel coordinates, rounded to whole pixels, edges included)."""
     out = np.zeros(shape, np.uint8)
     pts = [np.round(np.asarray(p, np.float64)).astype(np.int32).reshape(-1, 1, 2) for p in polygons]
-    if pts:
-        cv2.fillPoly(out, pts, 1)
-        cv2.polylines(out, pts, True, 1, thickness=1)
+    for poly in pts:  # one at a time: a single fillPoly call fills by the even-odd rule, so overlaps would cancel
+        cv2.fillPoly(out, [poly], 1)
+        cv2.polylines(out, [poly], True, 1, thickness=1)
     return out.astype(bool)
 
 

@@ -74,3 +74,10 @@ def test_otsu_level_is_not_pulled_up_by_a_bright_meteor() -> None:
     grey[50:55, 30:] = 255  # a meteor, 3.5 % of the frame
     level = otsu_level(grey)
     assert 8 <= level < 40  # plain Otsu puts it above the sky (the meteor against the rest)
+
+
+def test_overlapping_polygons_fill_their_overlap() -> None:
+    """Two exclude polygons that overlap must both be filled there (one fillPoly call would cancel the overlap)."""
+    mask = polygon_mask((20, 20), [[[2, 2], [12, 2], [12, 12], [2, 12]], [[8, 8], [17, 8], [17, 17], [8, 17]]])
+    assert mask[10, 10] and mask[4, 4] and mask[15, 15]
+    assert np.count_nonzero(mask) == 11 * 11 + 10 * 10 - 5 * 5
