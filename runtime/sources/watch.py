@@ -104,23 +104,34 @@ class WatchSource(Source):
             self._previous_handler = signal.signal(signal.SIGTERM, self._on_sigterm)
 
     def _done_before(self) -> tuple[dict[str, tuple[set[str], float]], float | None]:
-        """From the ledger: path → (file times of its rows, latest error-row time), and the first file time."""
+        """From the ledger: path → (file times of its rows, a time up to which any version of it counts as done),
+        and the first file time."""
         done: dict[str, tuple[set[str], float]] = {}
         first: float | None = None
         if self.ledger is None:
             return done, first
         root = os.path.abspath(self.directory)
+        try:
+            written = os.stat(self.ledger).st_mtime  # when the last row was written (a stop or a kill)
+        except OSError:
+            written = 0.0
         for row in read_rows(self.ledger):
             path = os.path.abspath(row["path"]) if row.get("path") else ""
             if os.path.dirname(path) != root and not (self.recursive and path.startswith(root + os.sep)):
                 continue
-            times, failed = done.get(path, (set(), 0.0))
+            times, until = done.get(path, (set(), 0.0))
             stamp = _parse_iso(row.get("file_mtime") or row.get("time") or "")
             if row.get("error"):
-                failed = max(failed, stamp or 0.0)  # reported as unreadable: done unless the file changed since
-            elif row.get("file_mtime") or row.get("time"):
-                times.add(row.get("file_mtime") or row.get("time") or "")
-            done[path] = (times, failed)
+                until = max(until, stamp or 0.0)  # reported as unreadable: done unless the file changed since
+            elif row.get("file_mtime"):
+                times.add(row["file_mtime"])
+            else:  # a row of an older version (no file time): done unless the file changed after the table did
+                until = max(until, written)
+                try:  # its `time` may be a FITS DATE-OBS: the file's own time says when it came
+                    stamp = min(os.stat(path).st_mtime, written)
+                except OSError:
+                    stamp = None
+            done[path] = (times, until)
             if stamp is not None and not row.get("error"):
                 first = stamp if first is None else min(first, stamp)
         return done, first
@@ -245,7 +256,8 @@ class WatchSource(Source):
 
 
 def _done(before: tuple[set[str], float], mtime: float) -> bool:
-    """A file's version has a row: one with its modification time, or an error row written after it changed."""
+    """A file's version has a row: one with its modification time, or an error row (or an older version's row)
+    written after it changed."""
     return iso_time(mtime) in before[0] or mtime <= before[1]
 
 

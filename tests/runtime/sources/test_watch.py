@@ -156,3 +156,31 @@ def test_a_file_that_never_becomes_readable_is_reported_after_retry(tmp_path: Pa
                      idle_timeout=1.5) as src:
         recs = list(src)
     assert len(recs) == 1 and isinstance(recs[0], FrameError) and recs[0].path.endswith("broken.png")
+
+
+def test_watch_resumes_from_its_ledger_rows_of_this_and_older_versions(tmp_path: Path) -> None:
+    """A file with a row (its file time, or an older version's row written after it) or an error row is not taken
+    again; one newer than the table's first frame without a row is; an older one stays skipped."""
+    from skyseg.runtime.run.ledger import iso_time
+
+    night = tmp_path / "night"
+    night.mkdir()
+    now = time.time()
+    stamps = {"old.png": now - 1000, "a.png": now - 500, "legacy.png": now - 400, "bad.png": now - 300,
+              "new.png": now - 100}
+    for name, stamp in stamps.items():
+        (night / name).write_bytes(_png(int(stamp) % 200 + 1))
+        os.utime(night / name, (stamp, stamp))
+    table = tmp_path / "results.csv"
+    table.write_text("frame,time,path,error,file_mtime\n"
+                     f"0,{iso_time(now - 500)},{night / 'a.png'},,{iso_time(now - 500)}\n"
+                     f"1,2018-03-01T00:00:00.000+00:00,{night / 'legacy.png'},,\n"  # a FITS DATE-OBS, no file time
+                     f"2,{iso_time(now - 250)},{night / 'bad.png'},cannot decode,\n")
+    os.utime(table, (now - 200, now - 200))
+    with open_source(str(night), watch=True, ledger=str(table), poll=0.05, settle=0.1, idle_timeout=1.0) as src:
+        names = [Path(r.path).name for r in src]
+    assert names == ["new.png"]
+    os.utime(night / "a.png", (now - 50, now - 50))  # rewritten since its row: a new capture
+    with open_source(str(night), watch=True, ledger=str(table), poll=0.05, settle=0.1, idle_timeout=1.0) as src:
+        names = [Path(r.path).name for r in src]
+    assert names == ["new.png", "a.png"]  # oldest first; new.png has no row yet (no table written here)
