@@ -169,7 +169,8 @@ class SegmentBatch:
         if self.config.clouds:
             sinks.append(CloudMapSink(self.masks_dir.with_name("clouds")))
         rows = _Rows({p: float(m) for p, m in zip(paths, batch["mtime"])}, self.nights, self.clock, masks)
-        with Pipeline(self.config, self.segmenter, Hooks(sinks=[rows, *sinks]), source=_frames(paths, names)) as pipeline:
+        hooks = Hooks(sinks=[rows, *sinks])  # the row before the mask: a kill leaves a row for every mask
+        with Pipeline(self.config, self.segmenter, hooks, source=_frames(paths, names)) as pipeline:
             pipeline.run()
         return rows.out
 
@@ -262,8 +263,9 @@ def _segment(ray: Any, publisher: ArchivePublisher, source: Path, save_dir: Path
     kwargs = {"model": str(Path(model).resolve()), "masks_dir": str(masks_dir.resolve()),
               "threads": cpus_per_actor, "clouds": clouds, "nights_dir": str(nights_dir.resolve()),
               "root": root, "tz": site[0], "longitude": site[1]}
-    results = ds.map_batches(SegmentBatch, fn_constructor_kwargs=kwargs, compute=ray.data.ActorPoolStrategy(size=actors),
-                             num_cpus=cpus_per_actor, batch_size=batch_size, batch_format="numpy")
+    results = ds.map_batches(SegmentBatch, fn_constructor_kwargs=kwargs,
+                             compute=ray.data.ActorPoolStrategy(size=actors), num_cpus=cpus_per_actor,
+                             batch_size=batch_size, batch_format="numpy")
     nights: set[str] = set()
     for batch in results.iter_batches(batch_size=None, batch_format="numpy"):
         for night, error in zip(batch["night"], batch["error"]):

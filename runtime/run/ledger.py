@@ -169,7 +169,8 @@ def write_xlsx(csv_path: Path, xlsx_path: Path) -> Path:
     try:
         import openpyxl
     except ImportError:
-        raise MissingDependencyError("writing .xlsx tables needs openpyxl; `pip install openpyxl` or use .csv") from None
+        raise MissingDependencyError("writing .xlsx tables needs openpyxl; `pip install openpyxl` or use .csv") \
+            from None
     book = openpyxl.Workbook(write_only=True)
     sheet = book.create_sheet("results")
     reader = csv.reader(io.StringIO(_complete_text(csv_path), newline=""))
