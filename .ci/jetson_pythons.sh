@@ -7,7 +7,8 @@
 #   3. `skyseg run` on the real FITS and JPEG frames of datasets/realsky (ONNX Runtime, bundled model),
 #   4. `skyseg serve` start-up: start, GET /api/status, SIGTERM, exit 0.
 # The two Pythons run side by side (their work is mostly waiting on subprocesses and GStreamer). A venv is rebuilt
-# only when pyproject.toml or install.sh's package lists change. The train side stays on the main venv (3.11).
+# only when pyproject.toml's dependencies/package map or install.sh's COMMAND_DEPS change. The train side stays on
+# the main venv (3.11).
 #   SKYSEG_JETSON_PYTHONS="3.8.18 3.10.13"  which pyenv versions to use
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -36,8 +37,9 @@ command_deps() {  # install.sh's COMMAND_DEPS, one requirement per line
 setup_venv() {
     local version="$1" venv="${CACHE}/$1" py="${PYENV_ROOT_DIR}/versions/$1/bin/python"
     [[ -x "${py}" ]] || { say "CPython ${version} is not installed under ${PYENV_ROOT_DIR} (pyenv install ${version})"; return 1; }
-    local want
-    want="$(cat pyproject.toml jetson/install.sh | sha256sum | cut -c1-16)"
+    local want  # what the install depends on: pyproject's dependencies, extras, scripts and package map, COMMAND_DEPS
+    want="$({ sed -n '/^dependencies = \[/,/^\[tool\.setuptools\.package-data\]/p' pyproject.toml; command_deps; } |
+        sha256sum | cut -c1-16)"
     if [[ -x "${venv}/bin/skyseg" && "$(cat "${venv}/.skyseg-deps" 2>/dev/null)" == "${want}" ]]; then
         say "${version}: reusing ${venv}"
         return 0
