@@ -51,12 +51,12 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
 
 
 def run(args: argparse.Namespace) -> int:
-    from skyseg.runtime.errors import SkysegError
+    from skyseg.runtime.errors import InputError
     from skyseg.runtime.pipeline import run as run_pipeline
 
     summary = run_pipeline(config_from_args(args))
-    if summary.frames == 0 and summary.errors > 0:
-        raise SkysegError(f"none of the {summary.errors} input frame(s) could be read; see the warnings above")
+    if summary.frames == 0 and summary.errors > 0:  # bad input: exit 2, as README "Exit codes" says
+        raise InputError(f"none of the {summary.errors} input frame(s) could be read; see the warnings above")
     if summary.stopped_by == "SIGINT":
         return 130
     if summary.errors and summary.stopped_by is None:  # a service stopped by SIGTERM ends normally (0)

@@ -54,6 +54,11 @@ def letterbox(rgb: np.ndarray, dst_hw: tuple[int, int]) -> tuple[np.ndarray, Let
         raise ValueError(f"letterbox expects an H×W×3 or H×W uint8 image, got shape {rgb.shape} dtype {rgb.dtype}")
     info = letterbox_geometry(rgb.shape[:2], dst_hw)
     nh, nw = info.resized_hw
+    if nh < 1 or nw < 1:  # cv2.resize would raise cv2.error, which is no ValueError: the run would end
+        h, w = rgb.shape[:2]
+        raise ValueError(f"a {w}×{h} frame cannot be fitted into the model's {dst_hw[1]}×{dst_hw[0]} input: its "
+                         f"{'height' if nh < 1 else 'width'} would shrink to 0 pixels; crop or bin it to a less "
+                         "extreme aspect ratio")
     resized = rgb if (nh, nw) == rgb.shape[:2] else cv2.resize(rgb, (nw, nh), interpolation=cv2.INTER_LINEAR)
     out = np.full((*dst_hw, 3), PAD_VALUE, dtype=np.uint8)
     out[info.pad_top : info.pad_top + nh, info.pad_left : info.pad_left + nw] = (

@@ -2,8 +2,11 @@
 did. Every job that runs frames builds a RunConfig (the dashboard's config contains one)."""
 from __future__ import annotations
 
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from skyseg.runtime.errors import InputError
 
 
 @dataclass(frozen=True)
@@ -37,10 +40,29 @@ class RunConfig:
 
 
 def table_path(config: RunConfig) -> str | None:
-    """The results table a run writes (and a restart continues): --table, else SAVE_DIR/results.csv."""
-    if config.table:
-        return config.table
-    return str(Path(config.save_dir) / "results.csv") if config.save_dir else None
+    """The results table a run writes (and a restart continues): --table, else SAVE_DIR/results.csv. One that exists
+    but is no regular file (a FIFO would block the run in open(), deaf to SIGTERM) is refused with one sentence."""
+    table = config.table or (str(Path(config.save_dir) / "results.csv") if config.save_dir else None)
+    if table is not None:
+        for path in {Path(table), Path(table).with_suffix(".csv") if table.lower().endswith(".xlsx") else Path(table)}:
+            kind = _special_kind(path)
+            if kind:
+                raise InputError(f"the results table {path} is {kind}, not a regular file; pass a file path with "
+                                 "--table (or another --save-dir)")
+    return table
+
+
+def _special_kind(path: Path) -> str:
+    """'a FIFO', 'a directory', ... for an existing path that is no regular file; '' otherwise."""
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        return ""
+    for test, kind in ((stat.S_ISFIFO, "a FIFO"), (stat.S_ISDIR, "a directory"), (stat.S_ISCHR, "a device"),
+                       (stat.S_ISBLK, "a device"), (stat.S_ISSOCK, "a socket")):
+        if test(mode):
+            return kind
+    return ""
 
 
 def source_options(config: RunConfig) -> dict:

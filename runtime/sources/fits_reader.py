@@ -79,9 +79,13 @@ def debayer(pixels: np.ndarray, pattern: str) -> np.ndarray:
     return cv2.cvtColor(np.ascontiguousarray(pixels), getattr(cv2, _BAYER_TO_RGB[pattern]))
 
 
+_unset_clock_warned: list[bool] = []
+
+
 def parse_date_obs(value: str, time_obs: str | None = None) -> float | None:
     """FITS DATE-OBS (ISO 8601, UTC unless it says otherwise; the old date-only form takes TIME-OBS) → seconds
-    since the epoch, or None if unparsable."""
+    since the epoch, or None if unparsable or the zero of a camera clock that was never set (1970-01-01T00:00:00,
+    said once per process), so the caller uses the file's time instead of writing an empty or 1970 time."""
     text = str(value).strip()
     if "T" not in text and time_obs:
         text = f"{text}T{str(time_obs).strip()}"
@@ -91,7 +95,14 @@ def parse_date_obs(value: str, time_obs: str | None = None) -> float | None:
         return None
     if stamp.tzinfo is None:
         stamp = stamp.replace(tzinfo=timezone.utc)
-    return stamp.timestamp()
+    seconds = stamp.timestamp()
+    if seconds == 0.0:
+        if not _unset_clock_warned:
+            _unset_clock_warned.append(True)
+            log.warning("DATE-OBS %s is the zero of a camera clock that was never set: such frames get the file's "
+                        "modification time instead", text)
+        return None
+    return seconds
 
 
 # RMS / Global Meteor Network "FF" files hold MAXPIXEL, MAXFRAME, AVEPIXEL and STDPIXEL image HDUs; the frame a

@@ -100,7 +100,8 @@ def test_realsky_folder_as_a_source(realsky_dir: Path) -> None:
 
 def test_parse_date_obs() -> None:
     assert parse_date_obs("1970-01-02T00:00:00") == 86400.0
-    assert parse_date_obs("1970-01-01T01:00:00+01:00") == 0.0
+    assert parse_date_obs("1970-01-01T02:00:00+01:00") == 3600.0
+    assert parse_date_obs("1970-01-01T01:00:00+01:00") is None  # the zero of an unset clock: the file's time instead
     assert parse_date_obs("1970-01-01", "00:01:00") == 60.0
     assert parse_date_obs("last tuesday") is None
 
