@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import hmac
+import logging
 from pathlib import Path
 from typing import Callable
 
@@ -21,6 +22,7 @@ from skyseg.serve.routes_results import results_routes
 from skyseg.serve.uploads import UploadError
 
 STATIC = Path(__file__).resolve().parent / "static"
+log = logging.getLogger(__name__)
 
 
 def create_app(pipeline: LivePipeline, should_exit: Callable[[], bool] = lambda: False) -> Starlette:
@@ -41,6 +43,11 @@ def create_app(pipeline: LivePipeline, should_exit: Callable[[], bool] = lambda:
         assert isinstance(exc, UploadError)
         return error(exc.status, exc.message)
 
+    async def failure(request: Request, exc: Exception) -> Response:
+        log.error("%s %s failed: %s: %s", request.method, request.url.path, type(exc).__name__, exc)
+        return JSONResponse({"error": f"{request.method} {request.url.path} failed on the server ({type(exc).__name__}: "
+                                      f"{exc}); the live run goes on"}, status_code=500)
+
     async def http_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, HTTPException)
         return JSONResponse({"error": f"{exc.detail}: {request.method} {request.url.path}"},
@@ -49,4 +56,4 @@ def create_app(pipeline: LivePipeline, should_exit: Callable[[], bool] = lambda:
     routes = [Route("/", index), *live_routes(pipeline, uploads, should_exit), *results_routes(pipeline, uploads),
               Mount("/static", StaticFiles(directory=STATIC), name="static")]
     return Starlette(routes=routes, middleware=[Middleware(TokenGate, token=token)],
-                     exception_handlers={UploadError: refused, HTTPException: http_error})
+                     exception_handlers={UploadError: refused, HTTPException: http_error, Exception: failure})

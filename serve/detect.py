@@ -94,18 +94,20 @@ class UploadRunner:
         if not name.lower().endswith(suffix):
             name += suffix
         path = folder / name
-        os.replace(received.path, path)
-        label = f"upload:{received.filename}"
         try:
-            collector = self._run(path, folder, suffix in VIDEO_FAMILIES, label)
+            os.replace(received.path, path)
+            return self._segment(received, path, folder, suffix, upload_id)
         except SkysegError as err:
             shutil.rmtree(folder, ignore_errors=True)
             raise UploadError(422, f"{received.filename}: {str(err).replace(str(path), received.filename)}") from None
-        except UploadError:
+        except BaseException:  # a refusal, or a failure the app answers as JSON 500: no half-done uploads/ID/ left
             shutil.rmtree(folder, ignore_errors=True)
             raise
+
+    def _segment(self, received: Received, path: Path, folder: Path, suffix: str, upload_id: str) -> dict[str, Any]:
+        label = f"upload:{received.filename}"
+        collector = self._run(path, folder, suffix in VIDEO_FAMILIES, label)
         if collector.last is None or collector.last.rgb8 is None or collector.last.result is None:
-            shutil.rmtree(folder, ignore_errors=True)
             why = collector.errors[0].replace(str(path), received.filename) if collector.errors else "no frame in it"
             raise UploadError(422, f"{received.filename} could not be used: {why}")
         kept = self.state.add_upload_rows(collector.rows)

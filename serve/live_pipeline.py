@@ -5,14 +5,16 @@ SAVE_DIR gets exactly what `skyseg run --save-dir` writes: results.csv, masks/, 
 static_mask.png, and each `--output` gets the same sink, e.g. the MqttSink for mqtt://; the horizon prior and the
 low-disk guard as `run` has them) and three hooks: the live model's segmenter (thresholds and the model change between
 frames, `LiveModel`), a `LiveSink` that hands each record to the page, and pacing (`max_fps`).
-When the source ends the files are closed and the server keeps answering (uploads still work).
+When the source ends the files are closed and the server keeps answering (uploads still work). When the pipeline
+fails (an output that cannot be written, a source error) the files are closed and `on_failed` is called: `serve`
+then stops the server and exits 1, so a service manager restarts it instead of a live page over a dead run.
 """
 from __future__ import annotations
 
 import logging
 import threading
 import time
-from typing import Any, Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
 from skyseg.runtime.errors import SkysegError
 from skyseg.runtime.pipeline import Hooks, Pipeline
@@ -61,6 +63,7 @@ class LivePipeline:
         self._thread: threading.Thread | None = None
         self._pipeline: Pipeline | None = None
         self._seconds: float | None = None
+        self.on_failed: Callable[[], None] = lambda: None  # called once the failed run's files are closed
 
     def start(self) -> None:
         """Open the model, the source and the sinks here (errors reach the CLI), then run in a thread."""
@@ -107,6 +110,8 @@ class LivePipeline:
             log.info("live source %s: %d frames, %d errors in %.1f s (%.2f fps)", self.status,
                      progress.frames if progress else 0, progress.errors if progress else 0, self._seconds,
                      self.run_fps())
+            if self.status == "failed":
+                self.on_failed()
 
     def run_fps(self) -> float:
         """Frames per second since the run started (final once the source has ended), as `skyseg run` reports."""

@@ -45,7 +45,7 @@ def bind_socket(host: str, port: int) -> socket.socket:
 
 
 def serve(config: ServeConfig) -> int:
-    """Run until SIGTERM (returns 0) or Ctrl-C (130); the run's files are closed either way."""
+    """Run until SIGTERM (returns 0), Ctrl-C (130) or a failed live run (1); the run's files are closed each way."""
     check_bind(config.host, config.token)
     check_outputs(config.run.outputs)
     uvicorn = _uvicorn()
@@ -62,6 +62,9 @@ def serve(config: ServeConfig) -> int:
                                lifespan="off")
     server = uvicorn.Server(uv_config)
     uv_config.app = create_app(pipeline, lambda: bool(server.should_exit))
+    pipeline.on_failed = lambda: setattr(server, "should_exit", True)  # a dead run ends the server (exit 1)
+    if pipeline.status == "failed":
+        server.should_exit = True
     port = sock.getsockname()[1]
     shown = f"[{config.host}]" if ":" in config.host else config.host
     log.info("dashboard on http://%s:%d/%s (saving under %s)", shown, port, "?token=…" if config.token else "",
@@ -78,4 +81,8 @@ def serve(config: ServeConfig) -> int:
         sock.close()
         for sig, handler in old.items():
             signal.signal(sig, handler)
+    if pipeline.status == "failed":
+        log.error("the live run failed (%s); its outputs are closed, exiting with 1 so the service manager restarts "
+                  "it", pipeline.error)
+        return 1
     return 130 if signal.SIGINT in received else 0
