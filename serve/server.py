@@ -1,12 +1,16 @@
 """`serve(config)`: bind the port, start the live pipeline, answer HTTP on one uvicorn server until SIGINT/SIGTERM.
 
 The socket is bound before the model loads, so a port in use or a foreign address is one sentence and exit 2.
+Temporary files (openpyxl's, for an .xlsx download) go to SAVE_DIR/.tmp, removed at exit: nothing is written outside
+the save dir.
 """
 from __future__ import annotations
 
 import logging
+import shutil
 import signal
 import socket
+import tempfile
 from typing import Any
 
 from skyseg.runtime.errors import InputError, MissingDependencyError
@@ -58,6 +62,9 @@ def serve(config: ServeConfig) -> int:
     except BaseException:
         sock.close()
         raise
+    temp = pipeline.save_dir / ".tmp"
+    temp.mkdir(exist_ok=True)
+    tempfile.tempdir = str(temp)  # openpyxl's sheet files for an .xlsx download, any library's temp file: not /tmp
     uv_config = uvicorn.Config(None, log_level="warning", access_log=False, timeout_graceful_shutdown=3,
                                lifespan="off")
     server = uvicorn.Server(uv_config)
@@ -79,6 +86,7 @@ def serve(config: ServeConfig) -> int:
     finally:
         pipeline.stop()
         sock.close()
+        shutil.rmtree(temp, ignore_errors=True)
         for sig, handler in old.items():
             signal.signal(sig, handler)
     if pipeline.status == "failed":
