@@ -87,6 +87,8 @@ class GstSource(Source):
         self._layout: tuple[Any, tuple[int, int, int, str, str]] | None = None
         self.duration: float | None = None  # seconds, for files whose container declares it
         self._stream_end = 0.0  # pts + duration of the last frame pulled
+        self._next_pts: float | None = None  # where the next frame of a file should start (pts + duration)
+        self._gaps: list[tuple[float, int]] = []  # (where, frames missing) inside a file: damaged data the decoder lost
         self._stopping = threading.Event()
 
     @property
@@ -291,15 +293,16 @@ class GstSource(Source):
                 sample = self._pending if self._pending is not None else self._pull(self.timeout)
                 self._pending = None
             except _Stop as stop:
+                if stop.reason == "eos":
+                    for problem in filter(None, (self._lost_frames(), self._truncation())):
+                        log.warning(problem)
+                        yield FrameError(index, self.source_id, self._path(), problem, time.time())
+                    self._gaps, self._next_pts = [], None
                 if stop.reason == "eos" and self.loop and index > 0:
                     self._pipeline.seek_simple(Gst.Format.TIME, Gst.SeekFlags.FLUSH | Gst.SeekFlags.KEY_UNIT, 0)
                     continue
                 if stop.reason == "eos":
                     log.info("%s: end of stream after %d frame(s)", self.source_id, index)
-                    truncated = self._truncation()
-                    if truncated:
-                        log.warning(truncated)
-                        yield FrameError(index, self.source_id, self._path(), truncated, time.time())
                     return
                 if self.retries != 0 and self._reconnect(stop.message):
                     continue
@@ -319,8 +322,27 @@ class GstSource(Source):
                 meta["pts"] = buf.pts / Gst.SECOND
                 step = buf.duration if buf.duration != Gst.CLOCK_TIME_NONE else 0
                 self._stream_end = max(self._stream_end, (buf.pts + step) / Gst.SECOND)
+                self._note_gap(buf.pts / Gst.SECOND, step / Gst.SECOND)
             yield Frame(pixels, index, self.source_id, time.time(), self._path(), meta)
             index += 1
+
+    def _note_gap(self, start: float, step: float) -> None:
+        """Count the frames a file's timestamps skip (the decoder dropped data it could not decode)."""
+        step = step or (1.0 / self.fps if self.fps else 0.0)
+        if self.live or self.spec.kind != "video" or step <= 0:
+            return
+        if self._next_pts is not None and start - self._next_pts > 0.5 * step:
+            self._gaps.append((self._next_pts, max(1, round((start - self._next_pts) / step))))
+        self._next_pts = start + step
+
+    def _lost_frames(self) -> str | None:
+        """A message when frames inside a file never came out of the decoder (a damaged copy)."""
+        if not self._gaps:
+            return None
+        where = ", ".join(f"{at:.2f} s" for at, _ in self._gaps[:5]) + (" …" if len(self._gaps) > 5 else "")
+        lost = sum(n for _, n in self._gaps)
+        return (f"{self.source_id} lost about {lost} frame(s) its timestamps skip (at {where}): the decoder could not "
+                "decode that data; the file looks damaged")
 
     def _truncation(self) -> str | None:
         """A message when a file stopped well before the duration its container declares (a cut-off copy)."""
