@@ -14,9 +14,9 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
 
-from skyseg.runtime.errors import SkysegError
 from skyseg.runtime.pipeline import Hooks, Pipeline
 from skyseg.runtime.process.static_mask import StaticMaskSink
 from skyseg.serve.config import ServeConfig
@@ -95,13 +95,14 @@ class LivePipeline:
         try:
             pipeline.run()
             self.status = "stopped" if self._stop.is_set() else "finished"
-        except Exception as err:  # noqa: BLE001 - the page shows it; the server keeps answering
+        except Exception as err:  # noqa: BLE001 - the page shows it, then serve ends with exit 1
             log.exception("the live pipeline stopped: %s", err)
             self.status, self.error = "failed", f"{type(err).__name__}: {err}"
         finally:
             try:
                 pipeline.close()
-            except (SkysegError, OSError) as err:
+            except Exception as err:  # noqa: BLE001 - every output was still offered its close; say which failed
+                log.error("closing the live run's outputs failed: %s: %s", type(err).__name__, err)
                 self.error = self.error or f"closing the outputs failed: {err}"
             finally:
                 self.model.detach(pipeline)
@@ -112,6 +113,13 @@ class LivePipeline:
                      self.run_fps())
             if self.status == "failed":
                 self.on_failed()
+
+    def run_state(self) -> tuple[str, str | None]:
+        """(state, error) for the page: a watch whose folder has gone (deleted, unmounted) is "waiting", with why."""
+        if self.status == "running" and self.run_config.watch and not Path(self.run_config.source).is_dir():
+            return "waiting", (f"the watched folder {self.run_config.source} is missing (deleted or unmounted?); "
+                               "frames are taken again once it is back")
+        return self.status, self.error
 
     def run_fps(self) -> float:
         """Frames per second since the run started (final once the source has ended), as `skyseg run` reports."""

@@ -47,13 +47,14 @@ def rss_mb() -> float | None:
 
 def status_json(pipeline: LivePipeline) -> dict[str, Any]:
     state, model = pipeline.state, pipeline.model
+    run_state, run_error = pipeline.run_state()
     latest = state.latest()
     result = latest.record.result if latest is not None else None
     return {
         "frames": state.frames, "errors": state.errors, "fps": round(state.live_fps(), 2),
         "run_fps": round(pipeline.run_fps(), 3), "conf": model.conf, "iou": model.iou, "model": model.model_name,
         "model_key": model.model_key, "backend": model.backend_kind, "source": pipeline.run_config.source,
-        "source_description": pipeline.source_description, "state": pipeline.status, "error": pipeline.error,
+        "source_description": pipeline.source_description, "state": run_state, "error": run_error,
         "latest": latest.version if latest is not None else 0,
         "sky_fraction": round(result.sky_fraction, 4) if result is not None else None,
         "instances": len(result) if result is not None else None,

@@ -74,3 +74,20 @@ def test_a_live_run_that_fails_ends_the_server_with_exit_1(tmp_path: Path) -> No
     assert "the live run failed" in logs and "exiting with 1" in logs
     assert (server.save_dir / "results.csv").read_text().count("\n") >= 2
     assert not list(server.save_dir.rglob("*.part")) and not list(server.save_dir.rglob(".*.tmp"))
+
+
+def test_a_deleted_watch_folder_is_a_waiting_state_not_running(tmp_path: Path) -> None:
+    watched = tmp_path / "incoming"
+    watched.mkdir()
+    server = start_server(tmp_path, "--watch", "--threads", "1", source=str(watched))
+    try:
+        assert _status(server.url)["state"] == "running"
+        watched.rmdir()
+        s = wait_for(lambda: (t := _status(server.url))["state"] == "waiting" and t, what="the waiting state")
+        assert "is missing" in s["error"] and str(watched) in s["error"]
+        watched.mkdir()  # remounted: frames are taken again
+        shutil.copy(write_frames(tmp_path / "good", count=1) / "night_000.png", watched / "back.png")
+        s = wait_for(lambda: (t := _status(server.url))["frames"] >= 1 and t, timeout=60, what="a frame after it")
+        assert s["state"] == "running" and s["error"] is None
+    finally:
+        assert stop_server(server) == 0, server.logs()
