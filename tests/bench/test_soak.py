@@ -1,6 +1,7 @@
 """`skyseg bench soak`: the whole run path on a looped folder, with RSS sampled as it goes (numbers, not timing)."""
 from __future__ import annotations
 
+import csv
 import math
 from pathlib import Path
 
@@ -15,8 +16,12 @@ def test_soak_runs_every_frame_through_every_sink(tmp_path: Path, capsys: pytest
     frames, errors, files = int(row[0]), int(row[1]), int(row[-1])
     assert (frames, errors) == (30, 0)
     out = tmp_path / "out"
-    assert len(list((out / "masks").glob("*.png"))) == 30  # the frames looped: 12 files, 30 masks
-    assert len((out / "results.csv").read_text().splitlines()) == 31
+    # the frames looped: 12 files read 30 times; a frame is named by its file, so 12 masks and 30 rows, each row
+    # naming a mask that exists
+    masks = {p.name for p in (out / "masks").glob("*.png")}
+    assert len(masks) == 12
+    rows = list(csv.DictReader(open(out / "results.csv")))
+    assert len(rows) == 30 and all(Path(r["mask_file"]).name in masks for r in rows)
     assert files >= 31 and math.isfinite(float(row[-2]))
 
 
