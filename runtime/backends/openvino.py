@@ -44,7 +44,8 @@ _model_thread_lock = threading.Lock()
 
 
 def _block_async_signals() -> None:
-    signal.pthread_sigmask(signal.SIG_BLOCK, set(signal.valid_signals()) - _SYNCHRONOUS)
+    if hasattr(signal, "pthread_sigmask"):  # POSIX only; elsewhere there is no alternate signal stack to lose
+        signal.pthread_sigmask(signal.SIG_BLOCK, set(signal.valid_signals()) - _SYNCHRONOUS)
 
 
 def on_model_thread(work: Callable[[], T]) -> T:
