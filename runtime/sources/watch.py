@@ -68,6 +68,7 @@ class WatchSource(Source):
         self._failing: dict[str, tuple[tuple[int, int, int], float]] = {}  # path → (signature, first failure)
         self._observed: dict[str, tuple[int, int, float]] = {}  # path → (size, mtime_ns, first seen unchanged)
         self._previous_handler: Any = None
+        self._unlistable: set[str] = set()  # folders that could not be listed at the last poll (warned once)
         self.live = True
 
     def stop(self) -> None:
@@ -158,7 +159,9 @@ class WatchSource(Source):
                             "sub-folders (one folder per night)", sub)
 
     def _close(self) -> None:
-        if self._previous_handler is not None:
+        # only the main thread may set a handler (and only it set ours); a source closed from another thread (the
+        # dashboard's run) leaves the handler, which just sets a stop flag nobody reads any more
+        if self._previous_handler is not None and threading.current_thread() is threading.main_thread():
             signal.signal(signal.SIGTERM, self._previous_handler)
             self._previous_handler = None
 
@@ -176,8 +179,13 @@ class WatchSource(Source):
             try:
                 entries = list(os.scandir(root))
             except OSError as err:
-                log.warning("cannot list %s: %s", root, err)
+                if root not in self._unlistable:  # once, not at every poll while the folder is gone
+                    self._unlistable.add(root)
+                    log.warning("cannot list %s: %s (watching on; said again when it is back)", root, err)
                 continue
+            if root in self._unlistable:
+                self._unlistable.discard(root)
+                log.info("watch: %s can be listed again", root)
             for entry in entries:
                 if entry.is_file() and is_candidate(entry.name):
                     try:

@@ -184,3 +184,43 @@ def test_watch_resumes_from_its_ledger_rows_of_this_and_older_versions(tmp_path:
     with open_source(str(night), watch=True, ledger=str(table), poll=0.05, settle=0.1, idle_timeout=1.0) as src:
         names = [Path(r.path).name for r in src]
     assert names == ["new.png", "a.png"]  # oldest first; new.png has no row yet (no table written here)
+
+
+def test_a_deleted_watch_folder_is_said_once_and_again_when_it_is_back(tmp_path: Path, caplog) -> None:
+    caplog.set_level("INFO", logger="skyseg.runtime.sources.watch")
+    night = tmp_path / "night"
+    night.mkdir()
+    items: list = []
+    with open_source(str(night), watch=True, poll=0.05, settle=0.1, idle_timeout=2.0) as src:
+        reader = threading.Thread(target=lambda: items.extend(src))
+        reader.start()
+        time.sleep(0.3)
+        night.rmdir()
+        time.sleep(0.6)  # a dozen polls of a missing folder
+        night.mkdir()
+        cv2.imwrite(str(night / "a.png"), np.full((24, 32, 3), 90, np.uint8))
+        reader.join(15)
+    assert [type(x) for x in items] == [Frame]
+    said = [r.getMessage() for r in caplog.records if "cannot list" in r.getMessage()]
+    assert len(said) == 1, said
+    assert any("can be listed again" in r.getMessage() for r in caplog.records)
+
+
+def test_closing_a_watch_from_another_thread_leaves_the_signal_handler_alone(tmp_path: Path) -> None:
+    """The dashboard closes its source on a worker thread: that must not raise (only the main thread sets handlers)."""
+    src = open_source(str(tmp_path), watch=True, poll=0.05, idle_timeout=0.3)
+    before = signal.getsignal(signal.SIGTERM)
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            with src:
+                list(src)
+        except BaseException as err:  # noqa: BLE001 - any error is the failure this test looks for
+            errors.append(err)
+
+    t = threading.Thread(target=run)
+    t.start()
+    t.join(10)
+    assert not t.is_alive() and errors == []
+    assert signal.getsignal(signal.SIGTERM) == before
