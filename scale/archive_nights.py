@@ -45,7 +45,7 @@ class SiteClock:
         self.zone: tzinfo | None = None
         if tz is not None:
             try:
-                from zoneinfo import ZoneInfo
+                from zoneinfo import ZoneInfo  # novermin (3.9+; on 3.8 the ImportError below is one sentence)
 
                 self.zone = ZoneInfo(tz)
             except (ImportError, KeyError, ValueError):
