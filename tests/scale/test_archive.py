@@ -3,7 +3,6 @@ skips done frames, a corrupt frame is a row with its error, one table per night.
 from __future__ import annotations
 
 import csv
-import signal
 from pathlib import Path
 
 import cv2
@@ -15,16 +14,6 @@ from skyseg.runtime.pipeline import RunConfig, run
 
 MODEL = bundled_model_path()
 
-
-@pytest.fixture(scope="module")
-def local_ray():
-    ray = pytest.importorskip("ray", reason="ray is in the 'scale' extra that install.sh installs")
-    handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
-    ray.init(num_cpus=2, include_dashboard=False)
-    for sig, handler in handlers.items():  # ray.init's SIGTERM handler sys.exit()s the whole test process, so a
-        signal.signal(sig, handler)        # later SIGTERM test (a watch folder's) failed after this module
-    yield ray
-    ray.shutdown()
 
 
 def test_archive_matches_run_and_resumes(tmp_path: Path, local_ray, realsky_dir: Path) -> None:

@@ -4,26 +4,14 @@ from __future__ import annotations
 
 import csv
 import shutil
-import signal
 from pathlib import Path
 
 import cv2
-import pytest
 
 from skyseg.runtime.bundled_model import bundled_model_path
 
 MODEL = bundled_model_path()
 
-
-@pytest.fixture(scope="module")
-def local_ray():
-    ray = pytest.importorskip("ray", reason="ray is in the 'scale' extra that install.sh installs")
-    handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
-    ray.init(num_cpus=2, include_dashboard=False)
-    for sig, handler in handlers.items():  # ray.init's SIGTERM handler would end the test process
-        signal.signal(sig, handler)
-    yield ray
-    ray.shutdown()
 
 
 def test_archive_measures_clouds(tmp_path: Path, local_ray, realsky_dir: Path) -> None:

@@ -22,16 +22,6 @@ from skyseg.runtime.bundled_model import bundled_model_path
 MODEL = bundled_model_path()
 
 
-@pytest.fixture(scope="module")
-def local_ray():
-    ray = pytest.importorskip("ray", reason="ray is in the 'scale' extra that install.sh installs")
-    handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
-    ray.init(num_cpus=2, include_dashboard=False)
-    for sig, handler in handlers.items():  # ray.init's SIGTERM handler would end the test process
-        signal.signal(sig, handler)
-    yield ray
-    ray.shutdown()
-
 
 def _sky(seed: int, size: tuple[int, int] = (160, 120)) -> np.ndarray:
     img = np.tile(np.linspace(0, 255, size[0], dtype=np.uint8)[None, :, None], (size[1], 1, 3))
