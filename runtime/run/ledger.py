@@ -12,6 +12,7 @@ import io
 import json
 import logging
 import os
+import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterator, Sequence
@@ -171,20 +172,25 @@ def write_xlsx(csv_path: Path, xlsx_path: Path) -> Path:
     except ImportError:
         raise MissingDependencyError("writing .xlsx tables needs openpyxl; `pip install openpyxl` or use .csv") \
             from None
-    book = openpyxl.Workbook(write_only=True)
-    sheet = book.create_sheet("results")
-    reader = csv.reader(io.StringIO(_complete_text(csv_path), newline=""))
-    header = next(reader, [])
-    sheet.append(header)
-    numeric = [c in NUMERIC for c in header]
-    for row in reader:
-        sheet.append([_cell(v, n) for v, n in zip(row, numeric)])
-    tmp = AtomicFile(xlsx_path, "wb")
+    system_temp = tempfile.tempdir
+    tempfile.tempdir = str(Path(xlsx_path).parent)  # openpyxl's sheet file (made with the sheet) beside the table
     try:
-        book.save(tmp.handle)
-    except BaseException:
-        tmp.discard()
-        raise
+        book = openpyxl.Workbook(write_only=True)
+        sheet = book.create_sheet("results")
+        reader = csv.reader(io.StringIO(_complete_text(csv_path), newline=""))
+        header = next(reader, [])
+        sheet.append(header)
+        numeric = [c in NUMERIC for c in header]
+        for row in reader:
+            sheet.append([_cell(v, n) for v, n in zip(row, numeric)])
+        tmp = AtomicFile(xlsx_path, "wb")
+        try:
+            book.save(tmp.handle)
+        except BaseException:
+            tmp.discard()
+            raise
+    finally:
+        tempfile.tempdir = system_temp
     return tmp.commit()
 
 

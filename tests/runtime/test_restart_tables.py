@@ -127,3 +127,31 @@ def test_each_row_says_which_model_and_thresholds_made_it(night: Path, tmp_path:
     rows = _csv_rows(table)
     sha = hashlib.sha256(bundled_model_path().read_bytes()).hexdigest()[:16]
     assert [(r["model"], r["conf"], r["iou"]) for r in rows] == [(sha, "0.25", "0.7")] + [(sha, "0.5", "0.6")] * 2
+
+
+
+def test_an_xlsx_table_keeps_openpyxl_temp_files_beside_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """openpyxl writes each sheet to a temporary file while it saves: those go beside the table, never to /tmp."""
+    import tempfile
+
+    from openpyxl.worksheet import _writer
+
+    from skyseg.runtime.run.ledger import write_xlsx
+
+    made: list[Path] = []
+    real = _writer.NamedTemporaryFile
+
+    def recording(*args, **kwargs):
+        handle = real(*args, **kwargs)
+        made.append(Path(handle.name))
+        return handle
+
+    monkeypatch.setattr(_writer, "NamedTemporaryFile", recording)
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "r.csv").write_text("frame,sky_fraction\n0,0.5\n1,0.25\n")
+    before = tempfile.tempdir
+    write_xlsx(out / "r.csv", out / "r.xlsx")
+    assert made and all(p.parent == out for p in made), made
+    assert tempfile.tempdir == before
+    assert len(_xlsx_rows(out / "r.xlsx")) == 2
