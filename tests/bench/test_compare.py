@@ -115,4 +115,7 @@ def test_compare_with_ultralytics_rows(tmp_path: Path, capsys: pytest.CaptureFix
         assert len(notes[int(int8[0].split("[")[1].rstrip("]"))]) > len("failed: ")
     else:
         _assert_measured(int8)
-    assert "vs Ultralytics best = " in text
+    # the auto-vs-Ultralytics line: a ratio, or (at this tiny test size Ultralytics' rows fall below the IoU floor
+    # against skyseg's FP32 masks) the sentence that says no Ultralytics row qualified
+    assert "auto's pick" in text
+    assert "vs Ultralytics best = " in text or "no Ultralytics row at mean IoU" in text
