@@ -9,8 +9,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import cv2
-import numpy as np
 import pytest
 
 from skyseg.runtime.bundled_model import bundled_model_path
@@ -21,14 +19,8 @@ COLUMNS = len(TABLE_COLUMNS)  # results.csv columns
 
 
 @pytest.fixture()
-def night(tmp_path: Path) -> Path:
-    folder = tmp_path / "night"
-    folder.mkdir()
-    for i in range(FRAMES):
-        img = np.tile(np.linspace(0, 255, 96, dtype=np.uint8)[None, :, None], (72, 1, 3))
-        img[: 8 * i] = 30  # a different mask per frame
-        cv2.imwrite(str(folder / f"f{i:02d}.png"), img)
-    return folder
+def night(gradient_night) -> Path:
+    return gradient_night(FRAMES, 8)
 
 
 def _run(night: Path, out: Path, fsize: int | None = None) -> subprocess.CompletedProcess[str]:

@@ -12,7 +12,6 @@ import time
 from pathlib import Path
 
 import cv2
-import numpy as np
 import pytest
 
 from skyseg.runtime.bundled_model import bundled_model_path
@@ -21,14 +20,8 @@ FRAMES = 6
 
 
 @pytest.fixture()
-def night(tmp_path: Path) -> Path:
-    folder = tmp_path / "night"
-    folder.mkdir()
-    for i in range(FRAMES):
-        img = np.tile(np.linspace(0, 255, 96, dtype=np.uint8)[None, :, None], (72, 1, 3))
-        img[: 6 * i] = 30
-        cv2.imwrite(str(folder / f"f{i:02d}.png"), img)
-    return folder
+def night(gradient_night) -> Path:
+    return gradient_night(FRAMES, 6)
 
 
 def _skyseg(*args: str) -> subprocess.Popen[str]:
