@@ -10,6 +10,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -22,9 +23,19 @@ STREAM = "test://sky?n={n}&seed=5&w=160&h=120"
 
 
 def _skyseg(*args: str) -> subprocess.Popen[str]:
+    """The CLI in a child process; its log goes to a temp file (a pipe nobody reads until the end can fill up and
+    stall a long-running watch on its next log line)."""
     cmd = [sys.executable, "-m", "skyseg.cli.main", "run", *args, "--headless", "--threads", "1", "--model",
            str(bundled_model_path())]
-    return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    log = tempfile.TemporaryFile("w+")
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=log, text=True)
+    proc.log = log  # type: ignore[attr-defined]
+    return proc
+
+
+def _log(proc: subprocess.Popen[str]) -> str:
+    proc.log.seek(0)  # type: ignore[attr-defined]
+    return proc.log.read()  # type: ignore[attr-defined]
 
 
 def _rows(out: Path) -> list[dict[str, str]]:
@@ -39,14 +50,15 @@ def _rows(out: Path) -> list[dict[str, str]]:
 def _wait(proc: subprocess.Popen[str], done, what: str, timeout: float = 120) -> None:
     deadline = time.monotonic() + timeout
     while not done():
-        assert proc.poll() is None, f"skyseg ended before {what}: {proc.stderr.read() if proc.stderr else ''}"
+        assert proc.poll() is None, f"skyseg ended before {what}: {_log(proc)}"
         assert time.monotonic() < deadline, f"no {what} in {timeout:g} s"
         time.sleep(0.05)
 
 
 def _stop(proc: subprocess.Popen[str], sig: int = signal.SIGTERM) -> str:
     proc.send_signal(sig)
-    _, err = proc.communicate(timeout=60)
+    proc.wait(timeout=60)
+    err = _log(proc)
     assert proc.returncode == (0 if sig == signal.SIGTERM else -signal.SIGKILL), err
     return err
 
@@ -72,7 +84,7 @@ def _consistent(out: Path) -> list[dict[str, str]]:
 def test_stream_restarts_never_overwrite_and_rows_name_their_masks(tmp_path: Path) -> None:
     out = tmp_path / "out"
     first = _skyseg(STREAM.format(n=3), "--save-dir", str(out))
-    assert first.wait(timeout=300) == 0, first.stderr.read() if first.stderr else ""
+    assert first.wait(timeout=300) == 0, _log(first)
     before = {p: _digest(out / p) for p in _files(out / "masks")}
     assert len(before) == 3
 
@@ -80,7 +92,7 @@ def test_stream_restarts_never_overwrite_and_rows_name_their_masks(tmp_path: Pat
     _wait(killed, lambda: len(_files(out / "masks")) >= 6, "masks of the second run")
     _stop(killed, signal.SIGKILL)
     again = _skyseg(STREAM.format(n=3), "--save-dir", str(out))
-    assert again.wait(timeout=300) == 0, again.stderr.read() if again.stderr else ""
+    assert again.wait(timeout=300) == 0, _log(again)
 
     rows = _consistent(out)
     assert {p: _digest(out / p) for p in before} == before  # the first run's masks are untouched
