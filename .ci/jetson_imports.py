@@ -22,7 +22,7 @@ def main() -> int:
         for name in getattr(skyseg, "__all__", ()):
             getattr(skyseg, name)
         imported += 1
-    except Exception as err:  # noqa: BLE001
+    except Exception as err:
         failed.append(f"skyseg: {type(err).__name__}: {err}")
     for package in PACKAGES:
         root = importlib.import_module(f"skyseg.{package}")
@@ -33,7 +33,7 @@ def main() -> int:
             except ImportError as err:
                 missing = (err.name or "").split(".")[0]
                 (skipped if missing in OPTIONAL else failed).append(f"{info.name}: {err}")
-            except Exception as err:  # noqa: BLE001 - every other failure is the finding
+            except Exception as err:  # every other failure is the finding
                 failed.append(f"{info.name}: {type(err).__name__}: {err}")
     version = ".".join(map(str, sys.version_info[:3]))
     print(f"Python {version}: {imported} skyseg modules import; {len(skipped)} need the train side or an optional "

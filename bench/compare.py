@@ -157,7 +157,7 @@ def ultralytics_rows(prep: Prepared, pt: Path, threads: int) -> list[Row]:
         try:
             with contextlib.redirect_stdout(sys.stderr):
                 fn = sky_mask_predictor(str(model), imgsz, threads)
-        except Exception as err:  # noqa: BLE001 - Ultralytics raises anything; the row says what
+        except Exception as err:  # Ultralytics raises anything; the row says what
             rows.append(Row(label, "ultralytics", None, f"failed: {type(err).__name__}: {err}"[:240]))
             continue
         note = _openvino_precision_note() if "OpenVINO" in label else ""

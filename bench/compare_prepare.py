@@ -78,7 +78,7 @@ def _remembered(marker: Path, make: Callable[[], Path], target: Path) -> tuple[P
     try:
         with contextlib.redirect_stdout(sys.stderr):  # Ultralytics and NNCF print progress; stdout is the table
             return make(), ""
-    except Exception as err:  # noqa: BLE001 - Ultralytics/NNCF raise anything; the row shows it, the run goes on
+    except Exception as err:  # Ultralytics/NNCF raise anything; the row shows it, the run goes on
         reason = f"{type(err).__name__}: {str(err).strip().splitlines()[0] if str(err).strip() else ''}"[:240]
         marker.write_text(reason + "\n")
         log.warning("%s failed: %s", target.name, reason)

@@ -175,7 +175,7 @@ class BrowserClient(threading.Thread):
                 while not self.stop.is_set():
                     page.wait_for_timeout(200)
                 context.close()
-        except Exception as err:  # noqa: BLE001 - reported by measure_serve
+        except Exception as err:  # reported by measure_serve
             self.error = err
 
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 
-from skyseg.runtime.host import cpu_model  # noqa: F401 - re-exported: benches describe the machine with it
+from skyseg.runtime.host import cpu_model  # re-exported: benches describe the machine with it
 
 log = logging.getLogger(__name__)
 

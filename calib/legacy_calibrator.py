@@ -164,7 +164,7 @@ def make_calibrator(
         def __del__(self) -> None:
             try:
                 self.free()
-            except Exception:  # noqa: BLE001 - interpreter shutdown: CUDA may already be gone
+            except Exception:  # interpreter shutdown: CUDA may already be gone
                 pass
 
     return SkysegCalibrator()

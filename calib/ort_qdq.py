@@ -41,13 +41,13 @@ class QdqSettings:
             raise InputError(f"unknown calibration method '{self.method}'; choose one of {', '.join(METHODS)}.")
 
 
-def _ort_quant():  # noqa: ANN202 - a module
+def _ort_quant():  # a module
     from onnxruntime import quantization  # train-side dependency, imported where used
 
     return quantization
 
 
-def _calibration_method(settings: QdqSettings):  # noqa: ANN202
+def _calibration_method(settings: QdqSettings):
     q = _ort_quant()
     return {
         "entropy": q.CalibrationMethod.Entropy,

@@ -50,7 +50,7 @@ class SynthCalibConfig:
     write_masks: bool = True
 
 
-def _open(source: str):  # noqa: ANN202 - a runtime Source
+def _open(source: str):  # a runtime Source
     from skyseg.runtime.sources.uri import open_source
 
     return open_source(source)

@@ -62,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
     if backend == "torch":  # train-side, imported only when asked for
         from skyseg.export.torch_backend import open_torch_backend
 
-        def factory(cfg: BenchConfig):  # noqa: ANN202 - a context manager
+        def factory(cfg: BenchConfig):  # a context manager
             return open_torch_backend(cfg.model, threads=cfg.threads)
     compare = None
     if args.compare_ultralytics:

@@ -123,7 +123,7 @@ def onnx_precision(model_path: str) -> str:
 
     try:
         graph = onnx.load(model_path, load_external_data=False).graph
-    except Exception as err:  # noqa: BLE001 - onnx raises DecodeError/RuntimeError variants for non-ONNX bytes
+    except Exception as err:  # onnx raises DecodeError/RuntimeError variants for non-ONNX bytes
         raise InputError(f"{model_path} is not a readable ONNX model ({type(err).__name__}: {err})") from None
     quantize = [node for node in graph.node if node.op_type == "QuantizeLinear"]
     if not quantize:

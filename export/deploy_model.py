@@ -34,7 +34,7 @@ class DeployModel:
 
 def _load_ultralytics(weights: str | os.PathLike[str]) -> nn.Module:
     """The nn.Module inside skyseg's loader (`skyseg.models.load_model`), for a .pt checkpoint or a .yaml config."""
-    from skyseg.models import load_model  # noqa: PLC0415 - pulls in Ultralytics and the custom blocks
+    from skyseg.models import load_model  # pulls in Ultralytics and the custom blocks
 
     try:
         yolo = load_model(str(weights))
@@ -45,8 +45,8 @@ def _load_ultralytics(weights: str | os.PathLike[str]) -> nn.Module:
 
 def prepare_for_export(net: nn.Module) -> nn.Module:
     """Put an Ultralytics SegmentationModel into deploy/export form, in place: reparameterized, eval, fp32."""
-    from skyseg.models import reparameterize_model  # noqa: PLC0415
-    from ultralytics.nn.modules import C2f, Detect, Segment  # noqa: PLC0415
+    from skyseg.models import reparameterize_model
+    from ultralytics.nn.modules import C2f, Detect, Segment
 
     net = reparameterize_model(net, inplace=True)
     net = net.float().eval()
@@ -70,7 +70,7 @@ def prepare_for_export(net: nn.Module) -> nn.Module:
 def set_head_dynamic(net: nn.Module, dynamic: bool) -> None:
     """Dynamic height/width: the Segment head recomputes its anchors from the feature sizes on every call
     (Ultralytics' `dynamic`); with a fixed size they are traced once as constants."""
-    from ultralytics.nn.modules import Detect  # noqa: PLC0415
+    from ultralytics.nn.modules import Detect
 
     for m in net.modules():
         if isinstance(m, Detect):

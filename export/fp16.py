@@ -38,7 +38,7 @@ def toposort_nodes(graph: onnx.GraphProto) -> None:
 def to_fp16(model: onnx.ModelProto) -> onnx.ModelProto:
     """FP16 weights and activations, float32 I/O kept, nodes topologically sorted."""
     try:
-        from onnxruntime.transformers.float16 import convert_float_to_float16  # noqa: PLC0415
+        from onnxruntime.transformers.float16 import convert_float_to_float16
     except ImportError:
         raise MissingDependencyError(
             "--half needs ONNX Runtime's float16 converter; install it with `pip install onnxruntime`.") from None

@@ -74,13 +74,13 @@ def _engine_report(path: Path) -> dict[str, Any]:
                                                 "build_flags", "strongly_typed", "dla_core") if k in side},
     }
     try:
-        from skyseg.export.trt.engine import engine_layers, gpu_identity, import_tensorrt  # noqa: PLC0415
+        from skyseg.export.trt.engine import engine_layers, gpu_identity, import_tensorrt
 
         trt = import_tensorrt()
     except MissingDependencyError as err:
         report["tensorrt"] = f"not installed: layer precisions unavailable ({err})"
         return report
-    from skyseg.runtime.backends.trt import compatibility_problem  # noqa: PLC0415 - the runtime's own wording
+    from skyseg.runtime.backends.trt import compatibility_problem  # the runtime's own wording
 
     gpu, cc = gpu_identity()
     report["this_machine"] = {"tensorrt_version": trt.__version__, "gpu_name": gpu, "compute_capability": cc}

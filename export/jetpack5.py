@@ -140,7 +140,7 @@ def to_jetpack5(model: onnx.ModelProto) -> onnx.ModelProto:
 
 
 def _retag(model: onnx.ModelProto) -> None:
-    from skyseg.export.metadata import read_onnx_metadata, set_onnx_metadata  # noqa: PLC0415
+    from skyseg.export.metadata import read_onnx_metadata, set_onnx_metadata
 
     metadata = read_onnx_metadata(model)
     if isinstance(metadata.get("args"), dict):
@@ -153,12 +153,12 @@ def export_jetpack5(cfg: Any) -> Any:
     """`export_onnx` for JetPack 5: export (unverified, to a temp file), convert with `to_jetpack5`, verify the
     converted graph against the PyTorch model and lint it for TensorRT 8.5 too; written to `cfg.output` only if
     everything passed. Returns the ExportResult of the converted file."""
-    from skyseg.export.deploy_model import load_deploy_model, set_head_dynamic  # noqa: PLC0415
-    from skyseg.export.onnx_export import (  # noqa: PLC0415
+    from skyseg.export.deploy_model import load_deploy_model, set_head_dynamic
+    from skyseg.export.onnx_export import (
         ExportResult, ExportVerificationError, _io_shapes, export_onnx, resolve_dynamic, static_spatial_blocks)
-    from skyseg.export.verify import FP32_TOLERANCES, verify_onnx  # noqa: PLC0415
-    from skyseg.export.verify_frames import folder_frames, synthetic_frames  # noqa: PLC0415
-    from skyseg.runtime.atomic_file import temp_beside  # noqa: PLC0415
+    from skyseg.export.verify import FP32_TOLERANCES, verify_onnx
+    from skyseg.export.verify_frames import folder_frames, synthetic_frames
+    from skyseg.runtime.atomic_file import temp_beside
 
     if cfg.half:
         raise InputError("--target jetpack5 takes no --half: TensorRT 8.5 builds FP16 from the FP32 ONNX "
@@ -196,7 +196,7 @@ def export_jetpack5(cfg: Any) -> Any:
         raise
     finally:
         raw.unlink(missing_ok=True)
-    from skyseg.export.metadata import read_onnx_metadata  # noqa: PLC0415
+    from skyseg.export.metadata import read_onnx_metadata
 
     return ExportResult(out, time.perf_counter() - start, out.stat().st_size, read_onnx_metadata(model), report,
                         _io_shapes(model))

@@ -95,7 +95,7 @@ def _check_config(cfg: ExportConfig) -> None:
 def static_spatial_blocks(net: Any) -> list[str]:
     """Names of the modules that fix the input's height and width at export: SS2D's selective scan is unrolled
     over the H·W tokens when traced (the chunk loops are Python loops, by design: no ONNX Loop/Scan)."""
-    from skyseg.models.ss2d import SS2D  # noqa: PLC0415
+    from skyseg.models.ss2d import SS2D
 
     return [name for name, m in net.named_modules() if isinstance(m, SS2D)]
 
@@ -168,7 +168,7 @@ def _source_hash(weights: Path) -> str:
 
 
 def _torch_export(net: Any, cfg: ExportConfig, mode: str, target: Path) -> None:
-    import torch  # noqa: PLC0415
+    import torch
 
     dummy = torch.zeros(cfg.batch, 3, *cfg.imgsz)
     with warnings.catch_warnings():
@@ -188,8 +188,8 @@ def _torch_export(net: Any, cfg: ExportConfig, mode: str, target: Path) -> None:
 
 def export_onnx(cfg: ExportConfig) -> ExportResult:
     """Export, simplify, tag and verify; the file appears at `cfg.output` only if everything passed."""
-    from skyseg.export.deploy_model import load_deploy_model, set_head_dynamic  # noqa: PLC0415 - torch/Ultralytics
-    from skyseg.export.verify_frames import folder_frames, synthetic_frames  # noqa: PLC0415
+    from skyseg.export.deploy_model import load_deploy_model, set_head_dynamic  # torch/Ultralytics
+    from skyseg.export.verify_frames import folder_frames, synthetic_frames
 
     _check_config(cfg)
     start = time.perf_counter()
@@ -211,7 +211,7 @@ def export_onnx(cfg: ExportConfig) -> ExportResult:
         _torch_export(deploy.module, cfg, mode, tmp)
         model = onnx.load(str(tmp))
         if cfg.simplify:
-            import onnxslim  # noqa: PLC0415
+            import onnxslim
 
             model = onnxslim.slim(model)
         if mode != "none":  # tracing leaves output0's channel count symbolic; it is fixed by the head

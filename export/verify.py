@@ -147,7 +147,7 @@ def ort_session(path: str | os.PathLike[str], threads: int = 2) -> "onnxruntime.
         raise MissingDependencyError(
             "export verification needs ONNX Runtime; install it with `pip install onnxruntime` (or pass --no-verify)."
         ) from None
-    from skyseg.runtime.backends.ort import ort_session as runtime_session  # noqa: PLC0415 - the one session builder
+    from skyseg.runtime.backends.ort import ort_session as runtime_session  # the one session builder
 
     return runtime_session(path, threads)
 
@@ -183,16 +183,16 @@ def _compare_frames(
     imgsz: tuple[int, int], run_batch: int, conf: float, suffix: str = "",
 ) -> None:
     """Run both models on every frame and append one FrameCheck per frame to the report."""
-    import torch  # noqa: PLC0415
+    import torch
 
-    from skyseg.export.deploy_model import run_deploy  # noqa: PLC0415
-    from skyseg.runtime.process.postprocess import postprocess  # noqa: PLC0415
+    from skyseg.export.deploy_model import run_deploy
+    from skyseg.runtime.process.postprocess import postprocess
 
     try:
         session = ort_session(path)
     except MissingDependencyError:
         raise
-    except Exception as err:  # noqa: BLE001 - ONNX Runtime's pybind errors derive from Exception only
+    except Exception as err:  # ONNX Runtime's pybind errors derive from Exception only
         raise _OrtFailure(err) from None
     for group, real in _batches(frames, run_batch):
         tensors, infos = zip(*(preprocess(f.pixels, imgsz) for f in group))
@@ -200,7 +200,7 @@ def _compare_frames(
         ref0, ref1 = (t.numpy() for t in run_deploy(net, torch.from_numpy(x)))
         try:
             got0, got1 = session.run(["output0", "output1"], {"images": x})
-        except Exception as err:  # noqa: BLE001 - as above
+        except Exception as err:  # as above
             raise _OrtFailure(err) from None
         nc = ref0.shape[1] - 4 - ref1.shape[1]
         for i, (frame, info) in enumerate(zip(group[:real], infos)):

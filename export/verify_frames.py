@@ -29,7 +29,7 @@ class VerifyFrame:
 
 def synthetic_frames(count: int, size_wh: tuple[int, int] = DEFAULT_SYNTH_SIZE, seed: int = 0) -> list[VerifyFrame]:
     """`count` synthetic scenes from `skyseg.synth.render_scene` (mixed layouts), alternating 8- and 16-bit."""
-    from skyseg.synth import render_scene  # noqa: PLC0415 - numpy-only, but keep export importable without it
+    from skyseg.synth import render_scene  # numpy-only, but keep export importable without it
 
     frames = []
     for i in range(count):
@@ -41,9 +41,9 @@ def synthetic_frames(count: int, size_wh: tuple[int, int] = DEFAULT_SYNTH_SIZE, 
 
 def folder_frames(folder: str | os.PathLike[str], limit: int = 6) -> list[VerifyFrame]:
     """Up to `limit` frames from a folder of FITS/image files (sorted by name); unreadable files are an error."""
-    from skyseg.runtime.sources.fits_reader import read_fits  # noqa: PLC0415
-    from skyseg.runtime.sources.image_reader import read_image  # noqa: PLC0415
-    from skyseg.runtime.sources.uri import FITS_SUFFIXES, IMAGE_SUFFIXES, list_images  # noqa: PLC0415
+    from skyseg.runtime.sources.fits_reader import read_fits
+    from skyseg.runtime.sources.image_reader import read_image
+    from skyseg.runtime.sources.uri import FITS_SUFFIXES, IMAGE_SUFFIXES, list_images
 
     root = Path(folder)
     if not root.is_dir():

@@ -81,7 +81,7 @@ def fold_stock_convs(module: nn.Module) -> None:
             m.forward = m.forward_fuse
 
 
-def _skyseg_fuse(self: nn.Module, *args, **kwargs) -> nn.Module:  # noqa: ANN002, ANN003 - Ultralytics' signature
+def _skyseg_fuse(self: nn.Module, *args, **kwargs) -> nn.Module:  # Ultralytics' signature
     """`BaseModel.fuse` that first collapses skyseg's train-time blocks exactly (`reparameterize_model`).
 
     Ultralytics' own fuse knows only its blocks, so `YOLO("skyseg-n.pt").export(...)` traced OREPA's kernel

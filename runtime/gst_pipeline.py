@@ -169,7 +169,7 @@ def load_gst() -> tuple[Any, Any, Any]:
     return Gst, GstApp, GstVideo
 
 
-def video_info(GstVideo: Any, caps: Any) -> Any:  # noqa: N803 - the module's own name
+def video_info(GstVideo: Any, caps: Any) -> Any:  # the module's own name
     """A `GstVideo.VideoInfo` for `caps` on every GStreamer from 1.16 (JetPack 5) on; ValueError if caps are not video.
 
     `VideoInfo.new_from_caps` exists only from 1.20 (JetPack 6, desktops), so it is looked up, not called blindly.

@@ -71,7 +71,7 @@ def probe_platform(has: Callable[[str], bool]) -> str:
 @functools.lru_cache(maxsize=None)
 def detect_platform() -> str:
     """This machine's platform from GStreamer's element registry; 'cpu' when GStreamer is not importable."""
-    from skyseg.runtime.gst_pipeline import has_element  # noqa: PLC0415 - gst_pipeline builds on this table
+    from skyseg.runtime.gst_pipeline import has_element  # gst_pipeline builds on this table
 
     try:
         platform = probe_platform(has_element)

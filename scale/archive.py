@@ -195,7 +195,7 @@ def _frames(paths: list[str], names: list[str | None]) -> Iterator[Any]:
     for path, name in zip(paths, names):
         try:
             item = read_frame_file(path, 0, "archive")
-        except Exception as err:  # noqa: BLE001 - whatever a reader raises, the frame becomes an error row
+        except Exception as err:  # whatever a reader raises, the frame becomes an error row
             item = FrameError(0, "archive", path, str(err) or type(err).__name__, 0.0)
         if isinstance(item, Frame) and name:
             item.meta[PRESET_KEY] = name

@@ -82,7 +82,7 @@ def exif_time(path: str, clock: SiteClock) -> float | None:
             sub = exif.get_ifd(_EXIF_IFD)
             text = sub.get(_EXIF_DATETIME_ORIGINAL) or exif.get(0x0132)  # DateTime when the original is absent
             offset = sub.get(_EXIF_OFFSET_ORIGINAL)
-    except Exception:  # noqa: BLE001 - no readable EXIF: the caller falls back to the file time
+    except Exception:  # no readable EXIF: the caller falls back to the file time
         return None
     if not text:
         return None

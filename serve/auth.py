@@ -45,7 +45,7 @@ def supplied_tokens(scope: Scope) -> list[str]:
             cookie: SimpleCookie = SimpleCookie()
             try:
                 cookie.load(value.decode("latin-1"))
-            except Exception:  # noqa: BLE001 - a malformed cookie header carries no token
+            except Exception:  # a malformed cookie header carries no token
                 continue
             if COOKIE in cookie:
                 found.append(cookie[COOKIE].value)

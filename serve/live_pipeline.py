@@ -95,13 +95,13 @@ class LivePipeline:
         try:
             pipeline.run()
             self.status = "stopped" if self._stop.is_set() else "finished"
-        except Exception as err:  # noqa: BLE001 - the page shows it, then serve ends with exit 1
+        except Exception as err:  # the page shows it, then serve ends with exit 1
             log.exception("the live pipeline stopped: %s", err)
             self.status, self.error = "failed", f"{type(err).__name__}: {err}"
         finally:
             try:
                 pipeline.close()
-            except Exception as err:  # noqa: BLE001 - every output was still offered its close; say which failed
+            except Exception as err:  # every output was still offered its close; say which failed
                 log.error("closing the live run's outputs failed: %s: %s", type(err).__name__, err)
                 self.error = self.error or f"closing the outputs failed: {err}"
             finally:

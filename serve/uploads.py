@@ -139,7 +139,7 @@ async def receive_file(headers: Any, body: AsyncIterator[bytes], folder: Path, m
         _, params = parse_options_header(state["headers"].get(b"content-disposition", b""))
         if params.get(b"name") == field.encode() and b"filename" in params and state["name"] is None:
             state["name"] = params[b"filename"].decode("utf-8", "replace")
-            state["out"] = open(target, "wb")  # noqa: SIM115 - closed in on_part_end / finally
+            state["out"] = open(target, "wb")  # closed in on_part_end / finally
         state["headers"] = {}
 
     def on_part_data(data: bytes, start: int, end: int) -> None:

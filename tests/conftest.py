@@ -10,8 +10,8 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot  # noqa: E402,F401  load matplotlib's FreeType before GStreamer's (segfault otherwise)
-import pytest  # noqa: E402
+import matplotlib.pyplot  # load matplotlib's FreeType before GStreamer's (segfault otherwise)
+import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 os.environ.setdefault("YOLO_CONFIG_DIR", tempfile.mkdtemp(prefix="skyseg-yolo-cfg-"))

@@ -34,7 +34,7 @@ def _skip_reason(report: Any) -> str | None:
 
 
 @pytest.hookimpl(hookwrapper=True)
-def pytest_runtest_makereport(item: pytest.Item, call: Any):  # noqa: ANN201 - a hook wrapper
+def pytest_runtest_makereport(item: pytest.Item, call: Any):  # a hook wrapper
     outcome = yield
     report = outcome.get_result()
     if not report.skipped or hasattr(report, "wasxfail"):

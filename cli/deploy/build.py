@@ -34,8 +34,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from skyseg.export.trt.build import BuildConfig  # noqa: PLC0415
-    from skyseg.export.trt.engine import build_engine  # noqa: PLC0415
+    from skyseg.export.trt.build import BuildConfig
+    from skyseg.export.trt.engine import build_engine
 
     cfg = BuildConfig(
         onnx=args.onnx, output=args.output, precision=args.precision, workspace_gib=args.workspace,

@@ -62,8 +62,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from skyseg.export.onnx_export import ExportConfig, ExportVerificationError, export_onnx  # noqa: PLC0415
-    from skyseg.cli.deploy.export_size import export_imgsz  # noqa: PLC0415
+    from skyseg.export.onnx_export import ExportConfig, ExportVerificationError, export_onnx
+    from skyseg.cli.deploy.export_size import export_imgsz
 
     cfg = ExportConfig(
         weights=args.weights, output=args.output, batch=args.batch,
@@ -73,7 +73,7 @@ def run(args: argparse.Namespace) -> int:
     )
     try:
         if args.target == "jetpack5":
-            from skyseg.export.jetpack5 import export_jetpack5  # noqa: PLC0415
+            from skyseg.export.jetpack5 import export_jetpack5
 
             result = export_jetpack5(cfg)
         else:
@@ -89,7 +89,7 @@ def run(args: argparse.Namespace) -> int:
     else:
         out.write("verification: SKIPPED (--no-verify)\n")
     if args.triton_repo is not None:
-        from skyseg.scale.triton_repo import write_triton_repo  # noqa: PLC0415
+        from skyseg.scale.triton_repo import write_triton_repo
 
         engine = Path(result.path).with_suffix(".engine")
         written = write_triton_repo(result.path, args.triton_repo, max_batch_size=args.triton_max_batch,

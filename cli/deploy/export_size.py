@@ -41,7 +41,7 @@ def export_imgsz(weights: Path, imgsz: list[int] | None, aspect: str | None) -> 
     if imgsz is not None:
         size, why = imgsz[0], "given by --imgsz"
     else:
-        from skyseg.runtime.checkpoint import is_torch_checkpoint, train_imgsz  # noqa: PLC0415
+        from skyseg.runtime.checkpoint import is_torch_checkpoint, train_imgsz
 
         trained = train_imgsz(weights) if is_torch_checkpoint(weights) else None
         if trained:

@@ -21,16 +21,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def check_external_data(path: Path) -> None:
     """InputError unless every tensor stored outside `path` is a file inside the model's folder."""
-    from skyseg.runtime.errors import InputError  # noqa: PLC0415
+    from skyseg.runtime.errors import InputError
 
     try:
-        import onnx  # noqa: PLC0415
-        from onnx.external_data_helper import uses_external_data  # noqa: PLC0415
+        import onnx
+        from onnx.external_data_helper import uses_external_data
     except ImportError:  # without onnx the report below says so itself
         return
     try:
         model = onnx.load(str(path), load_external_data=False)
-    except Exception:  # noqa: BLE001 - an unreadable file gets the report's own sentence
+    except Exception:  # an unreadable file gets the report's own sentence
         return
     folder = path.resolve().parent
     tensors = [*model.graph.initializer, *(a.t for n in model.graph.node for a in n.attribute if a.HasField("t"))]
@@ -48,8 +48,8 @@ def check_external_data(path: Path) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from skyseg.export.inspect_model import format_report, inspect_file  # noqa: PLC0415
-    from skyseg.runtime.errors import InputError  # noqa: PLC0415
+    from skyseg.export.inspect_model import format_report, inspect_file
+    from skyseg.runtime.errors import InputError
 
     path: Path = args.file
     if path.is_dir():

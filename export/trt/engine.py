@@ -43,7 +43,7 @@ INSTALL_TENSORRT = (
 def import_tensorrt() -> Any:
     """`import tensorrt`, or MissingDependencyError (exit 2) with the one sentence saying what to install."""
     try:
-        import tensorrt as trt  # noqa: PLC0415
+        import tensorrt as trt
     except ImportError:
         raise MissingDependencyError(INSTALL_TENSORRT) from None
     return trt
@@ -52,10 +52,10 @@ def import_tensorrt() -> Any:
 def gpu_identity() -> tuple[str, str]:
     """(GPU name, compute capability 'major.minor') of device 0, best effort; ('unknown', 'unknown') if no probe works."""
     try:
-        from cuda.bindings import runtime as cudart  # noqa: PLC0415 - cuda-python >= 12.6
+        from cuda.bindings import runtime as cudart  # cuda-python >= 12.6
     except ImportError:
         try:
-            from cuda import cudart  # noqa: PLC0415 - older cuda-python
+            from cuda import cudart  # older cuda-python
         except ImportError:
             cudart = None
     if cudart is not None:
@@ -64,7 +64,7 @@ def gpu_identity() -> tuple[str, str]:
             name = prop.name.decode(errors="replace") if isinstance(prop.name, bytes) else str(prop.name)
             return name.strip("\x00 "), f"{prop.major}.{prop.minor}"
     try:
-        import torch  # noqa: PLC0415 - the export side may have it
+        import torch  # the export side may have it
 
         if torch.cuda.is_available():
             major, minor = torch.cuda.get_device_capability(0)
@@ -88,8 +88,8 @@ class BuildResult:
 
 def _calibration_batches(cfg: BuildConfig, shape: tuple[int, ...]) -> Iterator[np.ndarray]:
     """Preprocessed [B, 3, H, W] batches from --calib DIR, via the runtime's preprocessing."""
-    from skyseg.export.verify_frames import folder_frames  # noqa: PLC0415
-    from skyseg.runtime.process.preprocess import preprocess  # noqa: PLC0415
+    from skyseg.export.verify_frames import folder_frames
+    from skyseg.runtime.process.preprocess import preprocess
 
     batch, _, h, w = shape
     frames = folder_frames(cfg.calib_dir, limit=batch * cfg.calib_batches) if cfg.calib_dir else []
@@ -139,7 +139,7 @@ def build_engine(cfg: BuildConfig) -> BuildResult:
         config.add_optimization_profile(profile)
     cache = attach_timing_cache(config, cfg.timing_cache) if cfg.timing_cache is not None else None
     if plan.calibrator:
-        from skyseg.calib.legacy_calibrator import make_calibrator  # noqa: PLC0415
+        from skyseg.calib.legacy_calibrator import make_calibrator
 
         shape = plan.profile[1] if plan.profile else tuple(int(d) for d in info.inputs[0].shape)
         batches = list(_calibration_batches(cfg, shape))

@@ -227,7 +227,7 @@ class _Linter:
                 self.add("error", "non-constant-input", f"{op} input {index} ('{node.input[index]}') must be an "
                          "initializer for the TensorRT 8.x parser", path, old)
 
-    def _check_Resize(self, path: str, node: onnx.NodeProto) -> None:  # noqa: N802 - dispatch on op name
+    def _check_Resize(self, path: str, node: onnx.NodeProto) -> None:  # dispatch on op name
         mode = _attr(node, "mode", "nearest")
         coord = _attr(node, "coordinate_transformation_mode", "half_pixel")
         nearest = _attr(node, "nearest_mode", "round_prefer_floor")
@@ -255,17 +255,17 @@ class _Linter:
         if node.op_type == "MaxPool" and len(node.output) > 1 and node.output[1]:
             self.add("error", "pool-indices", "MaxPool's Indices output is not supported by TensorRT", path)
 
-    _check_MaxPool = _check_pool  # noqa: N815
-    _check_AveragePool = _check_pool  # noqa: N815
+    _check_MaxPool = _check_pool
+    _check_AveragePool = _check_pool
 
-    def _check_Conv(self, path: str, node: onnx.NodeProto) -> None:  # noqa: N802
+    def _check_Conv(self, path: str, node: onnx.NodeProto) -> None:
         kernel = _attr(node, "kernel_shape", [])
         if not kernel and len(node.input) > 1 and node.input[1] in self.initializers:
             kernel = list(self.initializers[node.input[1]].dims)[2:]
         if kernel and len(kernel) not in (2, 3):
             self.add("error", "conv-rank", f"{node.op_type} is {len(kernel)}-D; TensorRT convolves 2-D or 3-D only", path)
 
-    _check_ConvTranspose = _check_Conv  # noqa: N815
+    _check_ConvTranspose = _check_Conv
 
     def _zero_point(self, path: str, node: onnx.NodeProto) -> None:
         if len(node.input) < 3 or not node.input[2]:
@@ -283,8 +283,8 @@ class _Linter:
             self.add("error", "qdq-zero-point", f"{node.op_type} zero point '{node.input[2]}' is non-zero; TensorRT "
                      "supports symmetric quantization only (zero point 0)", path)
 
-    _check_QuantizeLinear = _zero_point  # noqa: N815
-    _check_DequantizeLinear = _zero_point  # noqa: N815
+    _check_QuantizeLinear = _zero_point
+    _check_DequantizeLinear = _zero_point
 
 
 def lint_onnx(

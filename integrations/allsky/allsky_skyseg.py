@@ -97,7 +97,7 @@ def skyseg(params, event):
     try:
         threads = max(1, int(float(params.get("threads", 1))))
         result = _segmenter(str(params.get("model", "") or ""), threads).segment(rgb)
-    except Exception as err:  # noqa: BLE001  a module must not stop allsky's flow; the reason goes to its log
+    except Exception as err:  # a module must not stop allsky's flow; the reason goes to its log
         s.log(0, "ERROR: skyseg: the sky could not be segmented: {0}".format(err))
         return "skyseg failed: {0}".format(err)
     sky = result.sky_mask

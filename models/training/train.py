@@ -67,7 +67,7 @@ def _cpu_resources(config: TrainConfig) -> Callable[[Any], None]:
     def restore(trainer: Any) -> None:
         if trainer.device.type != "cpu":
             return
-        import torch  # noqa: PLC0415
+        import torch
 
         threads = config.threads or os.cpu_count() or 1
         torch.set_num_threads(threads)

@@ -83,7 +83,7 @@ def openvino_has_bf16() -> bool:
         import openvino as ov
 
         return "BF16" in list(ov.Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES"))
-    except Exception:  # noqa: BLE001 - no OpenVINO, no CPU plug-in: no bf16
+    except Exception:  # no OpenVINO, no CPU plug-in: no bf16
         return False
 
 
@@ -153,7 +153,7 @@ def load_frames() -> tuple[Frames, str]:
 
         render = find_renderer("sky")
         frames = [(f"synthetic {s}", np.asarray(render(s, kind="mixed", size=(1280, 720)).image)) for s in range(8)]
-    except Exception as err:  # noqa: BLE001 - no renderer installed: no frames at all
+    except Exception as err:  # no renderer installed: no frames at all
         log.warning("backend auto: no accuracy frames (%s)", err)
         return [], "no frames"
     return frames, f"{len(frames)} synthetic frames (no real frames found; set ${ENV_FRAMES} to a folder of them)"

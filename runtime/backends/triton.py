@@ -92,7 +92,7 @@ class TritonBackend(Backend):
         self.client = mod.InferenceServerClient(url=t.url)
         try:
             live = self.client.is_server_live()
-        except Exception as err:  # noqa: BLE001  tritonclient raises transport-specific errors
+        except Exception as err:  # tritonclient raises transport-specific errors
             self._close()
             raise InputError(f"Triton server {t.url} ({t.protocol}) is not reachable: {err}") from None
         if not live or not self.client.is_model_ready(t.model, t.version):
@@ -117,7 +117,7 @@ class TritonBackend(Backend):
         if self.client is not None:
             try:
                 self.client.close()
-            except Exception:  # noqa: BLE001  closing a dead channel
+            except Exception:  # closing a dead channel
                 pass
         self.client = None
 
@@ -133,6 +133,6 @@ class TritonBackend(Backend):
             outputs = [mod.InferRequestedOutput(n, binary_data=True) for n in self._output_names]
         try:
             result = self.client.infer(self.target.model, [inp], model_version=self.target.version, outputs=outputs)
-        except Exception as err:  # noqa: BLE001
+        except Exception as err:
             raise InputError(f"Triton inference on {self.target.url} failed: {err}") from None
         return {n: result.as_numpy(n) for n in self._output_names}

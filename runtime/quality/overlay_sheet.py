@@ -14,12 +14,12 @@ from pathlib import Path
 
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # as in `skyseg run`
 
-import cv2  # noqa: E402
-import numpy as np  # noqa: E402
+import cv2
+import numpy as np
 
-from skyseg.runtime.sinks.annotate import Annotator  # noqa: E402
-from skyseg.runtime.atomic_file import write_image_atomic  # noqa: E402
-from skyseg.runtime.errors import InputError, SkysegError  # noqa: E402
+from skyseg.runtime.sinks.annotate import Annotator
+from skyseg.runtime.atomic_file import write_image_atomic
+from skyseg.runtime.errors import InputError, SkysegError
 
 log = logging.getLogger(__name__)
 

@@ -204,7 +204,7 @@ def import_xlsx(xlsx_path: Path, csv_path: Path) -> int:
     try:
         sheet = openpyxl.load_workbook(xlsx_path, read_only=True).worksheets[0]
         rows = [["" if v is None else v for v in row] for row in sheet.iter_rows(values_only=True)]
-    except Exception as err:  # noqa: BLE001 - a broken workbook: keep it aside, start the CSV fresh
+    except Exception as err:  # a broken workbook: keep it aside, start the CSV fresh
         log.warning("cannot read the earlier table %s (%s); it stays, and the rows start again in %s", xlsx_path,
                     err, csv_path)
         return 0

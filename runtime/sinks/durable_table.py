@@ -32,7 +32,7 @@ class DurableLines:
             continuing = self.path.is_file() and self.path.stat().st_size > 0
             if continuing:
                 self._repair()
-            self._handle = open(self.path, "a", encoding="utf-8", newline="")  # noqa: SIM115 - closed in close()
+            self._handle = open(self.path, "a", encoding="utf-8", newline="")  # closed in close()
         except OSError as err:
             raise InputError(f"cannot write the results table {self.path}: {err.strerror or err}") from None
         if not continuing and header is not None:

@@ -138,7 +138,7 @@ def read_fits(path: str | Path, demosaic: bool = True) -> tuple[np.ndarray, dict
         raise
     except (OSError, ValueError, TypeError, EOFError) as err:
         raise InputError(f"cannot read FITS file {path}: {err}") from None
-    except Exception as err:  # noqa: BLE001 - astropy raises KeyError, IndexError, ... on a mangled header
+    except Exception as err:  # astropy raises KeyError, IndexError, ... on a mangled header
         raise InputError(f"cannot read FITS file {path}: malformed header or data "
                          f"({type(err).__name__}: {err})") from None
     pixels, planes = _planes_to_pixels(data, path)

@@ -43,7 +43,7 @@ def find_renderer(name: str) -> Callable[..., Any]:
         if ep.name == name:
             try:
                 render = ep.load()
-            except Exception as err:  # noqa: BLE001 - any import failure of a plug-in is reported the same way
+            except Exception as err:  # any import failure of a plug-in is reported the same way
                 raise InputError(f"test://{name} needs the scene renderer {ep.value}, which failed to load "
                                  f"({type(err).__name__}: {err})") from None
             _registered[name] = render

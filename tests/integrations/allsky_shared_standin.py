@@ -14,11 +14,11 @@ def log(level, text):
     messages.append((level, text))
 
 
-def getEnvironmentVariable(name):  # noqa: N802  allsky's spelling
+def getEnvironmentVariable(name):  # allsky's spelling
     return os.environ.get(name)
 
 
-def saveExtraData(file_name, extra_data):  # noqa: N802  allsky's spelling
+def saveExtraData(file_name, extra_data):  # allsky's spelling
     folder = os.environ["ALLSKY_EXTRA"]
     os.makedirs(folder, exist_ok=True)
     with open(os.path.join(folder, file_name), "w") as handle:

@@ -53,7 +53,7 @@ class _Payload:
     def __init__(self, target: str) -> None:
         self.target = target
 
-    def __reduce__(self):  # noqa: ANN204
+    def __reduce__(self):
         return (Path.touch, (Path(self.target),))
 
 

@@ -51,7 +51,7 @@ class TritonServer:
             try:
                 if th.InferenceServerClient(f"127.0.0.1:{self.http_port}").is_model_ready(self.name):
                     return
-            except Exception:  # noqa: BLE001  not listening yet
+            except Exception:  # not listening yet
                 pass
             time.sleep(0.5)
         raise RuntimeError(f"PyTriton not ready within {timeout} s: {self.log_path.read_text()[-2000:]}")

@@ -12,7 +12,7 @@ import cv2
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
-from serve_process import MAX_UPLOAD_MB, Server, start_server, stop_server  # noqa: E402 - needs sys.path
+from serve_process import MAX_UPLOAD_MB, Server, start_server, stop_server  # needs sys.path
 
 
 @pytest.fixture(scope="module")  # per module, so it is not running (and using CPU) while other folders' tests run

@@ -13,8 +13,8 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from browser import launch  # noqa: E402 - after the sys.path line that finds it
-from serve_process import start_server, stop_server, wait_for  # noqa: E402 - after the sys.path line that finds it
+from browser import launch  # after the sys.path line that finds it
+from serve_process import start_server, stop_server, wait_for  # after the sys.path line that finds it
 
 REPO = Path(__file__).resolve().parents[2]
 log = logging.getLogger("make_screenshot")

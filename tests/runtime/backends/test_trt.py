@@ -116,25 +116,25 @@ class _Cudart:
     """cuda-python's calling convention ((err, value) tuples, enum namespaces) for the graph-capture calls,
     with scripted errors; records every call."""
 
-    class cudaStreamCaptureMode(enum.Enum):  # noqa: N801 - cuda-python's name
+    class cudaStreamCaptureMode(enum.Enum):  # cuda-python's name
         cudaStreamCaptureModeGlobal = 0
 
     def __init__(self, end_err: int = 0, inst_err: int = 0) -> None:
         self.end_err, self.inst_err, self.calls = end_err, inst_err, []
 
-    def cudaStreamBeginCapture(self, stream, mode):  # noqa: N802
+    def cudaStreamBeginCapture(self, stream, mode):
         self.calls.append("begin")
         return (0,)
 
-    def cudaStreamEndCapture(self, stream):  # noqa: N802
+    def cudaStreamEndCapture(self, stream):
         self.calls.append("end")
         return self.end_err, ("graph" if self.end_err == 0 else None)
 
-    def cudaGraphInstantiateWithFlags(self, graph, flags):  # noqa: N802
+    def cudaGraphInstantiateWithFlags(self, graph, flags):
         self.calls.append("instantiate")
         return self.inst_err, ("exec" if self.inst_err == 0 else None)
 
-    def cudaGraphDestroy(self, graph):  # noqa: N802
+    def cudaGraphDestroy(self, graph):
         self.calls.append(f"destroy {graph}")
         return (0,)
 

@@ -14,7 +14,7 @@ import pytest
 from skyseg.runtime.bundled_model import bundled_model_path
 
 sys.path.insert(0, str(Path(__file__).parent))
-import rtsp_server  # noqa: E402
+import rtsp_server
 
 pytest.importorskip("gi", reason="GStreamer tests need PyGObject (pip install 'pygobject<3.50')")
 pytestmark = [pytest.mark.gstreamer,

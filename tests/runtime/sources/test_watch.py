@@ -216,7 +216,7 @@ def test_closing_a_watch_from_another_thread_leaves_the_signal_handler_alone(tmp
         try:
             with src:
                 list(src)
-        except BaseException as err:  # noqa: BLE001 - any error is the failure this test looks for
+        except BaseException as err:  # any error is the failure this test looks for
             errors.append(err)
 
     t = threading.Thread(target=run)
