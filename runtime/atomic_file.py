@@ -1,11 +1,13 @@
 """Atomic output files: write to a hidden temp file in the target's folder, rename into place when complete.
 
 An interrupted run (Ctrl-C, SIGTERM, a crash) therefore leaves only complete files; a hard kill can leave a
-hidden `.NAME.*.tmp` file, never a truncated NAME.
+hidden `.NAME.PID.*.tmp` file, never a truncated NAME. The writer's process id in the temp name lets the next run
+remove what a dead process left (`remove_dead_temps`) without touching the files another live writer is making.
 """
 from __future__ import annotations
 
 import json
+import logging
 import os
 import tempfile
 from pathlib import Path
@@ -15,6 +17,8 @@ import cv2
 import numpy as np
 
 from skyseg.runtime.errors import InputError
+
+log = logging.getLogger(__name__)
 
 
 def _umask() -> int:
@@ -41,9 +45,40 @@ def temp_beside(path: str | os.PathLike[str], suffix: str = ".tmp") -> tuple[int
     """(fd, path) of a new hidden temp file in `path`'s folder, with the permissions a plain new file gets there,
     so a model or table renamed into place is as readable as one written directly (e.g. by a service user)."""
     target = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=suffix, dir=target.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.{os.getpid()}.", suffix=suffix, dir=target.parent)
     os.fchmod(fd, _default_mode())
     return fd, Path(tmp)
+
+
+def remove_dead_temps(folder: str | os.PathLike[str], name_suffix: str = "") -> int:
+    """Remove the temp files under `folder` (any depth) whose target name ends in `name_suffix` and whose writing
+    process is gone (a hard kill between write and rename); returns how many."""
+    root = Path(folder)
+    if not root.is_dir():
+        return 0
+    removed = 0
+    for tmp in root.rglob(f".*{name_suffix}.*.tmp"):
+        parts = tmp.name.rsplit(".", 3)  # ".NAME", PID, random, "tmp"
+        if len(parts) != 4 or not parts[1].isdigit() or _alive(int(parts[1])):
+            continue
+        try:
+            tmp.unlink()
+            removed += 1
+        except OSError:
+            continue
+    if removed:
+        log.info("removed %d unfinished file(s) a killed run left under %s", removed, root)
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # another user's live process
+        return True
+    return True
 
 
 class AtomicFile:

@@ -22,7 +22,7 @@ from skyseg.runtime.frame import Frame, FrameError, FrameRecord
 from skyseg.runtime.process.horizon_prior import FIXED_CAMERA_KINDS, HorizonPrior
 from skyseg.runtime.process.segmenter import Segmenter
 from skyseg.runtime.run.config import RunConfig, RunSummary, source_options
-from skyseg.runtime.run.outputs import VIDEO_SUFFIXES, build_sinks, close_all, output_failure
+from skyseg.runtime.run.outputs import VIDEO_SUFFIXES, build_sinks, close_all, output_failure, settle_table
 from skyseg.runtime.run.progress import STAGES, Progress, StopRequest
 from skyseg.runtime.sinks.base import Sink
 from skyseg.runtime.sinks.disk_guard import LowDiskGuard
@@ -86,6 +86,7 @@ class Pipeline:
                 backend = self._stack.enter_context(open_backend(self.config.model, self.config.backend,
                                                                  threads=self.config.threads))
                 self.segmenter = make_segmenter(backend, self.config)
+            settle_table(self.config)  # before the source: a watch resumes from the table's rows
             if self.source is None:
                 from skyseg.runtime.sources.uri import open_source
 

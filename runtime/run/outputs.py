@@ -16,7 +16,21 @@ from skyseg.runtime.sinks.video_recovery import free_name, part_path, recover_ki
 
 log = logging.getLogger(__name__)
 
-__all__ = ["VIDEO_SUFFIXES", "build_sinks", "close_all", "output_failure"]
+__all__ = ["VIDEO_SUFFIXES", "build_sinks", "close_all", "output_failure", "settle_table"]
+
+
+def settle_table(config: RunConfig) -> None:
+    """Make the table a run continues whole before its source opens: a last row that a kill left without its
+    files is cut, so a watched folder that resumes from the table does that frame again."""
+    table = table_path(config)
+    if table is None:
+        return
+    from skyseg.runtime.sinks.table import drop_killed_row
+
+    try:
+        drop_killed_row(table)
+    except OSError as err:
+        raise InputError(f"cannot write the results table {table}: {err.strerror or err}") from None
 
 
 def build_sinks(config: RunConfig, source_kind: str, fps: float | None) -> list[Sink]:

@@ -25,6 +25,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable
 
+from skyseg.runtime.atomic_file import remove_dead_temps
 from skyseg.runtime.frame import frame_stem
 from skyseg.runtime.run.ledger import frame_key, iso_time
 from skyseg.runtime.sinks.base import FrameRecord, Sink
@@ -122,6 +123,7 @@ class FrameFiles:
     def __init__(self, directory: Path, suffix: str) -> None:
         self.directory = directory
         self.suffix = suffix
+        remove_dead_temps(directory, suffix)  # what a killed run left half-written
         self.stopped = False  # closed early (the low-disk guard): no more files
         self._names: set[str] = set()
 

@@ -142,6 +142,12 @@ def record_row(record: FrameRecord, base: Path | None = None) -> dict[str, Any]:
     return row
 
 
+def drop_killed_row(table: str | os.PathLike[str]) -> bool:
+    """Cut the table's last row when a kill came between it and its files (the frame counts as not done). A run
+    that continues the table does this before anything reads its rows (a watched folder deciding what is done)."""
+    return drop_unfinished_row(durable_path(table), FRAME_FILE_COLUMNS, VIDEO_SUFFIXES)  # a video is the run's
+
+
 class TableSink(Sink):
     """Writes the results table to `path` (.csv, .jsonl, or .xlsx derived from NAME.csv beside it)."""
 
@@ -162,7 +168,7 @@ class TableSink(Sink):
         try:
             if self.format != "jsonl" and self.durable.is_file():
                 columns = tuple(upgrade_header(self.durable, columns, COLUMNS + CLOUD_COLUMNS))
-            drop_unfinished_row(self.durable, FRAME_FILE_COLUMNS, VIDEO_SUFFIXES)  # a video is the run's, not a frame's
+            drop_killed_row(self.durable)
         except OSError as err:
             raise InputError(f"cannot write the results table {self.durable}: {err.strerror or err}") from None
         self.columns = columns
