@@ -179,10 +179,9 @@ def _ultralytics(cfg: PrepareConfig, prep: Prepared, root: Path) -> None:
 
     def export(**kwargs: object) -> Callable[[], Path]:
         def make() -> Path:
-            import skyseg.models  # noqa: F401 - offline Ultralytics before it loads
-            from ultralytics import YOLO
+            from skyseg.models import load_model  # Ultralytics offline; an older checkpoint gets skyseg's fuse()
 
-            return Path(YOLO(str(pt)).export(format="openvino", imgsz=list(prep.hw), verbose=False, **kwargs))
+            return Path(load_model(pt).export(format="openvino", imgsz=list(prep.hw), verbose=False, **kwargs))
         return make
 
     prep.ul_openvino, prep.notes["ul_openvino"] = _remembered(

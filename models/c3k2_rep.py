@@ -11,7 +11,7 @@ from ultralytics.nn.modules.conv import Conv
 
 from skyseg.models.orepa import OREPA
 from skyseg.models.repconv import RepVGGConv
-from skyseg.models.reparam import fold_stock_convs, install_fuse_hook
+from skyseg.models.reparam import fold_stock_convs
 
 
 class RepBottleneck(nn.Module):
@@ -91,6 +91,3 @@ class C3k2Rep(_RepC3k2):
     """C3k2 with RepVGG bottlenecks (3×3 + 1×1 + identity in training), a plain 3×3 conv at deploy."""
 
     kind = "rep"
-
-
-install_fuse_hook()  # Ultralytics fuse() (export, predict) reparameterizes this block

@@ -40,11 +40,12 @@ def reparameterize_model(model: nn.Module, inplace: bool = False) -> nn.Module:
 
 
 def _fold_stock(model: nn.Module) -> None:
-    """Fold BatchNorm into stock Ultralytics convs (its own `fuse()` for a whole model)."""
+    """Fold BatchNorm into stock Ultralytics convs (its own `fuse()` for a whole model: the base class's, since
+    SkySegmentationModel's calls this function)."""
     from ultralytics.nn.tasks import BaseModel
 
     if isinstance(model, BaseModel):
-        model.fuse(verbose=False)
+        BaseModel.fuse(model, verbose=False)
         return
     fold_stock_convs(model)
 
@@ -79,30 +80,3 @@ def fold_stock_convs(module: nn.Module) -> None:
                 m.conv = fuse_conv_and_bn(m.conv, m.bn)
             delattr(m, "bn")
             m.forward = m.forward_fuse
-
-
-def _skyseg_fuse(self: nn.Module, *args, **kwargs) -> nn.Module:  # Ultralytics' signature
-    """`BaseModel.fuse` that first collapses skyseg's train-time blocks exactly (`reparameterize_model`).
-
-    Ultralytics' own fuse knows only its blocks, so `YOLO("skyseg-n.pt").export(...)` traced OREPA's kernel
-    generation and stopped ("convolution for kernel of unknown shape"). Stock models are untouched."""
-    if not _fusing and any(callable(getattr(m, "reparameterize", None)) for m in self.modules()):
-        _fusing.append(self)  # reparameterize_model folds stock convs through this same fuse(): no re-entry
-        try:
-            reparameterize_model(self, inplace=True)
-        finally:
-            _fusing.pop()
-    return _skyseg_fuse.original(self, *args, **kwargs)
-
-
-_fusing: list[nn.Module] = []
-
-
-def install_fuse_hook() -> None:
-    """Wrap `ultralytics.nn.tasks.BaseModel.fuse` once; every skyseg block module calls this when imported, so a
-    checkpoint unpickled by plain `YOLO(path)` gets it too."""
-    from ultralytics.nn import tasks
-
-    if getattr(tasks.BaseModel.fuse, "original", None) is None:
-        _skyseg_fuse.original = tasks.BaseModel.fuse
-        tasks.BaseModel.fuse = _skyseg_fuse

@@ -13,7 +13,7 @@ from torch import nn
 from ultralytics.nn.modules.conv import Conv
 from ultralytics.nn.modules.head import Segment
 
-from skyseg.models.reparam import fold_stock_convs, install_fuse_hook
+from skyseg.models.reparam import fold_stock_convs
 from skyseg.models.repconv import RepVGGConv
 from skyseg.models.subpixel_proto import SubPixelProto
 
@@ -39,6 +39,3 @@ class SegmentRep(Segment):
         if deploy:
             fold_stock_convs(self)
             self.proto = SubPixelProto(ch[0], npr, nm)
-
-
-install_fuse_hook()  # Ultralytics fuse() (export, predict) reparameterizes this block

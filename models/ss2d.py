@@ -13,7 +13,7 @@ import torch
 from torch import nn
 from ultralytics.nn.modules.conv import Conv
 
-from skyseg.models.reparam import fold_stock_convs, install_fuse_hook
+from skyseg.models.reparam import fold_stock_convs
 from skyseg.models.selective_scan import DEFAULT_CHUNK, selective_scan, softplus
 
 _DIRECTIONS = 4
@@ -130,6 +130,3 @@ class _ChannelLayerNorm(nn.LayerNorm):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return super().forward(x.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)
-
-
-install_fuse_hook()  # Ultralytics fuse() (export, predict) reparameterizes this block

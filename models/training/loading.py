@@ -57,11 +57,11 @@ def load_model(cfg_or_weights: str | Path):  # -> ultralytics.YOLO (imported laz
     from skyseg.models.registry import register
 
     register()
-    from ultralytics import YOLO
+    from skyseg.models.training.sky_yolo import SkyYOLO
 
     path = Path(cfg_or_weights)
     if path.suffix in (".yaml", ".yml"):
-        model = YOLO(str(resolve_config(path)), task="segment")
+        model = SkyYOLO(str(resolve_config(path)), task="segment")
         names = model.model.yaml.get("names")
         if isinstance(names, dict) and len(names) == model.model.yaml.get("nc"):
             model.model.names = {int(k): str(v) for k, v in names.items()}
@@ -70,5 +70,19 @@ def load_model(cfg_or_weights: str | Path):  # -> ultralytics.YOLO (imported laz
         if not path.is_file():
             raise InputError(f"checkpoint {str(path)!r} does not exist; give the path of a local .pt file "
                              f"(hub names such as 'yolo11n-seg.pt' are not downloaded)")
-        return YOLO(str(path), task="segment")
+        return as_sky_model(SkyYOLO(str(path), task="segment"))
     raise InputError(f"cannot load {str(path)!r}: expected a .yaml model config or a .pt checkpoint")
+
+
+def as_sky_model(yolo):  # (SkyYOLO) -> SkyYOLO
+    """A checkpoint of an older skyseg pickles Ultralytics' own SegmentationModel; give its model skyseg's class
+    (same modules and weights, a `fuse()` that reparameterizes) so it is predicted, validated and exported like a
+    new one. Stock Ultralytics checkpoints are left as they are."""
+    from ultralytics.nn.tasks import SegmentationModel
+
+    from skyseg.models.segmentation_model import SkySegmentationModel
+
+    net = yolo.model
+    if type(net) is SegmentationModel and any(callable(getattr(m, "reparameterize", None)) for m in net.modules()):
+        net.__class__ = SkySegmentationModel
+    return yolo

@@ -86,7 +86,10 @@ def test_load_model_resolves_packaged_names():
     assert packaged_configs() == ["yolo11n-sky-seg.yaml", "yolo11s-sky-seg.yaml"]
     assert resolve_config("yolo11s-sky-seg.yaml") == CFG_DIR / "yolo11s-sky-seg.yaml"
     model = skyseg.models.load_model("yolo11n-sky-seg.yaml")
-    assert type(model).__name__ == "YOLO" and model.task == "segment" and model.names == {0: "sky"}
+    from ultralytics import YOLO
+
+    assert isinstance(model, YOLO) and model.task == "segment" and model.names == {0: "sky"}
+    assert type(model.model).__name__ == "SkySegmentationModel"  # its fuse() reparameterizes skyseg's blocks
     assert model.model.yaml["scale"] == "n" and isinstance(model.model.model[10], VSSBlock)
 
 

@@ -54,8 +54,11 @@ def test_checkpoint_reloads_in_fresh_process_and_predicts(checkpoint: Path):
         "import skyseg.models\n"
         "m = skyseg.models.load_model(sys.argv[1])\n"
         "r = m.predict(np.zeros((96, 96, 3), np.uint8), imgsz=64, device='cpu', verbose=False)[0]\n"
+        "import torch\n"
+        "pickled = type(torch.load(sys.argv[1], map_location='cpu', weights_only=False)['model'])\n"
         "print(json.dumps({'layer2': type(m.model.model[2]).__name__, 'layer10': type(m.model.model[10]).__name__,\n"
-        "                  'names': m.names, 'boxes': list(r.boxes.data.shape), 'task': m.task}))\n"
+        "                  'names': m.names, 'boxes': list(r.boxes.data.shape), 'task': m.task,\n"
+        "                  'pickled': f'{pickled.__module__}.{pickled.__name__}'}))\n"
     )
     env = {k: v for k, v in os.environ.items()}
     out = subprocess.run([sys.executable, "-c", script, str(checkpoint)], capture_output=True, text=True,
@@ -65,6 +68,8 @@ def test_checkpoint_reloads_in_fresh_process_and_predicts(checkpoint: Path):
     assert result["layer2"] == "C3k2OREPA" and result["layer10"] == "VSSBlock"
     assert result["names"] == {"0": "sky"} and result["task"] == "segment"
     assert result["boxes"][1] == 6  # xyxy, conf, cls
+    # the trainer builds skyseg's model class, so plain Ultralytics code that fuses the checkpoint reparameterizes it
+    assert result["pickled"] == "skyseg.models.segmentation_model.SkySegmentationModel"
 
 
 def test_train_rejects_missing_dataset(tmp_path, caplog):

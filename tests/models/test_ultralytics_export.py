@@ -13,8 +13,9 @@ WEIGHTS = Path(__file__).resolve().parents[2] / "models" / "weights"
 
 
 def test_ultralytics_onnx_export_equals_the_bundled_onnx(tmp_path: Path) -> None:
-    """Regression: Ultralytics' fuse() knew none of skyseg's blocks, so export traced OREPA's kernel generation and
-    stopped ("convolution for kernel of unknown shape"); fuse() now reparameterizes them exactly."""
+    """Regression: Ultralytics' fuse() knows none of skyseg's blocks, so export traced OREPA's kernel generation and
+    stopped ("convolution for kernel of unknown shape"); the checkpoint's SkySegmentationModel.fuse() reparameterizes
+    them exactly."""
     import onnxruntime as ort
     from ultralytics import YOLO
 
@@ -28,18 +29,47 @@ def test_ultralytics_onnx_export_equals_the_bundled_onnx(tmp_path: Path) -> None
     np.testing.assert_allclose(theirs[1], ours[1], atol=1e-4)
 
 
-def test_stock_models_keep_ultralytics_fuse() -> None:
-    """The hook only acts on models holding skyseg blocks."""
-    import skyseg.models.c3k2_rep  # noqa: F401 - installs the hook
+def test_importing_skyseg_leaves_ultralytics_fuse_alone() -> None:
+    """skyseg's blocks patch nothing in Ultralytics: its BaseModel.fuse is its own and still fuses stock models."""
     from ultralytics.nn import tasks
 
-    from skyseg.models.reparam import _skyseg_fuse
+    stock_fuse = tasks.BaseModel.fuse
+    import skyseg.models.c3k2_rep  # every skyseg block module
+    import skyseg.models.segment_rep
+    import skyseg.models.ss2d  # noqa: F401
+    from skyseg.models.segmentation_model import SkySegmentationModel
 
-    assert tasks.BaseModel.fuse is _skyseg_fuse
+    assert tasks.BaseModel.fuse is stock_fuse and tasks.SegmentationModel.fuse is stock_fuse
+    assert SkySegmentationModel.fuse is not stock_fuse
     model = tasks.SegmentationModel("yolo11n-seg.yaml", nc=1, verbose=False).eval()
     bns = sum(type(m).__name__ == "BatchNorm2d" for m in model.modules())
     model.fuse(verbose=False)
     assert bns > 0 and sum(type(m).__name__ == "BatchNorm2d" for m in model.modules()) == 0
+
+
+def test_a_checkpoint_of_an_older_skyseg_loads_as_a_sky_model(tmp_path: Path) -> None:
+    """An older checkpoint pickles Ultralytics' SegmentationModel: `load_model` gives it skyseg's class, weights
+    untouched, and its fuse() then collapses OREPA/RepVGG/SS2D exactly (no train-time block is left)."""
+    import torch
+    from ultralytics.nn.tasks import SegmentationModel
+
+    from skyseg.models import load_model
+    from skyseg.models.segmentation_model import SkySegmentationModel
+
+    ckpt = torch.load(WEIGHTS / "skyseg-n.pt", map_location="cpu", weights_only=False)
+    assert type(ckpt["model"]) is SkySegmentationModel  # what the bundled checkpoint pickles
+    ckpt["model"].__class__ = SegmentationModel  # as an older skyseg wrote it
+    torch.save(ckpt, tmp_path / "old.pt")
+    net = load_model(tmp_path / "old.pt").model.float().eval()
+    assert type(net) is SkySegmentationModel
+    x = torch.rand(1, 3, 320, 320, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        before = net(x)[0]
+        after = net.fuse(verbose=False)(x)[0]
+    blocks = [m for m in net.modules() if type(m).__name__ in ("OREPA", "RepVGGConv")]
+    assert blocks and all(m.deploy for m in blocks)
+    assert sum(type(m).__name__ == "BatchNorm2d" for m in net.modules()) < 10  # Ultralytics' "is fused" test
+    torch.testing.assert_close(after, before, atol=2e-3, rtol=1e-4)
 
 
 @pytest.mark.skipif(__import__("importlib").util.find_spec("openvino") is None,
