@@ -132,20 +132,22 @@ def frame_files() -> tuple[list[Path], str]:
     return files, "datasets/realsky + every third of datasets/realpool/images/val"
 
 
-def load_frames() -> tuple[Frames, str]:
-    """(name, pixels) of the accuracy frames and a one-line description; synthetic skies when none are found."""
+def read_frame(path: Path) -> np.ndarray | None:
+    """A real accuracy frame's pixels (FITS or image file), or None with a warning when it cannot be read."""
     from skyseg.runtime.sources.fits_reader import read_fits
     from skyseg.runtime.sources.image_reader import read_image
 
+    try:
+        return read_fits(path)[0] if ".fit" in path.name.lower() else read_image(path)
+    except (SkysegError, OSError, ValueError) as err:
+        log.warning("skipping accuracy frame %s (%s)", path.name, err)
+        return None
+
+
+def load_frames() -> tuple[Frames, str]:
+    """(name, pixels) of the accuracy frames and a one-line description; synthetic skies when none are found."""
     files, where = frame_files()
-    frames: Frames = []
-    for path in files:
-        try:
-            pixels = read_fits(path)[0] if ".fit" in path.name.lower() else read_image(path)
-        except (SkysegError, OSError, ValueError) as err:
-            log.warning("backend auto: skipping accuracy frame %s (%s)", path.name, err)
-            continue
-        frames.append((path.name, pixels))
+    frames: Frames = [(path.name, pixels) for path in files if (pixels := read_frame(path)) is not None]
     if frames:
         return frames, f"{len(frames)} real frames ({where})"
     try:

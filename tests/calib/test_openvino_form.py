@@ -59,3 +59,19 @@ def test_signed_int8_input_is_one_sentence(int8_model: Path, tmp_path: Path, cap
         assert main([str(int8_model), str(tmp_path / "x.onnx")]) == 2
     assert "signed INT8 activations (the TensorRT form)" in caplog.text and not (tmp_path / "x.onnx").exists()
     assert main([str(tmp_path / "missing.onnx"), str(tmp_path / "y.onnx")]) == 2
+
+
+def test_quantize_writes_the_openvino_form_without_the_cpu_form(seg_model: Path, synth_calib: Path, ranges: Path,
+                                                                  tmp_path: Path) -> None:
+    """`skyseg quantize --openvino` alone: the form the two-step command makes, and no CPU form or temp file left."""
+    from skyseg.cli.main import main as skyseg_main
+
+    target = tmp_path / "m.int8.ov.onnx"
+    rc = skyseg_main(["quantize", str(seg_model), "--calib", str(synth_calib), "-o", str(tmp_path / "m.int8.onnx"),
+                      "--method", "minmax", "--no-sensitivity", "--calib-cache", str(ranges), "--openvino",
+                      str(target)])
+    assert rc == 0 and sorted(p.name for p in tmp_path.iterdir()) == ["m.int8.onnx", "m.int8.ov.onnx"]
+    two_step = tmp_path / "two" / "m.int8.ov.onnx"
+    two_step.parent.mkdir()
+    assert main([str(write_ort_cpu_form(tmp_path / "m.int8.onnx", tmp_path / "two" / "cpu.onnx")), str(two_step)]) == 0
+    assert onnx.load(str(target)).graph == onnx.load(str(two_step)).graph

@@ -194,3 +194,25 @@ def test_ss2d_scan_and_norms_stay_float(skyseg_fp32: Path, synth_calib: Path, tm
             assert kept == convs
     assert counts[True] <= feeding_convs  # only the gate product that feeds out_proj is quantized
     assert counts[False] > 20  # without the rule, the scan's steps are rounded to INT8
+
+
+def test_the_hold_out_judges_every_real_frame_not_the_mean(seg_model: Path, int8_model: Path, naive_model: Path) -> None:
+    """Real night frames join the hold-out, and a model is scored by its worst frame (below its mean), the FP32
+    model against itself by 1.0; the naive INT8 model (head quantized) loses the sky on every frame."""
+    from skyseg.calib.quantize import model_input, real_holdout
+    from skyseg.calib.sensitivity import HoldoutEvaluator
+
+    real = Path(__file__).resolve().parents[2] / "datasets" / "realsky" / "images" / "val"
+    _, hw = model_input(onnx.load(str(seg_model)))
+    held = real_holdout((real,), hw)
+    assert sorted(h[0] for h in held) == sorted(p.name for p in real.iterdir())
+    evaluator = HoldoutEvaluator(seg_model, [h[1] for h in held], [h[2] for h in held], names=[h[0] for h in held])
+    assert evaluator.evaluate(seg_model)[0] == 1.0
+    scores = {}
+    for model in (int8_model, naive_model):
+        worst, _ = evaluator.evaluate(model)
+        ious = evaluator.last
+        assert len(ious) == len(held) and worst == min(ious.values()) == evaluator.worst()[1]
+        scores[model] = (worst, float(np.mean(list(ious.values()))))
+    assert scores[int8_model][0] < scores[int8_model][1] < 1.0  # one frame is worse than the mean says
+    assert scores[naive_model] == (0.0, 0.0)  # the quantized decode loses the sky on every frame
