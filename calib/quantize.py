@@ -42,7 +42,7 @@ class QuantizeConfig:
     budget: float = 0.02  # allowed sky-mask IoU drop vs FP32 on every hold-out frame (the worst one counts)
     sensitivity: bool = True
     holdout: float = 0.2
-    real_holdout: tuple[Path, ...] | None = None  # folders of real frames added to the hold-out; None: the shipped ones
+    real_holdout: tuple[Path, ...] | None = None  # folders of real frames added to the hold-out; None: shipped ones
     max_holdout: int = 20  # hold-out frames evaluated per trial (bounds the search time)
     report: Path | None = None
     report_synth: int = 24
@@ -120,12 +120,12 @@ def default_float_nodes(fp32: onnx.ModelProto, head: int, cfg: QuantizeConfig) -
 
 def real_holdout(folders: tuple[Path, ...] | None, input_hw: tuple[int, int]) -> list[tuple[str, Any, Any]]:
     """(name, tensor, LetterboxInfo) of real night frames for the hold-out: the files in `folders`, or with None the
-    real frames shipped with skyseg that `--backend auto` checks INT8 on (datasets/realsky, part of the pool)."""
-    from skyseg.runtime.backends.auto_measure import frame_files, read_frame
+    real frames shipped with skyseg that `--backend auto` does not check INT8 on (so its check stays independent)."""
+    from skyseg.runtime.backends.auto_measure import read_frame, unchecked_files
     from skyseg.runtime.process.preprocess import preprocess, to_rgb8
 
     if folders is None:
-        files, where = frame_files()
+        files, where = unchecked_files()
     else:
         files = [f for d in folders for f in sorted(Path(d).iterdir()) if f.is_file() and is_still_image(f.name)]
         where = ", ".join(str(d) for d in folders)

@@ -28,8 +28,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="allowed sky-mask IoU drop vs FP32 on every hold-out frame (default 0.02: each frame "
                              "keeps IoU >= 0.98, the gate --backend auto applies to INT8)")
     parser.add_argument("--holdout-frames", type=Path, nargs="*", default=None, metavar="DIR",
-                        help="folders of real night frames added to the hold-out (default: the real frames shipped "
-                             "with skyseg, datasets/realsky and part of datasets/realpool; give the flag alone for "
+                        help="folders of real night frames added to the hold-out (default: the 24 frames of "
+                             "datasets/realpool/images/val that --backend auto does not check on; the flag alone: "
                              "none)")
     parser.add_argument("--no-sensitivity", action="store_true", help="skip the mixed-precision search")
     parser.add_argument("--holdout", type=share, default=0.2, help="fraction of the set held out (default 0.2)")

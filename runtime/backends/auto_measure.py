@@ -144,6 +144,14 @@ def read_frame(path: Path) -> np.ndarray | None:
         return None
 
 
+def unchecked_files() -> tuple[list[Path], str]:
+    """The real frames shipped in the source tree that the accuracy check does NOT use (two of every three of
+    datasets/realpool/images/val): where `skyseg quantize` tunes, so that this check stays an independent one."""
+    pool = _SOURCE_TREE / "datasets" / "realpool" / "images" / "val"
+    files = [f for i, f in enumerate(_files(pool)) if i % POOL_STEP] if pool.is_dir() else []
+    return files, "the datasets/realpool/images/val frames --backend auto does not check on"
+
+
 def load_frames() -> tuple[Frames, str]:
     """(name, pixels) of the accuracy frames and a one-line description; synthetic skies when none are found."""
     files, where = frame_files()

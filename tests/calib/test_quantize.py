@@ -216,3 +216,13 @@ def test_the_hold_out_judges_every_real_frame_not_the_mean(seg_model: Path, int8
         scores[model] = (worst, float(np.mean(list(ious.values()))))
     assert scores[int8_model][0] < scores[int8_model][1] < 1.0  # one frame is worse than the mean says
     assert scores[naive_model] == (0.0, 0.0)  # the quantized decode loses the sky on every frame
+
+
+def test_the_default_real_hold_out_is_what_auto_does_not_check() -> None:
+    """quantize tunes on real frames that --backend auto's INT8 gate never sees, so the gate stays independent."""
+    from skyseg.calib.quantize import real_holdout
+    from skyseg.runtime.backends.auto_measure import frame_files
+
+    held = {name for name, _, _ in real_holdout(None, (96, 160))}
+    checked = {p.name for p in frame_files()[0]}
+    assert len(held) == 24 and len(checked) == 21 and not held & checked
