@@ -244,7 +244,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="a prepared INT8 model for SIZE (TensorRT Q/DQ or CPU form) instead of quantizing")
     parser.add_argument("--calib", type=Path, default=None, help="calibration set for quantizing (default: synthetic)")
     parser.add_argument("--calib-frames", type=int, default=40, help="synthetic calibration frames (40)")
-    parser.add_argument("--int8-budget", type=float, default=0.01, help="quantize's hold-out IoU budget (0.01)")
+    parser.add_argument("--int8-budget", type=float, default=0.02,
+                        help="quantize's allowed sky-mask IoU drop on every hold-out frame (0.02)")
     parser.add_argument("--no-ultralytics", action="store_true", help="only skyseg's rows (no PyTorch needed)")
     parser.add_argument("--no-pin", action="store_true", help="do not pin the process to --threads CPUs")
     parser.add_argument("--json", type=Path, default=None, metavar="FILE",
