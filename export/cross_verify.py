@@ -43,7 +43,7 @@ class VerifyConfig:
     images: str
     reference: str | None = None
     min_iou: float = 0.99
-    min_iou_int8: float = 0.98  # INT8 models and engines: the INT8 accuracy target (issue 5), not exactness
+    min_iou_int8: float = 0.98  # INT8 models and engines: the INT8 accuracy target, not exactness
     max_frames: int = 20
     conf: float = 0.25
     iou: float = 0.7
