@@ -4,8 +4,10 @@ Method (chosen to fit a few minutes on 2 cores): calibrate once; quantize ONE bl
 float) and measure the worst hold-out frame's sky-mask IoU drop against FP32 — the block's own cost, free of
 interactions. The hold-out is the calibration set's held-out share plus real night frames (see calib.quantize).
 Then, starting from the fully quantized model, move blocks to float most-sensitive first, re-measuring the whole
-model after each move (a move that raises the IoU by less than `min_gain` is undone: float costs speed), until the drop is within
-budget or the time limit is reached.
+model after each move (a move that raises the IoU by less than `min_gain` is undone: float costs speed), until the
+drop is within budget or the time limit is reached. The score is the worst frame's, so a move can gain nothing while
+another frame is worse and gain later: the blocks left INT8 are tried again (up to `max_passes` passes) while a pass
+still keeps one float.
 """
 from __future__ import annotations
 
@@ -91,6 +93,7 @@ def search_mixed_precision(
     scratch: Path,
     time_limit_s: float = 240.0,
     min_gain: float = 0.001,
+    max_passes: int = 3,
 ) -> MixedPrecisionResult:
     """Run the block-sensitivity search.
 
@@ -119,24 +122,33 @@ def search_mixed_precision(
                  k, iou, err)
     ranked = sorted(result.costs, key=lambda c: (c.iou_drop, c.output_error), reverse=True)
     current = full_iou
-    for cost in ranked:
-        if 1.0 - current <= budget:
+    tried_at: dict[int, float] = {}  # a block left INT8 → the score when it was tried
+    for _ in range(max_passes):  # a block that gained nothing may gain once another frame stops being the worst
+        kept_before = len(result.kept_float)
+        for cost in [c for c in ranked if c.block not in result.kept_float and tried_at.get(c.block) != current]:
+            if 1.0 - current <= budget:
+                break
+            if time.monotonic() - start > time_limit_s:
+                result.truncated = True
+                log.warning("mixed-precision search stopped at the time limit")
+                break
+            trial = [*result.kept_float, cost.block]
+            excl = sorted(excluded.union(*(candidates[b] for b in trial)))
+            iou, _ = evaluate(quantize(excl, None, scratch / "mixed.onnx"))
+            gained = iou > current + min_gain  # smaller gains are noise; float costs speed
+            result.steps.append({"block": cost.block, "iou_after": iou, "kept_float": gained,
+                                 "reason": f"alone it costs {cost.iou_drop:.4f} IoU (output error "
+                                           f"{cost.output_error:.3g})" + ("" if gained else
+                                           f"; float gained < {min_gain} IoU, so it stays INT8")})
+            log.info("block %d float → IoU %.4f (%s)", cost.block, iou,
+                     "kept float" if gained else "no gain, stays INT8")
+            if gained:
+                result.kept_float.append(cost.block)
+                current = iou
+            else:
+                tried_at[cost.block] = current
+        if 1.0 - current <= budget or result.truncated or len(result.kept_float) == kept_before:
             break
-        if time.monotonic() - start > time_limit_s:
-            result.truncated = True
-            log.warning("mixed-precision search stopped at the time limit")
-            break
-        trial = [*result.kept_float, cost.block]
-        excl = sorted(excluded.union(*(candidates[b] for b in trial)))
-        iou, _ = evaluate(quantize(excl, None, scratch / "mixed.onnx"))
-        gained = iou > current + min_gain  # smaller gains are noise; float costs speed
-        result.steps.append({"block": cost.block, "iou_after": iou, "kept_float": gained,
-                             "reason": f"alone it costs {cost.iou_drop:.4f} IoU (output error {cost.output_error:.3g})"
-                                       + ("" if gained else f"; float gained < {min_gain} IoU, so it stays INT8")})
-        log.info("block %d float → IoU %.4f (%s)", cost.block, iou, "kept float" if gained else "no gain, stays INT8")
-        if gained:
-            result.kept_float.append(cost.block)
-            current = iou
     result.final_iou = current
     result.budget_met = 1.0 - current <= budget
     result.seconds = time.monotonic() - start

@@ -64,3 +64,26 @@ def test_time_limit_stops_the_scan(tmp_path: Path) -> None:
     fake = FakeModels({0: 0.02, 1: 0.05, 2: 0.004, 3: 0.0})
     res = search_mixed_precision(BLOCKS, fake.quantize, fake.evaluate, [], 0.01, tmp_path, time_limit_s=0.0)
     assert res.truncated and res.costs == [] and not res.budget_met and res.kept_float == []
+
+
+class WorstFrameModels(FakeModels):
+    """Two frames, scored by the worse: frame X loses 0.05 while block 1 is INT8, frame Y 0.03 per INT8 block of 0
+    and 2. Keeping block 1 float gains nothing until Y has been repaired."""
+
+    def evaluate(self, path: Path) -> tuple[float, float]:
+        self.calls += 1
+        q = self.files[path]
+        x = 1.0 - (0.05 if 1 in q else 0.0)
+        y = 1.0 - 0.03 * len(q & {0, 2})
+        return min(x, y), 0.1 * len(q)
+
+
+def test_a_block_that_gained_nothing_is_tried_again_once_the_worst_frame_moved(tmp_path: Path) -> None:
+    fake = WorstFrameModels({})
+    res = search_mixed_precision(BLOCKS, fake.quantize, fake.evaluate, ["/model.3/Concat"], 0.01, tmp_path)
+    first = [(s["block"], s["kept_float"]) for s in res.steps[:3]]
+    assert first == [(1, False), (0, True), (2, False)] or first == [(1, False), (2, True), (0, False)]
+    assert sorted(res.kept_float) == [0, 1, 2] and res.budget_met and res.final_iou == pytest.approx(1.0)
+    one_pass = search_mixed_precision(BLOCKS, fake.quantize, fake.evaluate, ["/model.3/Concat"], 0.01, tmp_path,
+                                      max_passes=1)
+    assert len(one_pass.kept_float) == 1 and not one_pass.budget_met
