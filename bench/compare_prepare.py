@@ -153,7 +153,9 @@ def _int8(cfg: PrepareConfig, prep: Prepared, root: Path) -> None:
         write_ort_cpu_form(qdq, cpu)
     prep.int8_qdq, prep.int8_cpu = qdq, cpu
     _openvino_form(prep, root / f"{stem}.int8.ov.onnx")
-    prep.int8_refused = refused.read_text().strip() if refused.is_file() else ""
+    # a refusal counts only for the model it was about: INT8 files put there later (another quantize) replace it
+    current = refused.is_file() and refused.stat().st_mtime >= qdq.stat().st_mtime
+    prep.int8_refused = refused.read_text().strip() if current else ""
 
 
 def _openvino_form(prep: Prepared, target: Path) -> None:

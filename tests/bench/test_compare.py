@@ -119,3 +119,23 @@ def test_compare_with_ultralytics_rows(tmp_path: Path, capsys: pytest.CaptureFix
     # against skyseg's FP32 masks) the sentence that says no Ultralytics row qualified
     assert "auto's pick" in text
     assert "vs Ultralytics best = " in text or "no Ultralytics row at mean IoU" in text
+
+
+def test_a_refusal_counts_only_for_the_int8_model_it_was_about(tmp_path: Path) -> None:
+    """A refusal note left by the bench's own quantize is dropped once newer INT8 files (another quantize that met
+    its budget) replace that model; a note newer than the model is shown."""
+    import os
+
+    from skyseg.bench.compare_prepare import PrepareConfig, Prepared, _int8
+
+    stem = "m.384x640"
+    for name in (f"{stem}.int8.refused.txt", f"{stem}.int8.onnx", f"{stem}.int8.cpu.onnx", f"{stem}.int8.ov.onnx"):
+        (tmp_path / name).write_text("over the budget\n" if name.endswith(".txt") else "model")
+    refused = tmp_path / f"{stem}.int8.refused.txt"
+    cfg = PrepareConfig(pt=tmp_path / "m.pt", out=tmp_path)
+    for refused_at, shown in ((1_000.0, ""), (3_000.0, "over the budget")):
+        os.utime(refused, (refused_at, refused_at))
+        os.utime(tmp_path / f"{stem}.int8.onnx", (2_000.0, 2_000.0))
+        prep = Prepared(640, (384, 640), tmp_path / f"{stem}.onnx", notes={})
+        _int8(cfg, prep, tmp_path)
+        assert prep.int8_refused == shown and prep.int8_ov == tmp_path / f"{stem}.int8.ov.onnx"
