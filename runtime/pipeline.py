@@ -80,7 +80,8 @@ class Pipeline:
         self._stack = contextlib.ExitStack()
 
     def open(self) -> Pipeline:
-        """Open the model (unless given), then the source, then the sinks; on failure what opened is closed."""
+        """Open the model (unless given), settle the table it continues, then the source, then the sinks; on failure
+        what opened is closed."""
         try:
             if self.segmenter is None:
                 backend = self._stack.enter_context(open_backend(self.config.model, self.config.backend,
