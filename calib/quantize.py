@@ -7,7 +7,6 @@ QuantizeLinear/DequantizeLinear pairs that TensorRT's ONNX parser reads.
 """
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import tempfile
@@ -22,6 +21,7 @@ from skyseg.calib.calib_set import MANIFEST, CalibrationSet, iter_tensors
 from skyseg.calib.ort_qdq import QdqSettings, calibrate, quantize_cached
 from skyseg.calib.sensitivity import HoldoutEvaluator, MixedPrecisionResult, search_mixed_precision
 from skyseg.runtime.errors import InputError, ModelContractError, VerificationError
+from skyseg.runtime.file_digest import file_sha256
 from skyseg.runtime.sources.uri import is_still_image
 
 log = logging.getLogger(__name__)
@@ -91,14 +91,6 @@ def model_input(model: onnx.ModelProto) -> tuple[str, tuple[int, int]]:
     if not {"output0", "output1"} <= outs:
         raise ModelContractError(f"expected outputs output0 and output1 (Ultralytics segment), found {sorted(outs)}.")
     return inputs[0].name, (int(dims[2]), int(dims[3]))
-
-
-def _file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def _set_metadata(model: onnx.ModelProto, values: dict[str, str]) -> None:
@@ -207,8 +199,8 @@ def quantize_model(cfg: QuantizeConfig) -> QuantizeResult:
                                   "calibration": settings.method, "kept_float_blocks": kept,
                                   "head_float": cfg.keep_head_float, "scan_float": cfg.keep_scan_float,
                                   "stem_float": cfg.keep_stem_float}),
-            "calibration_manifest_sha256": _file_sha256(cfg.calib_dir / MANIFEST),
-            "source_model_sha256": _file_sha256(cfg.model),
+            "calibration_manifest_sha256": file_sha256(cfg.calib_dir / MANIFEST),
+            "source_model_sha256": file_sha256(cfg.model),
         })
         staged = tmp / "staged.onnx"
         onnx.save(model, str(staged))

@@ -6,7 +6,6 @@ ONNX keeps metadata as string `metadata_props`; Ultralytics writes every value w
 from __future__ import annotations
 
 import ast
-import hashlib
 import importlib.metadata
 import os
 from datetime import datetime
@@ -21,15 +20,6 @@ SKYSEG_PREFIX = "skyseg_"
 # Values Ultralytics itself decodes from strings; skyseg's structured keys are decoded the same way.
 _LITERAL_KEYS = {"stride", "batch", "channels", "imgsz", "names", "kpt_shape", "args", "end2end", "dynamic"}
 _SKYSEG_LITERAL_KEYS = {"skyseg_preprocess", "skyseg_input_shape", "skyseg_calibration", "skyseg_train_imgsz"}
-
-
-def file_sha256(path: str | os.PathLike[str], chunk: int = 1 << 20) -> str:
-    """Hex SHA-256 of a file (the source-weights identity recorded in every export)."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while block := fh.read(chunk):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def preprocess_contract() -> dict[str, Any]:

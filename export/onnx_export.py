@@ -22,7 +22,8 @@ from typing import Any
 import onnx
 
 from skyseg.export.fp16 import to_fp16
-from skyseg.export.metadata import build_metadata, file_sha256, set_onnx_metadata
+from skyseg.export.metadata import build_metadata, set_onnx_metadata
+from skyseg.runtime.file_digest import file_sha256
 from skyseg.export.verify import FP16_TOLERANCES, FP32_TOLERANCES, VerificationReport, verify_onnx
 from skyseg.runtime.atomic_file import temp_beside
 from skyseg.runtime.errors import InputError, ModelContractError, VerificationError

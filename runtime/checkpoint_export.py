@@ -9,7 +9,6 @@ Without the train side (a runtime-only install, a Jetson), one sentence says how
 """
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 import logging
 import os
@@ -20,19 +19,12 @@ from pathlib import Path
 
 from skyseg.runtime.checkpoint import is_torch_checkpoint, train_imgsz
 from skyseg.runtime.errors import InputError, MissingDependencyError, SkysegError
+from skyseg.runtime.file_digest import file_sha256
 
 log = logging.getLogger(__name__)
 
 TRAIN_SIDE = ("torch", "ultralytics", "onnx")  # what `skyseg export` imports
 BESIDE = ".skyseg-onnx"  # the cache folder beside the weights (hidden: a models folder stays a list of models)
-
-
-def weights_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def train_side_installed() -> bool:
@@ -93,7 +85,7 @@ def resolve_model(model: str | os.PathLike[str], save_dir: str | os.PathLike[str
     weights = Path(model)
     if not is_torch_checkpoint(weights):
         return str(model)
-    name = f"{weights.stem}-{weights_sha256(weights)[:16]}.onnx"
+    name = f"{weights.stem}-{file_sha256(weights)[:16]}.onnx"
     folders = cache_folders(weights, save_dir)
     for folder in folders:
         if (folder / name).is_file():

@@ -14,7 +14,7 @@ from typing import Any, Iterator
 
 import numpy as np
 
-from skyseg.export.metadata import file_sha256
+from skyseg.runtime.file_digest import file_sha256
 from skyseg.export.onnx_info import read_onnx_info
 from skyseg.export.trt.build import (
     BuildConfig,

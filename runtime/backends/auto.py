@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from skyseg.runtime.atomic_file import write_bytes_atomic
+from skyseg.runtime.file_digest import file_sha256
 from skyseg.runtime.host import cpu_model
 
 log = logging.getLogger(__name__)
@@ -66,10 +67,6 @@ def _dist_version(*names: str) -> str | None:
     return None
 
 
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
 def _model_digest(path: Path) -> tuple[str, bool]:
     """(sha256, holds Q/DQ nodes): op types are plain strings in the ONNX protobuf, so one read answers both."""
     data = path.read_bytes()
@@ -79,7 +76,7 @@ def _model_digest(path: Path) -> tuple[str, bool]:
 def conditions(model: Path, threads: int | None, sha256: str, candidates: list[Any] | None = None,
                frames: list[Path] | None = None) -> dict[str, Any]:
     """Everything the measurement depends on; a cached choice is valid only while all of it is unchanged."""
-    found = {c.name: (_sha256(c.model) if c.model != model else sha256) for c in (candidates or [])}
+    found = {c.name: (file_sha256(c.model) if c.model != model else sha256) for c in (candidates or [])}
     names = "\n".join(f"{p.name}:{p.stat().st_size}" for p in (frames or []))
     return {"cpu": cpu_model(), "threads": threads if threads is not None else "default",
             "onnxruntime": _dist_version("onnxruntime", "onnxruntime-gpu", "onnxruntime-openvino"),

@@ -21,11 +21,11 @@ import logging
 import socket
 import threading
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from skyseg.runtime.errors import InputError, MissingDependencyError
+from skyseg.runtime.run.ledger import iso_time
 from skyseg.runtime.sinks.base import FrameRecord, Sink
 from skyseg.runtime.sinks.clouds import cloud_values
 
@@ -83,21 +83,15 @@ class MqttTarget:
         return cls(parts.hostname, port, base, int(qos), discovery, query.get("client_id", ""))
 
 
-def _iso(ts: float) -> str:
-    if not ts:
-        return ""
-    return datetime.fromtimestamp(ts, tz=timezone.utc).isoformat(timespec="milliseconds")
-
-
 def frame_values(record: FrameRecord) -> dict[str, Any]:
     """The JSON state for one record: frame, time, source, path, sky_fraction, instances, latency_ms, error."""
     if record.error is not None:
         e = record.error
-        return {"frame": e.index, "frame_time": _iso(e.timestamp), "source": e.source_id, "path": e.path or "",
+        return {"frame": e.index, "frame_time": iso_time(e.timestamp), "source": e.source_id, "path": e.path or "",
                 "sky_fraction": None, "instances": None, "latency_ms": None, "error": e.message}
     res = record.result
     assert res is not None
-    return {"frame": res.index, "frame_time": _iso(res.timestamp), "source": res.source_id, "path": res.path or "",
+    return {"frame": res.index, "frame_time": iso_time(res.timestamp), "source": res.source_id, "path": res.path or "",
             "sky_fraction": round(res.sky_fraction, 6), "instances": len(res),
             "latency_ms": round(res.latency_ms, 3), "error": "", **cloud_values(record)}
 

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import csv
 import functools
-import hashlib
 import io
 import json
 import logging
@@ -32,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from skyseg.runtime.errors import InputError
+from skyseg.runtime.file_digest import file_sha256
 from skyseg.runtime.run.ledger import (drop_unfinished_row, durable_path, import_xlsx, iso_time, upgrade_header,
                                        used_names, write_xlsx)
 from skyseg.runtime.sinks.base import FrameRecord, Sink
@@ -51,9 +51,6 @@ SETTINGS_KEY = "settings"  # record.extra: {"model": sha256 prefix, "conf": ...,
 FORMATS = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".xlsx": "xlsx"}
 
 
-_iso = iso_time
-
-
 def _csv_line(values: Any) -> str:
     buffer = io.StringIO()
     csv.writer(buffer).writerow(values)
@@ -61,12 +58,8 @@ def _csv_line(values: Any) -> str:
 
 
 @functools.lru_cache(maxsize=16)
-def _model_sha(path: str, size: int, mtime_ns: int) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()[:16]
+def _model_sha(path: str, size: int, mtime_ns: int) -> str:  # size and time: a replaced file is hashed again
+    return file_sha256(path)[:16]
 
 
 def model_tag(model_path: str | os.PathLike[str] | None) -> str:
@@ -102,7 +95,7 @@ def _identity(record: FrameRecord, base: Path | None) -> dict[str, Any]:
     """The name, file time, written files and segmenter settings of a record (empty when nothing set them)."""
     out: dict[str, Any] = {"name": record.extra.get(NAME_KEY)}
     if record.frame is not None and record.frame.meta.get("file_mtime") is not None:
-        out["file_mtime"] = _iso(record.frame.meta["file_mtime"])
+        out["file_mtime"] = iso_time(record.frame.meta["file_mtime"])
     for column, path in record.extra.get(FILES_KEY, {}).items():
         out[column] = _file_cell(path, base)
     out.update(record.extra.get(SETTINGS_KEY, {}))
@@ -115,7 +108,7 @@ def record_row(record: FrameRecord, base: Path | None = None) -> dict[str, Any]:
     row: dict[str, Any] = dict.fromkeys(COLUMNS)
     if record.error is not None:
         e = record.error
-        row.update(frame=e.index, time=_iso(e.timestamp), source=e.source_id, path=e.path or "", error=e.message)
+        row.update(frame=e.index, time=iso_time(e.timestamp), source=e.source_id, path=e.path or "", error=e.message)
         row.update(_identity(record, base))
         return row
     res = record.result
@@ -123,7 +116,7 @@ def record_row(record: FrameRecord, base: Path | None = None) -> dict[str, Any]:
     t = res.timings
     row.update(
         frame=res.index,
-        time=_iso(res.timestamp),
+        time=iso_time(res.timestamp),
         source=res.source_id,
         path=res.path or "",
         sky_fraction=round(res.sky_fraction, 6),

@@ -8,7 +8,8 @@ import numpy as np
 import onnx
 import pytest
 
-from skyseg.export.metadata import file_sha256, read_onnx_metadata
+from skyseg.export.metadata import read_onnx_metadata
+from skyseg.runtime.file_digest import file_sha256
 from skyseg.export.onnx_export import ExportConfig, ExportVerificationError, export_onnx
 from skyseg.export.verify import FP32_TOLERANCES, PARTS
 

@@ -14,7 +14,8 @@ import onnxruntime as ort
 import pytest
 
 from skyseg.cli.main import main as cli_main
-from skyseg.runtime.checkpoint_export import BESIDE, resolve_model, weights_sha256
+from skyseg.runtime.checkpoint_export import BESIDE, resolve_model
+from skyseg.runtime.file_digest import file_sha256
 
 REPO = Path(__file__).resolve().parents[2]
 CHECKPOINT = REPO / "models" / "weights" / "skyseg-n.pt"
@@ -56,7 +57,7 @@ def exported(tmp_path_factory: pytest.TempPathFactory):
 @pytest.mark.slow  # the module's one real export
 def test_exported_once_at_the_trained_size_beside_the_weights(exported) -> None:
     weights, onnx, _ = exported
-    digest = weights_sha256(weights)
+    digest = file_sha256(weights)
     assert onnx == weights.parent / BESIDE / f"best-{digest[:16]}.onnx"
     session = ort.InferenceSession(str(onnx), providers=["CPUExecutionProvider"])
     meta = session.get_modelmeta().custom_metadata_map
