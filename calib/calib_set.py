@@ -15,29 +15,12 @@ import cv2
 import numpy as np
 
 from skyseg.runtime.errors import InputError
-from skyseg.runtime import atomic_file
-from skyseg.runtime.atomic_file import write_json_atomic  # noqa: F401 - the one JSON writer, for calib/*
 from skyseg.runtime.process.preprocess import preprocess
 
 log = logging.getLogger(__name__)
 
 MANIFEST = "manifest.json"
 FORMAT = "skyseg-calib/1"
-
-
-def write_png_atomic(path: Path, rgb: np.ndarray) -> None:
-    """Write an RGB (or gray) uint8 image as PNG via a temp file in the same folder, then rename."""
-    img = rgb[..., ::-1] if rgb.ndim == 3 else rgb  # cv2 writes BGR
-    ok, buf = cv2.imencode(".png", np.ascontiguousarray(img))
-    if not ok:
-        raise InputError(f"could not encode {path.name} as PNG (shape {rgb.shape}, dtype {rgb.dtype}).")
-    write_bytes_atomic(path, buf.tobytes())
-
-
-def write_bytes_atomic(path: Path, data: bytes) -> None:
-    """Write bytes to `path` through a temp file in the same folder and an atomic rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_file.write_bytes_atomic(path, data)
 
 
 def read_rgb(path: Path) -> np.ndarray:

@@ -15,7 +15,7 @@ from typing import Any, Iterable, Iterator
 
 import numpy as np
 
-from skyseg.calib.calib_set import write_bytes_atomic
+from skyseg.runtime.atomic_file import write_bytes_atomic
 from skyseg.runtime.backends.trt import cuda_check, import_cudart
 from skyseg.runtime.errors import InputError, MissingDependencyError, SkysegError
 

@@ -13,7 +13,7 @@ from typing import Any, Iterator
 
 import numpy as np
 
-from skyseg.calib.calib_set import write_bytes_atomic, write_json_atomic
+from skyseg.runtime.atomic_file import write_bytes_atomic, write_json_atomic
 from skyseg.calib.compare import CONF, FrameDiff, OrtModel, compare_frame
 from skyseg.calib.features import frame_stats, stats_labels
 from skyseg.calib.selection import synth_strata

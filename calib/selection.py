@@ -16,7 +16,8 @@ from typing import Any
 
 import numpy as np
 
-from skyseg.calib.calib_set import FORMAT, MANIFEST, write_json_atomic, write_png_atomic
+from skyseg.calib.calib_set import FORMAT, MANIFEST
+from skyseg.runtime.atomic_file import write_image_atomic, write_json_atomic
 from skyseg.calib.clustering import pick_spread
 from skyseg.calib.features import FEATURES, feature_matrix, frame_stats, stats_labels
 from skyseg.runtime.errors import InputError
@@ -136,7 +137,7 @@ def select_calibration_set(cfg: SelectConfig) -> Path:
                     f"{item.index}); select from a folder that is not being written to."
                 )
             name = f"{len(frames):06d}.png"
-            write_png_atomic(cfg.output / name, to_rgb8(item.pixels))
+            write_image_atomic(cfg.output / name, to_rgb8(item.pixels))
             frames.append({"file": name, **rec, "cluster": pick.cluster, "reason": pick.reason,
                            "distance_to_centre": round(pick.distance_to_centre, 4)})
     sizes = np.bincount(labels, minlength=len(centres))
@@ -173,11 +174,11 @@ def synth_calibration_set(cfg: SynthCalibConfig) -> Path:
         scene = render_scene(cfg.seed + i, kind=cfg.kind, size=cfg.size, bit_depth=cfg.bit_depth)
         rgb8 = to_rgb8(scene.image)
         name = f"{i:06d}.png"
-        write_png_atomic(cfg.output / name, rgb8)
+        write_image_atomic(cfg.output / name, rgb8)
         entry: dict[str, Any] = {"file": name, "seed": cfg.seed + i, "kind": scene.kind,
                                  "conditions": synth_strata(scene.conditions), "stats": frame_stats(rgb8)}
         if cfg.write_masks:
-            write_png_atomic(cfg.output / "masks" / name, scene.mask)
+            write_image_atomic(cfg.output / "masks" / name, scene.mask)
             entry["mask"] = f"masks/{name}"
         frames.append(entry)
         if (i + 1) % 50 == 0:

@@ -21,11 +21,12 @@ ones, so the fp32 bounds leave ~5-10x margin; fp16 bounds follow from fp16's 2^-
 """
 from __future__ import annotations
 
+import importlib.util
 import logging
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 import onnx
@@ -35,6 +36,9 @@ from skyseg.export.verify_frames import VerifyFrame
 from skyseg.runtime.errors import MissingDependencyError
 from skyseg.runtime.quality.mask_metrics import mask_iou
 from skyseg.runtime.process.preprocess import preprocess
+
+if TYPE_CHECKING:
+    import onnxruntime
 
 log = logging.getLogger(__name__)
 
@@ -139,14 +143,12 @@ def output_diffs(
     return diffs, mags
 
 
-def ort_session(path: str | os.PathLike[str], threads: int = 2) -> "onnxruntime.InferenceSession":  # noqa: F821
+def ort_session(path: str | os.PathLike[str], threads: int = 2) -> onnxruntime.InferenceSession:
     """A CPU ONNX Runtime session with a fixed thread count (reproducible, and kind to a shared machine)."""
-    try:
-        import onnxruntime  # noqa: F401 - its absence gets the sentence below, which names --no-verify
-    except ImportError:
+    if importlib.util.find_spec("onnxruntime") is None:  # this sentence names --no-verify, the runtime's does not
         raise MissingDependencyError(
             "export verification needs ONNX Runtime; install it with `pip install onnxruntime` (or pass --no-verify)."
-        ) from None
+        )
     from skyseg.runtime.backends.ort import ort_session as runtime_session  # the one session builder
 
     return runtime_session(path, threads)

@@ -1,6 +1,7 @@
 """Ultralytics' own export on skyseg weights: `YOLO("skyseg-n.pt").export(format="onnx")` works and equals ours."""
 from __future__ import annotations
 
+import importlib
 import shutil
 from pathlib import Path
 
@@ -34,9 +35,8 @@ def test_importing_skyseg_leaves_ultralytics_fuse_alone() -> None:
     from ultralytics.nn import tasks
 
     stock_fuse = tasks.BaseModel.fuse
-    import skyseg.models.c3k2_rep  # every skyseg block module
-    import skyseg.models.segment_rep
-    import skyseg.models.ss2d  # noqa: F401
+    for block_module in ("c3k2_rep", "orepa", "repconv", "segment_rep", "ss2d"):  # every skyseg block module
+        importlib.import_module(f"skyseg.models.{block_module}")
     from skyseg.models.segmentation_model import SkySegmentationModel
 
     assert tasks.BaseModel.fuse is stock_fuse and tasks.SegmentationModel.fuse is stock_fuse
