@@ -150,10 +150,8 @@ def write_image_atomic(path: str | os.PathLike[str], image: np.ndarray, rgb: boo
 
 
 def write_text_atomic(path: str | os.PathLike[str], text: str) -> Path:
-    """Write UTF-8 text to `path` atomically, creating its folder."""
-    p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    return write_bytes_atomic(p, text.encode())
+    """Write UTF-8 text to `path` atomically, creating its folder (as every AtomicFile does)."""
+    return write_bytes_atomic(path, text.encode())
 
 
 def write_json_atomic(path: str | os.PathLike[str], obj: Any) -> Path:

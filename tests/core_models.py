@@ -20,14 +20,15 @@ from pathlib import Path
 CACHE = Path(tempfile.gettempdir()) / f"skyseg-core-test-models-{os.getuid()}"
 
 
-def _build(imgsz: int, out: Path) -> None:
+def stock_yolo(work: Path):  # -> ultralytics.YOLO
+    """Ultralytics' stock yolo11n-seg with one class, "sky", built from its YAML in `work` (never a hub download)
+    with torch seeded to 0; exports land in `work`."""
     import skyseg.models  # noqa: F401  (offline Ultralytics first)
     import torch
     import yaml
     from ultralytics import YOLO
     from ultralytics.nn.tasks import yaml_model_load
 
-    work = Path(tempfile.mkdtemp(prefix="export-", dir=out.parent))
     cfg = yaml_model_load("yolo11n-seg.yaml")
     cfg.update(nc=1, scale="n")
     cfg.pop("yaml_file", None)
@@ -35,6 +36,12 @@ def _build(imgsz: int, out: Path) -> None:
     torch.manual_seed(0)
     model = YOLO(str(work / "yolo11n-seg.yaml"))
     model.model.names = {0: "sky"}
+    return model
+
+
+def _build(imgsz: int, out: Path) -> None:
+    work = Path(tempfile.mkdtemp(prefix="export-", dir=out.parent))
+    model = stock_yolo(work)
     exported = Path(model.export(format="onnx", imgsz=imgsz, simplify=False, opset=17, verbose=False))
     tmp = out.with_suffix(f".{os.getpid()}.tmp")
     exported.replace(tmp)

@@ -17,21 +17,11 @@ CACHE = Path(tempfile.gettempdir()) / f"skyseg-calib-test-models-{os.getuid()}"
 
 
 def _build(imgsz: int, out: Path, cls_bias: float, cls_gain: float) -> None:
-    import skyseg.models  # noqa: F401  (offline Ultralytics first)
     import torch
-    import yaml
-    from ultralytics import YOLO
-    from ultralytics.nn.tasks import yaml_model_load
+    from core_models import stock_yolo  # tests/ is on sys.path (tests/conftest.py)
 
-    work = Path(tempfile.mkdtemp(prefix="export-", dir=out.parent))
-    cfg = yaml_model_load("yolo11n-seg.yaml")
-    cfg.update(nc=1, scale="n")
-    cfg.pop("yaml_file", None)
-    (work / "yolo11n-seg.yaml").write_text(yaml.safe_dump(cfg))
-    torch.manual_seed(0)
-    yolo = YOLO(str(work / "yolo11n-seg.yaml"))
+    yolo = stock_yolo(Path(tempfile.mkdtemp(prefix="export-", dir=out.parent)))
     net = yolo.model
-    net.names = {0: "sky"}
     g = torch.Generator().manual_seed(0)
     with torch.no_grad():
         dfl = net.model[-1].dfl.conv  # fixed arange(16) expectation: not a learned weight

@@ -2,11 +2,8 @@
 from __future__ import annotations
 
 import csv
-import os
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import cv2
@@ -40,16 +37,9 @@ def _rows(table: Path) -> list[dict[str, str]]:
         return list(csv.DictReader(fh))
 
 
-def test_sigkill_keeps_every_finished_row_and_a_rerun_continues(night: Path, tmp_path: Path) -> None:
+def test_sigkill_keeps_every_finished_row_and_a_rerun_continues(night: Path, tmp_path: Path, sigkill_after) -> None:
     out = tmp_path / "out"
-    proc = _run(night, out)
-    deadline = time.monotonic() + 120
-    while len(list((out / "masks").glob("*_mask.png"))) < 5:
-        assert proc.poll() is None, proc.stderr.read().decode() if proc.stderr else ""
-        assert time.monotonic() < deadline, "the run wrote no masks in 120 s"
-        time.sleep(0.02)
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait(timeout=30)
+    sigkill_after(_run(night, out), out / "masks", "*_mask.png", 5)
     masks = {p.name[: -len("_mask.png")] for p in (out / "masks").glob("*_mask.png")}
     rows = _rows(out / "results.csv")
     stems = [Path(r["path"]).stem for r in rows]

@@ -3,11 +3,8 @@ nothing half-written is left, and a rerun continues the same table."""
 from __future__ import annotations
 
 import csv
-import os
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import cv2
@@ -28,7 +25,7 @@ def _rows(table: Path) -> list:
         return list(csv.DictReader(fh))
 
 
-def test_sigkill_keeps_a_row_for_every_cloud_map(tmp_path: Path) -> None:
+def test_sigkill_keeps_a_row_for_every_cloud_map(tmp_path: Path, sigkill_after) -> None:
     from skyseg.synth.clouds import render_cloudy_sky
 
     night = tmp_path / "night"
@@ -37,14 +34,7 @@ def test_sigkill_keeps_a_row_for_every_cloud_map(tmp_path: Path) -> None:
         scene = render_cloudy_sky(40, "lit", size=(320, 320), cover=0.3, sky_seed=i)
         cv2.imwrite(str(night / f"f{i:03d}.png"), scene.image)
     out = tmp_path / "out"
-    proc = _run(night, out)
-    deadline = time.monotonic() + 120
-    while len(list((out / "clouds").glob("*_clouds.png"))) < 4:
-        assert proc.poll() is None, proc.stderr.read().decode() if proc.stderr else ""
-        assert time.monotonic() < deadline, "the run wrote no cloud maps in 120 s"
-        time.sleep(0.02)
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait(timeout=30)
+    sigkill_after(_run(night, out), out / "clouds", "*_clouds.png", 4)
     maps = {p.name[: -len("_clouds.png")] for p in (out / "clouds").glob("*_clouds.png")}
     rows = _rows(out / "results.csv")
     assert maps <= {Path(r["path"]).stem for r in rows} and len(rows) < FRAMES
