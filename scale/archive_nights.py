@@ -14,16 +14,15 @@
 from __future__ import annotations
 
 import csv
-import io
 import logging
 import os
 from datetime import datetime, timedelta, timezone, tzinfo
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any, Iterator
 
 from skyseg.runtime.atomic_file import AtomicFile
 from skyseg.runtime.errors import InputError
-from skyseg.runtime.run.ledger import read_header, upgrade_header
+from skyseg.runtime.run.ledger import csv_line, read_header, read_rows, upgrade_header
 from skyseg.runtime.sources.uri import FITS_SUFFIXES
 
 log = logging.getLogger(__name__)
@@ -110,12 +109,6 @@ def frame_time(path: str, frame_ts: float | None, mtime: float, clock: SiteClock
     return mtime
 
 
-def _line(values: Iterable[Any]) -> bytes:
-    buffer = io.StringIO()
-    csv.writer(buffer).writerow(["" if v is None else v for v in values])
-    return buffer.getvalue().encode("utf-8")
-
-
 class NightTables:
     """Appends rows to `folder/NIGHT.csv` (a new file starts with `columns`, an existing one keeps its own)."""
 
@@ -126,7 +119,7 @@ class NightTables:
 
     def append(self, night: str, row: dict[str, Any]) -> None:
         fd, header = self._open(night)
-        os.write(fd, _line(row.get(c, "") for c in header))
+        os.write(fd, csv_line(row.get(c, "") for c in header).encode("utf-8"))
 
     def _open(self, night: str) -> tuple[int, list[str]]:
         if night not in self._fds:
@@ -134,7 +127,7 @@ class NightTables:
             self.folder.mkdir(parents=True, exist_ok=True)
             if not path.exists():  # a header-only file linked into place: never two headers, never a headless row
                 tmp = AtomicFile(path, "wb")
-                tmp.handle.write(_line(self.columns))
+                tmp.handle.write(csv_line(self.columns).encode("utf-8"))
                 tmp.handle.flush()
                 os.fsync(tmp.handle.fileno())
                 tmp.handle.close()
@@ -160,9 +153,7 @@ class NightTables:
 def night_rows(folder: Path) -> Iterator[tuple[str, dict[str, str]]]:
     """(night, row) of every complete row of every night table."""
     for path in sorted(folder.glob("*.csv")):
-        text = path.read_bytes().decode("utf-8", "replace")
-        text = text[: text.rfind("\n") + 1]
-        for row in csv.DictReader(io.StringIO(text, newline="")):
+        for row in read_rows(path):
             yield path.stem, row
 
 
@@ -182,12 +173,9 @@ def prepare(folder: Path, columns: tuple, known: tuple) -> None:
 def compact(path: Path) -> list[dict[str, str]]:
     """One row per path (the latest; a finished row over an error row of an earlier try), sorted by path, written
     atomically; returns the rows."""
-    text = path.read_bytes().decode("utf-8", "replace")
-    text = text[: text.rfind("\n") + 1]
-    reader = csv.DictReader(io.StringIO(text, newline=""))
-    header = list(reader.fieldnames or [])
+    header = read_header(path) or []
     latest: dict[str, dict[str, str]] = {}
-    for row in reader:
+    for row in read_rows(path):
         kept = latest.get(row["path"])
         if kept is None or not row.get("error") or kept.get("error"):
             latest[row["path"]] = row

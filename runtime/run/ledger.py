@@ -30,6 +30,13 @@ def iso_time(ts: float | None) -> str:
     return datetime.fromtimestamp(ts, tz=timezone.utc).isoformat(timespec="milliseconds")
 
 
+def csv_line(values: Any) -> str:
+    """One CSV row as the tables write it (csv's own quoting and row end), None as an empty cell."""
+    buffer = io.StringIO()
+    csv.writer(buffer).writerow(["" if v is None else v for v in values])
+    return buffer.getvalue()
+
+
 def durable_path(table: str | os.PathLike[str]) -> Path:
     """The file rows are appended to: the table itself, or for an .xlsx the CSV beside it that it is derived from."""
     p = Path(table)
@@ -122,9 +129,7 @@ def _last_row(text: str, jsonl: bool) -> tuple[dict[str, str], int] | None:
     rows = list(csv.reader(io.StringIO(text, newline="")))
     if len(rows) < 2:
         return None
-    buffer = io.StringIO()
-    csv.writer(buffer).writerow(rows[-1])
-    line = buffer.getvalue()
+    line = csv_line(rows[-1])
     if not text.endswith(line):
         return None
     return dict(zip(rows[0], rows[-1])), len(text.encode()) - len(line.encode())

@@ -21,9 +21,7 @@ close, so a rerun adds rows and never replaces them.
 """
 from __future__ import annotations
 
-import csv
 import functools
-import io
 import json
 import logging
 import os
@@ -32,7 +30,7 @@ from typing import Any
 
 from skyseg.runtime.errors import InputError
 from skyseg.runtime.file_digest import file_sha256
-from skyseg.runtime.run.ledger import (drop_unfinished_row, durable_path, import_xlsx, iso_time, upgrade_header,
+from skyseg.runtime.run.ledger import (csv_line, drop_unfinished_row, durable_path, import_xlsx, iso_time, upgrade_header,
                                        used_names, write_xlsx)
 from skyseg.runtime.sinks.base import FrameRecord, Sink
 from skyseg.runtime.sinks.clouds import COLUMNS as CLOUD_VALUES, cloud_values
@@ -49,12 +47,6 @@ CLOUD_COLUMNS = (*CLOUD_VALUES, "cloud_file")
 FRAME_FILE_COLUMNS = ("mask_file", "raw_mask_file", "annotated_file", "cloud_file")
 SETTINGS_KEY = "settings"  # record.extra: {"model": sha256 prefix, "conf": ..., "iou": ...} of the segmenter
 FORMATS = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".xlsx": "xlsx"}
-
-
-def _csv_line(values: Any) -> str:
-    buffer = io.StringIO()
-    csv.writer(buffer).writerow(values)
-    return buffer.getvalue()
 
 
 @functools.lru_cache(maxsize=16)
@@ -167,7 +159,7 @@ class TableSink(Sink):
         self.columns = columns
         self.used = used_names(self.durable)  # frame names of earlier runs: never given again
         self._base = self.durable.parent.resolve()
-        header = None if self.format == "jsonl" else _csv_line(self.columns)
+        header = None if self.format == "jsonl" else csv_line(self.columns)
         self._file = DurableLines(self.durable, header)
         if self.format == "xlsx" and self.durable.stat().st_size > len(header or ""):
             write_xlsx(self.durable, self.path)  # a killed run's rows reach the .xlsx now, not only at close
@@ -181,7 +173,7 @@ class TableSink(Sink):
             flat = dict(row)
             flat["scores"] = "" if row["scores"] is None else " ".join(f"{s:.4f}" for s in row["scores"])
             values = [flat.get(c) for c in self.columns]
-            self._file.append(_csv_line(["" if v is None else v for v in values]))
+            self._file.append(csv_line(values))
         self.rows += 1
 
     def close(self) -> None:
