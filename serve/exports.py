@@ -9,9 +9,8 @@ import csv
 import io
 from typing import Any, Sequence
 
+from skyseg.runtime.run.ledger import NUMERIC  # the table's numeric columns: numbers (or empty) in Excel
 from skyseg.runtime.sinks.table import COLUMNS
-
-NUMERIC = {"frame", "sky_fraction", "instances", "latency_ms", "pre_ms", "infer_ms", "post_ms", "cloud_fraction"}
 
 
 def _columns(rows: Sequence[Sequence[Any]]) -> tuple[str, ...]:
